@@ -1,0 +1,63 @@
+"""``stripe-emulator`` command line: flags (or EMULATOR_* env vars), start, stop on SIGTERM/SIGINT."""
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+
+from stripe_emulator.core import Config
+from stripe_emulator.faults import parse_cli_fault
+from stripe_emulator.server import Handle, build_emulator
+
+
+def _env(name, default):
+    return os.environ.get("EMULATOR_" + name, default)
+
+
+def parse_args(argv=None) -> Config:
+    p = argparse.ArgumentParser(prog="stripe-emulator", description="A local, stateful Stripe look-alike.")
+    p.add_argument("--host", default=_env("HOST", "127.0.0.1"))
+    p.add_argument("--port", type=int, default=int(_env("PORT", 12111)))
+    p.add_argument("--control-port", type=int, default=int(_env("CONTROL_PORT", 12112)))
+    p.add_argument("--secret-key", default=_env("SECRET_KEY", "sk_test_emulator"))
+    p.add_argument("--publishable-key", default=_env("PUBLISHABLE_KEY", "pk_test_emulator"))
+    p.add_argument("--webhook-url", default=_env("WEBHOOK_URL", None))
+    p.add_argument("--webhook-secret", default=_env("WEBHOOK_SECRET", None))
+    p.add_argument("--webhook-timeout", type=float, default=float(_env("WEBHOOK_TIMEOUT", 10)))
+    p.add_argument("--retry-compression", type=float, default=float(_env("RETRY_COMPRESSION", 1000)))
+    p.add_argument("--seed", type=int, default=int(_env("SEED", 0)))
+    p.add_argument("--max-objects", type=int, default=int(_env("MAX_OBJECTS", 20000)),
+                   help="objects kept per type (oldest evicted first)")
+    p.add_argument("--fault", action="append", default=[],
+                   help="e.g. 'POST /v1/payment_intents:status=503,rate=0.5' (repeatable)")
+    a = p.parse_args(argv)
+    return Config(host=a.host, port=a.port, control_port=a.control_port, secret_key=a.secret_key,
+                  publishable_key=a.publishable_key, webhook_url=a.webhook_url, webhook_secret=a.webhook_secret,
+                  webhook_timeout=a.webhook_timeout, retry_compression=a.retry_compression, seed=a.seed,
+                  max_objects=a.max_objects, faults=[parse_cli_fault(f) for f in a.fault])
+
+
+async def serve(config: Config):
+    emu = build_emulator(config)
+    handle = Handle(emu)
+    await handle.start()
+    print(f"stripe-emulator listening on http://{config.host}:{config.port} "
+          f"(control http://{config.host}:{config.control_port})", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await handle.stop()
+
+
+def main(argv=None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="stripe-emulator %(levelname)s %(message)s")
+    config = parse_args(argv)
+    try:
+        asyncio.run(serve(config))
+    except OSError as exc:
+        print(f"stripe-emulator: cannot start: {exc}", flush=True)
+        return 1
+    return 0

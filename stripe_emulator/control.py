@@ -1,0 +1,150 @@
+"""The control API under /_emulator/ (served on both ports): reset, faults, outage, logs, stats."""
+
+import json
+
+from aiohttp import web
+
+from stripe_emulator.errors import invalid
+from stripe_emulator.events import register_endpoint
+
+routes = web.RouteTableDef()
+
+WEBHOOK_FAULT_MODES = ("drop", "duplicate", "delay", "reorder")
+
+
+async def _json(request) -> dict:
+    text = await request.text()
+    if not text.strip():
+        return {}
+    try:
+        body = json.loads(text)
+    except ValueError:
+        raise invalid("Control API bodies are JSON.")
+    if not isinstance(body, dict):
+        raise invalid("Control API bodies are JSON objects.")
+    return body
+
+
+def register_cli_endpoint(emu):
+    cfg = emu.config
+    if cfg.webhook_url:
+        we, _ = register_endpoint(emu, cfg.webhook_url, ["*"], secret=cfg.webhook_secret,
+                                  description="registered by --webhook-url")
+        cfg.webhook_secret = emu.store["webhook_endpoint"].meta[we["id"]]
+
+
+@routes.get("/_emulator/health")
+async def health(request):
+    return web.json_response({"ok": True, "api_down": request.app["handle"].api_down})
+
+
+@routes.post("/_emulator/reset")
+async def reset(request):
+    emu = request.app["emu"]
+    emu.store.reset()
+    emu.faults.clear()
+    emu.webhooks.reset()
+    emu.idempotency.reset()
+    emu.seed(emu.config.seed)
+    register_cli_endpoint(emu)
+    return web.json_response({"reset": True})
+
+
+@routes.post("/_emulator/seed")
+async def seed(request):
+    body = await _json(request)
+    request.app["emu"].seed(body.get("seed", 0))
+    return web.json_response({"seed": body.get("seed", 0)})
+
+
+@routes.post("/_emulator/faults")
+async def add_fault(request):
+    fault = request.app["emu"].faults.add(await _json(request))
+    return web.json_response(fault)
+
+
+@routes.get("/_emulator/faults")
+async def list_faults(request):
+    return web.json_response({"data": request.app["emu"].faults.faults})
+
+
+@routes.delete("/_emulator/faults")
+async def clear_faults(request):
+    request.app["emu"].faults.clear()
+    return web.json_response({"deleted": True})
+
+
+@routes.delete("/_emulator/faults/{id}")
+async def delete_fault(request):
+    if not request.app["emu"].faults.remove(request.match_info["id"]):
+        raise invalid(f"No such fault: '{request.match_info['id']}'", status=404)
+    return web.json_response({"id": request.match_info["id"], "deleted": True})
+
+
+@routes.post("/_emulator/webhook_faults")
+async def add_webhook_fault(request):
+    body = await _json(request)
+    mode = body.get("mode")
+    if mode not in WEBHOOK_FAULT_MODES:
+        raise invalid(f"mode must be one of {', '.join(WEBHOOK_FAULT_MODES)}")
+    dispatcher = request.app["emu"].webhooks
+    fault = {"id": f"whfault_{len(dispatcher.faults) + 1}", "mode": mode, "n": int(body.get("n", 2)),
+             "delay_ms": int(body.get("delay_ms", 500)), "rate": float(body.get("rate", 1.0)),
+             "count": body.get("count"), "applied": 0}
+    dispatcher.faults.append(fault)
+    return web.json_response(fault)
+
+
+@routes.get("/_emulator/webhook_faults")
+async def list_webhook_faults(request):
+    return web.json_response({"data": request.app["emu"].webhooks.faults})
+
+
+@routes.delete("/_emulator/webhook_faults")
+async def clear_webhook_faults(request):
+    dispatcher = request.app["emu"].webhooks
+    dispatcher.faults.clear()
+    dispatcher.flush_held()
+    return web.json_response({"deleted": True})
+
+
+@routes.post("/_emulator/outage")
+async def outage(request):
+    body = await _json(request)
+    handle = request.app["handle"]
+    await handle.set_api_down(bool(body.get("down", True)))
+    return web.json_response({"api_down": handle.api_down})
+
+
+@routes.get("/_emulator/requests")
+async def request_log(request):
+    path = request.query.get("path")
+    method = request.query.get("method")
+    entries = [e for e in request.app["emu"].store.request_log
+               if (path is None or e["path"].startswith(path)) and (method is None or e["method"] == method)]
+    return web.json_response({"data": entries})
+
+
+@routes.get("/_emulator/webhook_attempts")
+async def webhook_attempts(request):
+    event_id = request.query.get("event")
+    event_type = request.query.get("type")
+    entries = [a for a in request.app["emu"].store.webhook_attempts
+               if (event_id is None or a["event"] == event_id) and (event_type is None or a["type"] == event_type)]
+    return web.json_response({"data": entries})
+
+
+@routes.get("/_emulator/stats")
+async def stats(request):
+    emu = request.app["emu"]
+    body = emu.store.stats()
+    body["idempotency_keys"] = len(emu.idempotency.entries)
+    body["webhook_deliveries_in_flight"] = len(emu.webhooks.tasks)
+    body["requests_logged"] = len(emu.store.request_log)
+    return web.json_response(body)
+
+
+@routes.get("/_emulator/webhook_secret")
+async def webhook_secret(request):
+    emu = request.app["emu"]
+    return web.json_response({"secret": emu.config.webhook_secret})

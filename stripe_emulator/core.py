@@ -1,0 +1,57 @@
+"""The emulator's shared context: configuration, state, randomness, event emission."""
+
+import random
+from dataclasses import dataclass, field
+
+from stripe_emulator import objects
+from stripe_emulator.store import Store
+
+
+@dataclass
+class Config:
+    host: str = "127.0.0.1"
+    port: int = 12111
+    control_port: int = 12112
+    secret_key: str = "sk_test_emulator"
+    publishable_key: str = "pk_test_emulator"
+    webhook_url: str | None = None
+    webhook_secret: str | None = None
+    webhook_timeout: float = 10.0
+    retry_compression: float = 1000.0
+    seed: int = 0
+    max_objects: int = 20000
+    webhook_concurrency: int = 32
+    faults: list = field(default_factory=list)
+
+
+def snapshot(value):
+    """A deep copy of JSON-like data (faster than copy.deepcopy)."""
+    if isinstance(value, dict):
+        return {k: snapshot(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [snapshot(v) for v in value]
+    return value
+
+
+class Emulator:
+    def __init__(self, config: Config):
+        self.config = config
+        self.store = Store(max_objects=config.max_objects)
+        self.rng = random.Random(config.seed)
+        self.webhooks = None  # set by webhooks.Dispatcher
+        self.faults = None  # set by faults.FaultRegistry
+        self.idempotency = None  # set by idempotency.IdempotencyStore
+
+    def seed(self, seed):
+        self.rng.seed(seed)
+
+    def emit(self, type_, obj, request=None, previous=None):
+        """Record an Event for a state change and hand it to webhook delivery."""
+        endpoints = self.webhooks.endpoints_for(type_) if self.webhooks else []
+        request_id = request.get("request_id") if request is not None else None
+        idem_key = request.get("idempotency_key") if request is not None else None
+        evt = objects.event(type_, snapshot(obj), len(endpoints), request_id, idem_key, previous)
+        self.store["event"].add(evt)
+        if endpoints:
+            self.webhooks.enqueue(evt, endpoints)
+        return evt

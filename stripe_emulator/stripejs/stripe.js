@@ -1,0 +1,281 @@
+/* Stripe.js look-alike served by stripe-emulator. No eval, no inline script or style:
+ * it works under a strict CSP. Card data never touches this page: the Payment
+ * Element is an iframe on the emulator's origin, spoken to with postMessage. */
+(function () {
+  'use strict';
+  if (window.Stripe) { return; }
+
+  var script = document.currentScript;
+  var ORIGIN = new URL(script ? script.src : '/v3/', window.location.href).origin;
+  var frameCount = 0;
+
+  function makeId(prefix) {
+    frameCount += 1;
+    return prefix + frameCount + Math.random().toString(36).slice(2, 10);
+  }
+
+  function listen(win, handler) {
+    function onMessage(event) {
+      if (event.origin !== ORIGIN || event.source !== win()) { return; }
+      var data = event.data;
+      if (!data || data.__stripeEmulator !== true) { return; }
+      handler(data);
+    }
+    window.addEventListener('message', onMessage);
+    return function () { window.removeEventListener('message', onMessage); };
+  }
+
+  function connectionError(err) {
+    return { error: { type: 'api_connection_error',
+                      message: 'An error occurred with our connection to Stripe. Request was retried.' ,
+                      detail: String(err && err.message || err) } };
+  }
+
+  function PaymentElement(elements, options) {
+    this._elements = elements;
+    this._options = options || {};
+    this._handlers = {};
+    this._pending = {};
+    this._iframe = null;
+    this._ready = false;
+    this._queue = [];
+    this._state = { complete: false, empty: true };
+  }
+
+  PaymentElement.prototype.on = function (name, cb) {
+    (this._handlers[name] = this._handlers[name] || []).push(cb);
+    return this;
+  };
+  PaymentElement.prototype.off = function (name, cb) {
+    this._handlers[name] = (this._handlers[name] || []).filter(function (h) { return h !== cb; });
+    return this;
+  };
+  PaymentElement.prototype._emit = function (name, payload) {
+    (this._handlers[name] || []).forEach(function (cb) {
+      try { cb(payload); } catch (e) { setTimeout(function () { throw e; }); }
+    });
+  };
+
+  PaymentElement.prototype.mount = function (target) {
+    var host = typeof target === 'string' ? document.querySelector(target) : target;
+    if (!host) { throw new Error('IntegrationError: could not find the element to mount the Payment Element: ' + target); }
+    var self = this;
+    var name = makeId('__privateStripeFrame');
+    var query = new URLSearchParams({ key: this._elements._stripe._key, parentOrigin: window.location.origin,
+                                      frame: name });
+    var iframe = document.createElement('iframe');
+    iframe.name = name;
+    iframe.title = 'Secure payment input frame';
+    iframe.src = ORIGIN + '/v3/elements-inner-payment.html?' + query.toString();
+    iframe.setAttribute('frameborder', '0');
+    iframe.setAttribute('allowtransparency', 'true');
+    iframe.setAttribute('scrolling', 'no');
+    iframe.setAttribute('role', 'presentation');
+    iframe.style.border = '0';
+    iframe.style.width = '100%';
+    iframe.style.minWidth = '100%';
+    iframe.style.height = '260px';
+    iframe.style.display = 'block';
+    iframe.style.overflow = 'hidden';
+    this._iframe = iframe;
+    this._host = host;
+    this._unlisten = listen(function () { return iframe.contentWindow; }, function (msg) { self._onMessage(msg); });
+    host.appendChild(iframe);
+    return this;
+  };
+
+  PaymentElement.prototype.unmount = function () {
+    if (this._unlisten) { this._unlisten(); }
+    if (this._iframe && this._iframe.parentNode) { this._iframe.parentNode.removeChild(this._iframe); }
+    this._iframe = null;
+    this._ready = false;
+    return this;
+  };
+  PaymentElement.prototype.destroy = PaymentElement.prototype.unmount;
+
+  PaymentElement.prototype.focus = function () { this._send({ action: 'focus' }); return this; };
+  PaymentElement.prototype.blur = function () { this._send({ action: 'blur' }); return this; };
+  PaymentElement.prototype.clear = function () { this._send({ action: 'clear' }); return this; };
+  PaymentElement.prototype.update = function (options) {
+    this._options = Object.assign({}, this._options, options || {});
+    return this;
+  };
+
+  PaymentElement.prototype._send = function (msg) {
+    msg.__stripeEmulator = true;
+    if (!this._ready) { this._queue.push(msg); return; }
+    this._iframe.contentWindow.postMessage(msg, ORIGIN);
+  };
+
+  PaymentElement.prototype._request = function (action, payload) {
+    var self = this;
+    return new Promise(function (resolve) {
+      if (!self._iframe) {
+        resolve({ error: { type: 'validation_error', code: 'element_not_mounted',
+                           message: 'The Payment Element is not mounted.' } });
+        return;
+      }
+      var id = makeId('req');
+      self._pending[id] = resolve;
+      self._send({ action: action, requestId: id, payload: payload || {} });
+    });
+  };
+
+  PaymentElement.prototype._onMessage = function (msg) {
+    if (msg.action === 'ready') {
+      this._ready = true;
+      var queue = this._queue;
+      this._queue = [];
+      for (var i = 0; i < queue.length; i++) { this._iframe.contentWindow.postMessage(queue[i], ORIGIN); }
+      this._emit('ready', { elementType: 'payment' });
+    } else if (msg.action === 'change') {
+      this._state = { complete: msg.complete, empty: msg.empty };
+      var ev = { elementType: 'payment', complete: msg.complete, empty: msg.empty,
+                 value: { type: 'card' }, collapsed: false };
+      if (msg.error) { ev.error = msg.error; }
+      this._emit('change', ev);
+    } else if (msg.action === 'focus' || msg.action === 'blur') {
+      this._emit(msg.action, { elementType: 'payment' });
+    } else if (msg.action === 'resize' && this._iframe) {
+      this._iframe.style.height = msg.height + 'px';
+    } else if (msg.action === 'result' && this._pending[msg.requestId]) {
+      var resolve = this._pending[msg.requestId];
+      delete this._pending[msg.requestId];
+      resolve(msg.result);
+    }
+  };
+
+  function Elements(stripe, options) {
+    this._stripe = stripe;
+    this._options = options || {};
+    this._element = null;
+    this._submitted = false;
+  }
+  Elements.prototype.create = function (type, options) {
+    if (type !== 'payment') { throw new Error('IntegrationError: the emulator only provides the "payment" Element.'); }
+    if (this._element) { throw new Error('IntegrationError: Can only create one Element of type payment.'); }
+    this._element = new PaymentElement(this, options);
+    return this._element;
+  };
+  Elements.prototype.getElement = function (type) { return type === 'payment' ? this._element : null; };
+  Elements.prototype.update = function (options) {
+    this._options = Object.assign({}, this._options, options || {});
+    return this;
+  };
+  Elements.prototype.fetchUpdates = function () { return Promise.resolve({}); };
+  Elements.prototype.submit = function () {
+    var self = this;
+    if (!this._element) {
+      return Promise.resolve({ error: { type: 'validation_error', code: 'element_not_mounted',
+                                        message: 'Create and mount the Payment Element before calling elements.submit().' } });
+    }
+    return this._element._request('validate').then(function (result) {
+      self._submitted = !result.error;
+      return result;
+    });
+  };
+
+  function fetchJson(url) {
+    return fetch(url, { method: 'GET', credentials: 'omit' }).then(function (resp) {
+      return resp.json();
+    });
+  }
+
+  function openChallenge(stripe, intent, clientSecret) {
+    return new Promise(function (resolve) {
+      var overlay = document.createElement('div');
+      overlay.setAttribute('data-stripe-emulator', '3ds-overlay');
+      overlay.style.position = 'fixed';
+      overlay.style.top = '0';
+      overlay.style.left = '0';
+      overlay.style.right = '0';
+      overlay.style.bottom = '0';
+      overlay.style.background = 'rgba(0, 0, 0, 0.5)';
+      overlay.style.zIndex = '2147483647';
+      overlay.style.display = 'flex';
+      overlay.style.alignItems = 'center';
+      overlay.style.justifyContent = 'center';
+      var iframe = document.createElement('iframe');
+      iframe.name = makeId('__privateStripeFrame');
+      iframe.title = '3D Secure challenge';
+      var query = new URLSearchParams({ key: stripe._key, payment_intent: intent.id, client_secret: clientSecret,
+                                        parentOrigin: window.location.origin });
+      iframe.src = ORIGIN + '/v3/three-d-secure.html?' + query.toString();
+      iframe.setAttribute('frameborder', '0');
+      iframe.style.width = '420px';
+      iframe.style.maxWidth = '95vw';
+      iframe.style.height = '360px';
+      iframe.style.border = '0';
+      iframe.style.borderRadius = '8px';
+      iframe.style.background = '#fff';
+      overlay.appendChild(iframe);
+      var unlisten = listen(function () { return iframe.contentWindow; }, function (msg) {
+        if (msg.action !== '3ds-done') { return; }
+        unlisten();
+        overlay.parentNode.removeChild(overlay);
+        resolve(msg);
+      });
+      document.body.appendChild(overlay);
+    });
+  }
+
+  function intentResult(intent) {
+    if (intent.error) { return { error: intent.error }; }
+    if (intent.status === 'requires_payment_method' && intent.last_payment_error) {
+      var err = Object.assign({}, intent.last_payment_error, { payment_intent: intent });
+      return { error: err };
+    }
+    return { paymentIntent: intent };
+  }
+
+  function StripeInstance(key, options) {
+    if (typeof key !== 'string' || key.indexOf('pk_') !== 0) {
+      throw new Error('IntegrationError: Invalid value for Stripe(): apiKey should be a publishable key (pk_...).');
+    }
+    this._key = key;
+    this._options = options || {};
+  }
+
+  StripeInstance.prototype.elements = function (options) { return new Elements(this, options); };
+
+  StripeInstance.prototype.createConfirmationToken = function (args) {
+    var elements = args && args.elements;
+    if (!elements || !elements._element) {
+      return Promise.resolve({ error: { type: 'invalid_request_error', code: 'elements_missing',
+                                        message: 'stripe.createConfirmationToken requires `elements`.' } });
+    }
+    return elements._element._request('createToken', { params: (args && args.params) || {} });
+  };
+
+  StripeInstance.prototype.retrievePaymentIntent = function (clientSecret) {
+    var id = String(clientSecret).split('_secret_')[0];
+    var url = ORIGIN + '/v1/payment_intents/' + encodeURIComponent(id) + '?' +
+      new URLSearchParams({ key: this._key, client_secret: clientSecret }).toString();
+    return fetchJson(url).then(function (body) {
+      return body.error ? { error: body.error } : { paymentIntent: body };
+    }, connectionError);
+  };
+
+  StripeInstance.prototype.handleNextAction = function (args) {
+    var self = this;
+    var clientSecret = typeof args === 'string' ? args : args && args.clientSecret;
+    if (!clientSecret) {
+      return Promise.resolve({ error: { type: 'invalid_request_error', message: 'handleNextAction requires clientSecret.' } });
+    }
+    return this.retrievePaymentIntent(clientSecret).then(function (res) {
+      if (res.error) { return res; }
+      var intent = res.paymentIntent;
+      if (intent.status !== 'requires_action') { return intentResult(intent); }
+      return openChallenge(self, intent, clientSecret).then(function () {
+        return self.retrievePaymentIntent(clientSecret);
+      }).then(function (after) {
+        return after.error ? after : intentResult(after.paymentIntent);
+      });
+    });
+  };
+  StripeInstance.prototype.handleCardAction = StripeInstance.prototype.handleNextAction;
+
+  window.Stripe = function (key, options) { return new StripeInstance(key, options); };
+  window.Stripe.version = 3;
+  window.Stripe.emulator = true;
+}());

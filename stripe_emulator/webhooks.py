@@ -1,0 +1,144 @@
+"""Webhook delivery: signed POSTs, sent concurrently, retried with Stripe-like backoff.
+
+Stripe retries a failed delivery for up to three days with exponential backoff.
+The schedule below (seconds after the previous attempt) is divided by
+``--retry-compression`` so tests see the whole schedule in seconds.
+"""
+
+import asyncio
+import json
+import time
+
+import aiohttp
+
+from stripe_emulator.signing import signature_header
+
+RETRY_SCHEDULE = [60, 5 * 60, 30 * 60, 60 * 60, 2 * 3600, 4 * 3600, 8 * 3600, 16 * 3600, 24 * 3600]
+# 60s .. 24h, total about 2.3 days: the last attempt lands inside Stripe's 3-day window.
+
+
+class Dispatcher:
+    def __init__(self, emu):
+        self.emu = emu
+        emu.webhooks = self
+        self.session: aiohttp.ClientSession | None = None
+        self.semaphore = asyncio.Semaphore(emu.config.webhook_concurrency)
+        self.tasks: set = set()
+        self.held: list = []  # events held back by a "reorder" fault
+        self.faults: list = []
+
+    async def start(self):
+        self.session = aiohttp.ClientSession()
+
+    async def close(self):
+        for task in list(self.tasks):
+            task.cancel()
+        if self.tasks:
+            await asyncio.gather(*self.tasks, return_exceptions=True)
+        if self.session:
+            await self.session.close()
+
+    def reset(self):
+        for task in list(self.tasks):
+            task.cancel()
+        self.held.clear()
+        self.faults.clear()
+
+    def endpoints_for(self, event_type):
+        return [we for we in self.emu.store["webhook_endpoint"].items.values()
+                if we["status"] == "enabled"
+                and ("*" in we["enabled_events"] or event_type in we["enabled_events"])]
+
+    def enqueue(self, event, endpoints):
+        payload = json.dumps(event, indent=2)
+        for we in endpoints:
+            secret = self.emu.store["webhook_endpoint"].meta.get(we["id"])
+            self._plan(event, payload, we, secret)
+
+    # -- faults -------------------------------------------------------------
+
+    def _take_fault(self):
+        for fault in self.faults:
+            if fault["count"] is not None and fault["count"] <= 0:
+                continue
+            if self.emu.rng.random() >= fault["rate"]:
+                continue
+            if fault["count"] is not None:
+                fault["count"] -= 1
+                fault["applied"] += 1
+            else:
+                fault["applied"] += 1
+            return fault
+        return None
+
+    def _plan(self, event, payload, we, secret):
+        fault = self._take_fault()
+        mode = fault["mode"] if fault else None
+        if mode == "drop":
+            self._record(event, we, 0, None, "dropped by fault", 0.0)
+            return
+        if mode == "reorder":
+            self.held.append((event, payload, we, secret))
+            if len(self.held) >= fault["n"]:
+                held, self.held = self.held, []
+                for item in reversed(held):
+                    self._spawn(*item, delay=0)
+            return
+        if mode == "duplicate":
+            for _ in range(fault["n"]):
+                self._spawn(event, payload, we, secret, delay=0)
+            return
+        delay = fault["delay_ms"] / 1000 if mode == "delay" else 0
+        self._spawn(event, payload, we, secret, delay=delay)
+
+    def flush_held(self):
+        held, self.held = self.held, []
+        for item in reversed(held):
+            self._spawn(*item, delay=0)
+
+    # -- delivery -----------------------------------------------------------
+
+    def _spawn(self, event, payload, we, secret, delay):
+        task = asyncio.get_running_loop().create_task(self._deliver(event, payload, we, secret, delay))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _deliver(self, event, payload, we, secret, delay):
+        if delay:
+            await asyncio.sleep(delay)
+        compression = max(self.emu.config.retry_compression, 1e-9)
+        for attempt in range(1, len(RETRY_SCHEDULE) + 2):
+            ok = await self._attempt(event, payload, we, secret, attempt)
+            if ok or attempt > len(RETRY_SCHEDULE):
+                break
+            await asyncio.sleep(RETRY_SCHEDULE[attempt - 1] / compression)
+        stored = self.emu.store["event"].get(event["id"])
+        if stored is not None and stored["pending_webhooks"] > 0:
+            stored["pending_webhooks"] -= 1
+
+    async def _attempt(self, event, payload, we, secret, attempt):
+        headers = {"Content-Type": "application/json; charset=utf-8",
+                   "User-Agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
+                   "Stripe-Signature": signature_header(payload, secret or "")}
+        started = time.monotonic()
+        status, error = None, None
+        async with self.semaphore:
+            try:
+                timeout = aiohttp.ClientTimeout(total=self.emu.config.webhook_timeout)
+                async with self.session.post(we["url"], data=payload.encode(), headers=headers,
+                                             timeout=timeout) as resp:
+                    status = resp.status
+                    await resp.read()
+            except asyncio.TimeoutError:
+                error = "timeout"
+            except aiohttp.ClientError as exc:
+                error = f"{type(exc).__name__}: {exc}"
+        self._record(event, we, attempt, status, error, time.monotonic() - started)
+        return status is not None and 200 <= status < 300
+
+    def _record(self, event, we, attempt, status, error, duration):
+        self.emu.store.webhook_attempts.append({
+            "event": event["id"], "type": event["type"], "endpoint": we["id"], "url": we["url"],
+            "attempt": attempt, "status": status, "error": error, "duration_ms": round(duration * 1000, 1),
+            "time": time.time(),
+        })
