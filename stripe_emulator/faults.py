@@ -135,14 +135,27 @@ async def fault_middleware(request, handler):
     if fault is None:
         return await handler(request)
     request["fault"] = fault["id"]
-    if fault["latency_ms"]:
-        await asyncio.sleep(fault["latency_ms"] / 1000)
-    response = await handler(request) if fault["after"] else None
+    error = _error_for(fault)
+    cuts_short = error is not None or fault["hang"] or fault["drop"]
+    if cuts_short and not fault["after"]:
+        if fault["latency_ms"]:
+            await asyncio.sleep(fault["latency_ms"] / 1000)
+    else:
+        request["fault_latency"] = fault["latency_ms"] / 1000
+    response = await handler(request) if fault["after"] or not cuts_short else None
     if fault["hang"]:
         await _hang(request)
     if fault["drop"]:
         _drop(request)
-    error = _error_for(fault)
     if error is not None:
         raise error
-    return response if response is not None else await handler(request)
+    return response
+
+
+@web.middleware
+async def latency_middleware(request, handler):
+    """Innermost: injected latency counts as execution time (an idempotency key is in flight)."""
+    delay = request.get("fault_latency")
+    if delay:
+        await asyncio.sleep(delay)
+    return await handler(request)

@@ -10,7 +10,7 @@ from stripe_emulator import charges, control, events, payment_intents, payment_m
 from stripe_emulator.auth import authenticate
 from stripe_emulator.core import Config, Emulator
 from stripe_emulator.errors import StripeError, api_error, invalid
-from stripe_emulator.faults import FaultRegistry, fault_middleware
+from stripe_emulator.faults import FaultRegistry, fault_middleware, latency_middleware
 from stripe_emulator.httputil import read_params
 from stripe_emulator.idempotency import IdempotencyStore, error_response, idempotency_middleware
 from stripe_emulator.ids import new_id
@@ -154,7 +154,7 @@ def _base_app(emu, handle, middlewares):
 
 def make_api_app(emu, handle):
     app = _base_app(emu, handle, [envelope_middleware, outage_middleware, fault_middleware, auth_middleware,
-                                  idempotency_middleware])
+                                  idempotency_middleware, latency_middleware])
     for module in (payment_methods, payment_intents, charges, refunds, events):
         app.add_routes(module.routes)
     app.add_routes(stripejs.routes)

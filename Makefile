@@ -1,0 +1,47 @@
+# Two commands for a newcomer: `make run` and `make test`. Everything else is a tier of the test suite.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PYTEST := $(PY) -m pytest
+
+.PHONY: run test test-unit test-integration test-e2e test-emulator test-postgres bench clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e .
+	touch $@
+
+$(VENV)/.test-installed: $(VENV)/.installed
+	$(PY) -m pip install -q -e '.[test]'
+	scripts/install-browser $(PY)
+	touch $@
+
+run: $(VENV)/.installed
+	$(VENV)/bin/shop dev
+
+test: $(VENV)/.test-installed
+	$(PYTEST) tests
+
+test-unit: $(VENV)/.test-installed
+	$(PYTEST) tests/unit
+
+test-integration: $(VENV)/.test-installed
+	$(PYTEST) tests/integration
+
+test-e2e: $(VENV)/.test-installed
+	$(PYTEST) tests/e2e
+
+test-emulator: $(VENV)/.test-installed
+	$(PYTEST) tests/emulator
+
+# The production profile: PostgreSQL and Redis already running (as on CI).
+test-postgres: $(VENV)/.test-installed
+	TEST_DATABASE_URL=$${TEST_DATABASE_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/test} \
+	TEST_REDIS_URL=$${TEST_REDIS_URL:-redis://127.0.0.1:6379/0} $(PYTEST) tests/unit tests/integration tests/e2e
+
+bench: $(VENV)/.test-installed
+	for b in bench/*.py; do $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache test-results

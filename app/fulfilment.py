@@ -1,0 +1,216 @@
+"""RQ jobs: apply a stored Stripe event to its order, exactly once, and send the receipt it produces.
+
+`process_event` claims the event row (a row lock on PostgreSQL; on SQLite a conditional UPDATE, which takes
+the database's write lock), applies it through the order state machine, and marks it processed in the same
+transaction. A crash anywhere before the commit leaves the event as it was, for a retry or the relay.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+
+from sqlalchemy import select, update
+
+from . import metrics
+from .models import EventStatus, Order, OrderState, OutboxEmail, StripeEvent, db, utcnow
+from .order_state import transition
+
+__all__ = ["process_event", "send_receipt", "apply_event", "OrderNotKnownYet"]
+
+log = logging.getLogger(__name__)
+DONE = (EventStatus.PROCESSED.value, EventStatus.IGNORED.value)
+
+
+class OrderNotKnownYet(Exception):
+    """The event names an order this shop has not stored (yet): retried, then parked."""
+
+
+# ---- job entry points (run by worker.py) --------------------------------------------------------
+def process_event(event_id: str) -> str:
+    with _job_app().app_context():
+        return apply_event(event_id)
+
+
+def send_receipt(outbox_id: int) -> str:
+    with _job_app().app_context():
+        from .mail import deliver_outbox
+
+        return deliver_outbox(outbox_id)
+
+
+# ---- applying an event ---------------------------------------------------------------------------
+def apply_event(event_id: str) -> str:
+    """Apply one stored event. Returns what happened; raises (for a retry) only on transient failures."""
+    receipts: list[int] = []
+    try:
+        event = _claim(event_id)
+        if event is None:
+            db.session.rollback()
+            return "skipped"
+        payload = json.loads(event.payload)
+        handler = HANDLERS.get(event.type)
+        duplicate = _already_applied(event)
+        if handler is None or duplicate:
+            event.status = EventStatus.IGNORED.value
+            event.last_error = f"duplicate of {duplicate}" if duplicate else None
+            result = "ignored"
+        else:
+            result = handler(payload["data"]["object"], receipts)
+            event.status = EventStatus.PROCESSED.value
+            event.last_error = None
+        event.processed_at = utcnow()
+        db.session.commit()
+    except Exception as error:
+        db.session.rollback()
+        _record_failure(event_id, error)
+        raise
+    metrics.EVENTS_PROCESSED.labels(event.type, result).inc()
+    metrics.EVENT_AGE.observe((event.processed_at - event.received_at).total_seconds())
+    log.info("event applied event_id=%s type=%s result=%s", event_id, event.type, result)
+    for outbox_id in receipts:
+        _enqueue_receipt(outbox_id)
+    return result
+
+
+def _claim(event_id: str) -> StripeEvent | None:
+    """Lock the event row for this transaction; None if it is missing or already done."""
+    if db.engine.dialect.name == "postgresql":
+        event = db.session.scalars(select(StripeEvent).where(StripeEvent.id == event_id).with_for_update()).first()
+        if event is None or event.status in DONE:
+            return None
+        event.attempts += 1
+        return event
+    claimed = db.session.execute(
+        update(StripeEvent).where(StripeEvent.id == event_id, StripeEvent.status.not_in(DONE))
+        .values(attempts=StripeEvent.attempts + 1)).rowcount
+    return db.session.get(StripeEvent, event_id) if claimed else None
+
+
+def _already_applied(event: StripeEvent) -> str | None:
+    """Stripe may send two Event objects for one change: the second is a no-op."""
+    return db.session.scalar(select(StripeEvent.id).where(
+        StripeEvent.object_id == event.object_id, StripeEvent.type == event.type,
+        StripeEvent.id != event.id, StripeEvent.status == EventStatus.PROCESSED.value).limit(1))
+
+
+def _record_failure(event_id: str, error: Exception) -> None:
+    from .queue import retry_policy
+
+    max_attempts = retry_policy().max + 1
+    event = db.session.get(StripeEvent, event_id)
+    if event is None:
+        return
+    event.attempts += 1
+    event.last_error = f"{type(error).__name__}: {error}"[:2000]
+    event.failed_at = utcnow()
+    event.status = EventStatus.PARKED.value if event.attempts >= max_attempts else EventStatus.FAILED.value
+    db.session.commit()
+    metrics.EVENTS_PROCESSED.labels(event.type, event.status).inc()
+    log.warning("event failed event_id=%s attempts=%d status=%s error=%s", event_id, event.attempts,
+                event.status, event.last_error)
+
+
+# ---- what each event type does ---------------------------------------------------------------------
+def _order_for(intent: dict) -> Order:
+    order_id = (intent.get("metadata") or {}).get("order_id")
+    order = None
+    if order_id:
+        order = db.session.scalars(select(Order).where(Order.public_id == order_id)).first()
+    if order is None and intent.get("id"):
+        order = db.session.scalars(select(Order).where(Order.payment_intent_id == intent["id"])).first()
+    if order is None:
+        raise OrderNotKnownYet(f"no order for payment_intent {intent.get('id')} (order_id={order_id})")
+    return order
+
+
+def on_payment_succeeded(intent: dict, receipts: list[int]) -> str:
+    order = _order_for(intent)
+    if order.payment_intent_id is None:
+        order.payment_intent_id = intent["id"]
+    if intent.get("amount") != order.amount or intent.get("currency") != order.currency:
+        transition(order, OrderState.PAID, f"amount mismatch: paid {intent.get('amount')} {intent.get('currency')}")
+        return "amount_mismatch"
+    transition(order, OrderState.PAID, f"payment_intent.succeeded {intent['id']}")
+    if order.state == OrderState.PAID.value:
+        fulfil(order, receipts)
+        return "fulfilled"
+    return "no_change"
+
+
+def on_payment_failed(intent: dict, _receipts) -> str:
+    order = _order_for(intent)
+    error = intent.get("last_payment_error") or {}
+    reason = f"payment_intent.payment_failed {error.get('decline_code') or error.get('code') or ''}".strip()
+    return "failed" if transition(order, OrderState.PAYMENT_FAILED, reason) else "no_change"
+
+
+def on_payment_canceled(intent: dict, _receipts) -> str:
+    order = _order_for(intent)
+    return "canceled" if transition(order, OrderState.CANCELED, "payment_intent.canceled") else "no_change"
+
+
+def on_charge_refunded(charge: dict, _receipts) -> str:
+    order = _order_for({"id": charge.get("payment_intent"), "metadata": charge.get("metadata")})
+    order.amount_refunded = max(order.amount_refunded, int(charge.get("amount_refunded") or 0))
+    if order.amount_refunded >= order.amount:
+        transition(order, OrderState.REFUNDED, f"charge.refunded {charge.get('id')}")
+        return "refunded"
+    return "partially_refunded"
+
+
+HANDLERS = {
+    "payment_intent.succeeded": on_payment_succeeded,
+    "payment_intent.payment_failed": on_payment_failed,
+    "payment_intent.canceled": on_payment_canceled,
+    "charge.refunded": on_charge_refunded,
+}
+
+
+def fulfil(order: Order, receipts: list[int]) -> None:
+    """Paid -> fulfilled: stock was reserved at checkout; write the receipt to the outbox (once per order)."""
+    transition(order, OrderState.FULFILLED, "fulfilled")
+    if order.email and not db.session.scalar(select(OutboxEmail.id).where(
+            OutboxEmail.order_id == order.id, OutboxEmail.kind == "receipt")):
+        from .mail import receipt_for
+
+        outbox = receipt_for(order)
+        db.session.add(outbox)
+        db.session.flush()
+        receipts.append(outbox.id)
+
+
+def _enqueue_receipt(outbox_id: int) -> None:
+    from redis.exceptions import RedisError
+
+    from .queue import MAIL, get_queue, retry_policy
+
+    try:
+        get_queue(MAIL).enqueue(send_receipt, outbox_id, job_id=f"receipt-{outbox_id}", retry=retry_policy())
+    except RedisError as error:
+        log.warning("receipt enqueue failed outbox_id=%s error=%s; the relay will retry", outbox_id, error)
+
+
+# ---- the app a job runs in ---------------------------------------------------------------------------
+_app = None
+_app_pid = None
+
+
+def bind_app(app) -> None:
+    """worker.py binds its app before forking; each job process then drops inherited DB connections."""
+    global _app
+    _app = app
+
+
+def _job_app():
+    global _app, _app_pid
+    if _app is None:
+        from . import create_app
+
+        _app = create_app()
+    if _app_pid != os.getpid():
+        with _app.app_context():
+            db.engine.dispose(close=False)
+        _app_pid = os.getpid()
+    return _app
+

@@ -1,0 +1,24 @@
+"""Prometheus metrics, defined once. Under gunicorn set PROMETHEUS_MULTIPROC_DIR and they aggregate across workers."""
+from prometheus_client import Counter, Gauge, Histogram
+
+STRIPE_REQUESTS = Counter("shop_stripe_requests_total", "Stripe API calls by endpoint and outcome",
+                          ["endpoint", "outcome"])
+STRIPE_RETRIES = Counter("shop_stripe_retries_total", "Stripe API retries by endpoint and reason",
+                         ["endpoint", "reason"])
+STRIPE_LATENCY = Histogram("shop_stripe_request_seconds", "Stripe API call latency", ["endpoint"],
+                           buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16))
+STRIPE_ERRORS = Counter("shop_stripe_errors_total", "Failed Stripe calls by error class", ["kind"])
+BREAKER_STATE = Gauge("shop_stripe_breaker_state", "Circuit breaker: 0 closed, 1 half-open, 2 open",
+                      multiprocess_mode="max")
+WEBHOOK_EVENTS = Counter("shop_webhook_events_total", "Webhook deliveries by event type and result",
+                         ["type", "result"])
+WEBHOOK_ACK = Histogram("shop_webhook_ack_seconds", "Time to acknowledge a webhook delivery",
+                        buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1))
+WEBHOOK_DUPLICATES = Counter("shop_webhook_duplicates_total", "Webhook deliveries of an event already stored")
+EVENTS_PROCESSED = Counter("shop_events_processed_total", "Events applied by workers, by type and result",
+                           ["type", "result"])
+EVENT_AGE = Histogram("shop_event_processing_age_seconds", "From an event's receipt to its processing",
+                      buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 15, 60, 300))
+IDEMPOTENT_REPLAYS = Counter("shop_checkout_replays_total", "Confirm requests answered from a stored attempt")
+ORDERS = Counter("shop_order_transitions_total", "Order state transitions", ["to_state"])
+CSP_REPORTS = Counter("shop_csp_reports_total", "CSP violation reports received", ["directive"])

@@ -1,0 +1,203 @@
+"""The shop's tables: catalog, orders and their lines, payment attempts, the Stripe event inbox, the mail outbox.
+
+Money is an integer number of minor units beside its currency. Times are UTC and timezone-aware.
+"""
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import datetime, timezone
+
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy import DateTime, ForeignKey, Integer, String, Text, UniqueConstraint, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+db = SQLAlchemy(model_class=Base)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class UTCDateTime(TypeDecorator):
+    """A timezone-aware UTC datetime on every database (SQLite drops the zone; this puts it back)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime given; use UTC-aware datetimes")
+        return value.astimezone(timezone.utc) if value is not None else None
+
+    def process_result_value(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return value
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_pragmas(dbapi_connection, _record):
+    if type(dbapi_connection).__module__.startswith("sqlite3"):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=15000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+
+class OrderState(str, enum.Enum):
+    PENDING = "pending"
+    PAID = "paid"
+    FULFILLED = "fulfilled"
+    PAYMENT_FAILED = "payment_failed"
+    REFUNDED = "refunded"
+    CANCELED = "canceled"
+
+
+class EventStatus(str, enum.Enum):
+    RECEIVED = "received"  # stored, not yet on a queue
+    QUEUED = "queued"
+    PROCESSED = "processed"
+    IGNORED = "ignored"  # a type the shop does not act on, or nothing left to do
+    FAILED = "failed"  # the last attempt raised; retried with backoff
+    PARKED = "parked"  # retries exhausted; waits for a person (shop replay)
+
+
+class Product(db.Model):
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # a slug
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    price: Mapped[int] = mapped_column(Integer)  # minor units
+    currency: Mapped[str] = mapped_column(String(3))
+    stock: Mapped[int] = mapped_column(Integer, default=0)
+    image: Mapped[str] = mapped_column(String(200), default="")
+
+
+class Order(db.Model):
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(36), unique=True, default=lambda: uuid.uuid4().hex)
+    attempt_id: Mapped[str] = mapped_column(String(64), unique=True)  # the browser's checkout attempt
+    state: Mapped[str] = mapped_column(String(20), default=OrderState.PENDING.value, index=True)
+    amount: Mapped[int] = mapped_column(Integer)
+    currency: Mapped[str] = mapped_column(String(3))
+    amount_refunded: Mapped[int] = mapped_column(Integer, default=0)
+    email: Mapped[str | None] = mapped_column(String(254), nullable=True)
+    payment_intent_id: Mapped[str | None] = mapped_column(String(255), unique=True, nullable=True)
+    stock_reserved: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    fulfilled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    lines: Mapped[list["OrderLine"]] = relationship(back_populates="order", cascade="all, delete-orphan")
+    attempts: Mapped[list["PaymentAttempt"]] = relationship(back_populates="order", order_by="PaymentAttempt.number")
+    history: Mapped[list["OrderTransition"]] = relationship(order_by="OrderTransition.id")
+
+
+class OrderLine(db.Model):
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("order.id"), index=True)
+    product_id: Mapped[str] = mapped_column(ForeignKey("product.id"))
+    name: Mapped[str] = mapped_column(String(200))
+    unit_price: Mapped[int] = mapped_column(Integer)
+    quantity: Mapped[int] = mapped_column(Integer)
+
+    order: Mapped[Order] = relationship(back_populates="lines")
+
+    @property
+    def total(self) -> int:
+        return self.unit_price * self.quantity
+
+
+class OrderTransition(db.Model):
+    """One line of an order's timeline: a state change, or a refused one."""
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("order.id"), index=True)
+    from_state: Mapped[str] = mapped_column(String(20))
+    to_state: Mapped[str] = mapped_column(String(20))
+    accepted: Mapped[bool] = mapped_column(default=True)
+    reason: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class PaymentAttempt(db.Model):
+    """One confirmation sent to Stripe for an order; its idempotency key is derived from this row."""
+
+    __table_args__ = (UniqueConstraint("order_id", "number"), UniqueConstraint("order_id", "fingerprint"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("order.id"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    idempotency_key: Mapped[str] = mapped_column(String(255), unique=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))  # sha256 of the confirmation token id
+    status: Mapped[str] = mapped_column(String(40), default="sending")
+    outcome: Mapped[str | None] = mapped_column(Text, nullable=True)  # the JSON answer given to the browser
+    http_status: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    order: Mapped[Order] = relationship(back_populates="attempts")
+
+
+class StripeEvent(db.Model):
+    """The durable inbox: every verified webhook delivery and every reconciled event, once per Stripe event id."""
+
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)  # evt_...
+    type: Mapped[str] = mapped_column(String(100), index=True)
+    object_id: Mapped[str] = mapped_column(String(255), index=True, default="")
+    payload: Mapped[str] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(20), default="webhook")  # webhook | reconcile
+    status: Mapped[str] = mapped_column(String(20), default=EventStatus.RECEIVED.value, index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    stripe_created: Mapped[int] = mapped_column(Integer, default=0)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    enqueued_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    duplicates: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class OutboxEmail(db.Model):
+    """A receipt waiting to be sent (written in the same transaction as the fulfilment)."""
+
+    __table_args__ = (UniqueConstraint("order_id", "kind"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("order.id"))
+    kind: Mapped[str] = mapped_column(String(40))
+    to: Mapped[str] = mapped_column(String(254))
+    subject: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Checkpoint(db.Model):
+    """Named progress markers, e.g. the newest Stripe event `shop reconcile` has seen."""
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(255))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class CspReport(db.Model):
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64), unique=True)
+    document_uri: Mapped[str] = mapped_column(String(500))
+    directive: Mapped[str] = mapped_column(String(100))
+    blocked_uri: Mapped[str] = mapped_column(String(500))
+    body: Mapped[str] = mapped_column(Text)
+    count: Mapped[int] = mapped_column(Integer, default=1)
+    first_seen: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,0 +1,81 @@
+"""The order state machine: the one function that changes an order's state, and the stock that follows it.
+
+    pending -> paid -> fulfilled -> refunded
+    pending -> payment_failed -> pending (another card) | paid (a late success) | canceled
+    pending -> canceled (expired);  paid -> refunded
+
+A refused transition is recorded on the order's timeline and returned as False; it never raises,
+so a late or reordered Stripe event can't push a job into a retry loop.
+"""
+from __future__ import annotations
+
+from sqlalchemy import update
+
+from .models import Order, OrderState, OrderTransition, Product, db, utcnow
+
+S = OrderState
+ALLOWED: dict[OrderState, set[OrderState]] = {
+    S.PENDING: {S.PAID, S.PAYMENT_FAILED, S.CANCELED},
+    S.PAYMENT_FAILED: {S.PENDING, S.PAID, S.CANCELED},
+    S.PAID: {S.FULFILLED, S.REFUNDED},
+    S.FULFILLED: {S.REFUNDED},
+    S.REFUNDED: set(),
+    S.CANCELED: set(),
+}
+HOLDS_STOCK = {S.PENDING, S.PAID, S.FULFILLED}
+
+
+class OutOfStock(Exception):
+    def __init__(self, product_id: str):
+        super().__init__(f"{product_id} is out of stock")
+        self.product_id = product_id
+
+
+def can_transition(current: str, target: OrderState) -> bool:
+    return target in ALLOWED[OrderState(current)]
+
+
+def transition(order: Order, target: OrderState, reason: str = "") -> bool:
+    """Move `order` to `target` if the machine allows it; record either outcome. Same state: a no-op."""
+    current = OrderState(order.state)
+    if current == target:
+        return False
+    if not can_transition(current, target):
+        db.session.add(OrderTransition(order_id=order.id, from_state=current.value, to_state=target.value,
+                                       accepted=False, reason=reason[:200]))
+        return False
+    if target in HOLDS_STOCK and not order.stock_reserved:
+        reserve_stock(order, strict=target == S.PENDING)
+    elif target not in HOLDS_STOCK and order.stock_reserved:
+        release_stock(order)
+    order.state = target.value
+    if target == S.PAID:
+        order.paid_at = utcnow()
+    elif target == S.FULFILLED:
+        order.fulfilled_at = utcnow()
+    db.session.add(OrderTransition(order_id=order.id, from_state=current.value, to_state=target.value,
+                                   reason=reason[:200]))
+    return True
+
+
+def reserve_stock(order: Order, strict: bool = True) -> None:
+    """Take the order's quantities out of stock atomically, never below zero.
+
+    strict=False (money already taken) reserves what it can rather than refusing a paid order.
+    """
+    for line in order.lines:
+        taken = db.session.execute(
+            update(Product).where(Product.id == line.product_id, Product.stock >= line.quantity)
+            .values(stock=Product.stock - line.quantity)
+        ).rowcount
+        if not taken and strict:
+            raise OutOfStock(line.product_id)
+    order.stock_reserved = True
+
+
+def release_stock(order: Order) -> None:
+    for line in order.lines:
+        db.session.execute(
+            update(Product).where(Product.id == line.product_id).values(stock=Product.stock + line.quantity)
+        )
+    order.stock_reserved = False

@@ -1,0 +1,301 @@
+"""The Stripe gateway: the only module that imports `stripe`.
+
+Every call the shop makes to Stripe passes through `Gateway._call`, which decides, in one place:
+  * timeouts: connect/read timeouts, shortened to what is left of the shopper's deadline;
+  * retries: connection errors, 409, 5xx, `Stripe-Should-Retry: true`, and (unlike stripe-python) 429s and
+    `lock_timeout`, with exponential backoff and full jitter, never past the deadline, never when Stripe says
+    `Stripe-Should-Retry: false`; every retry of a POST reuses its idempotency key;
+  * a bulkhead (a cap on concurrent Stripe calls per process) and a circuit breaker (pybreaker);
+  * error classification: card / transient / configuration / programming, each a `PaymentError`.
+"""
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import pybreaker
+import requests
+import stripe
+from requests.adapters import HTTPAdapter
+
+from . import metrics
+
+log = logging.getLogger(__name__)
+
+UNAVAILABLE_MESSAGE = "Payments are temporarily unavailable. Your cart is saved — try again in a minute."
+GENERIC_MESSAGE = "We couldn't process your payment. Please try again, or contact us if it keeps happening."
+
+DECLINE_MESSAGES = {
+    "insufficient_funds": "Your card has insufficient funds. Please use another card.",
+    "expired_card": "Your card has expired. Check the expiry date or use another card.",
+    "incorrect_cvc": "Your card's security code is incorrect. Check it and try again.",
+    "processing_error": "An error occurred while processing your card. Please try again in a moment.",
+    "incorrect_number": "Your card number is incorrect. Check it and try again.",
+    "payment_intent_authentication_failure":
+        "We couldn't verify your card with your bank. Please try again or use another card.",
+}
+DECLINED = "Your card was declined. Please try another card."  # also for lost/stolen/fraudulent: say no more
+
+
+class PaymentError(Exception):
+    """A failed Stripe call, classified. `kind` is card | transient | unavailable | configuration | programming."""
+
+    def __init__(self, kind: str, message: str, *, status: int, code: str | None = None,
+                 decline_code: str | None = None, payment_intent: dict | None = None,
+                 request_id: str | None = None):
+        super().__init__(message)
+        self.kind = kind
+        self.user_message = message
+        self.status = status
+        self.code = code
+        self.decline_code = decline_code
+        self.payment_intent = payment_intent
+        self.request_id = request_id
+
+
+class WebhookSignatureError(Exception):
+    pass
+
+
+@dataclass
+class RetryPolicy:
+    max_attempts: int = 3  # network-level: connection errors, 409, 5xx
+    max_rate_limited_attempts: int = 4  # 429s and lock timeouts
+    base_delay: float = 0.25
+    max_delay: float = 2.0
+
+    def backoff(self, attempt: int) -> float:
+        """Full jitter: uniform between 0 and the exponential cap."""
+        return random.uniform(0, min(self.max_delay, self.base_delay * 2 ** (attempt - 1)))
+
+
+class _Deadline(threading.local):
+    at: float | None = None
+
+
+class DeadlineRequestsClient(stripe.RequestsClient):
+    """stripe-python's requests client, with the read timeout cut to what is left of the current deadline."""
+
+    def __init__(self, connect_timeout: float, read_timeout: float, pool_size: int):
+        session = requests.Session()
+        adapter = HTTPAdapter(pool_connections=2, pool_maxsize=pool_size, max_retries=0)
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        super().__init__(timeout=(connect_timeout, read_timeout), session=session)
+        self._connect_timeout = connect_timeout
+        self._read_timeout = read_timeout
+        self.deadline = _Deadline()
+
+    def _request_internal(self, method, url, headers, post_data, is_streaming):
+        read = self._read_timeout
+        if self.deadline.at is not None:
+            read = max(0.05, min(read, self.deadline.at - time.monotonic()))
+        self._timeout = (min(self._connect_timeout, read), read)
+        return super()._request_internal(method, url, headers, post_data, is_streaming)
+
+
+class Gateway:
+    """The shop's Stripe client, one per process (see `get_gateway`)."""
+
+    def __init__(self, settings, retry: RetryPolicy | None = None):
+        self.settings = settings
+        self.retry = retry or RetryPolicy(max_attempts=settings.stripe_max_network_retries + 1)
+        self.http = DeadlineRequestsClient(settings.stripe_connect_timeout, settings.stripe_read_timeout,
+                                           pool_size=settings.stripe_max_concurrency)
+        base = {"api": settings.stripe_api_base} if settings.stripe_api_base else None
+        # Retries are done by `_call` (stripe-python's own would ignore 429s and the deadline).
+        self.client = stripe.StripeClient(settings.stripe_secret_key or "sk_unset", base_addresses=base,
+                                          max_network_retries=0, http_client=self.http)
+        self.bulkhead = threading.BoundedSemaphore(settings.stripe_max_concurrency)
+        self.breaker = pybreaker.CircuitBreaker(
+            fail_max=settings.breaker_fail_max, reset_timeout=settings.breaker_reset_timeout,
+            exclude=[lambda e: not (isinstance(e, PaymentError) and e.kind == "transient")],
+            listeners=[_BreakerMetrics()], name="stripe")
+
+    # ---- the calls the shop makes -------------------------------------------------------------
+    def create_payment_intent(self, *, amount: int, currency: str, metadata: dict, idempotency_key: str,
+                              deadline: float | None = None) -> dict:
+        params = {"amount": amount, "currency": currency, "metadata": metadata,
+                  "automatic_payment_methods": {"enabled": True}}
+        return self._call("payment_intents.create", lambda opts: self.client.v1.payment_intents.create(
+            params=params, options=opts), idempotency_key, deadline)
+
+    def confirm(self, payment_intent_id: str, *, confirmation_token: str, idempotency_key: str,
+                return_url: str, deadline: float | None = None) -> dict:
+        params = {"confirmation_token": confirmation_token, "return_url": return_url}
+        return self._call("payment_intents.confirm", lambda opts: self.client.v1.payment_intents.confirm(
+            payment_intent_id, params=params, options=opts), idempotency_key, deadline)
+
+    def cancel_payment_intent(self, payment_intent_id: str, *, idempotency_key: str) -> dict:
+        return self._call("payment_intents.cancel", lambda opts: self.client.v1.payment_intents.cancel(
+            payment_intent_id, options=opts), idempotency_key)
+
+    def retrieve_payment_intent(self, payment_intent_id: str) -> dict:
+        return self._call("payment_intents.retrieve",
+                          lambda opts: self.client.v1.payment_intents.retrieve(payment_intent_id, options=opts))
+
+    def refund(self, payment_intent_id: str, *, amount: int | None, idempotency_key: str) -> dict:
+        params: dict[str, Any] = {"payment_intent": payment_intent_id}
+        if amount:
+            params["amount"] = amount
+        return self._call("refunds.create", lambda opts: self.client.v1.refunds.create(
+            params=params, options=opts), idempotency_key)
+
+    def list_events(self, *, created_gte: int, starting_after: str | None = None, limit: int = 100) -> dict:
+        params: dict[str, Any] = {"created": {"gte": created_gte}, "limit": limit}
+        if starting_after:
+            params["starting_after"] = starting_after
+        return self._call("events.list", lambda opts: self.client.v1.events.list(params=params, options=opts))
+
+    # ---- the one place that decides timeouts, retries and errors ------------------------------
+    def _call(self, endpoint: str, send: Callable[[dict], Any], idempotency_key: str | None = None,
+              deadline: float | None = None) -> dict:
+        if not self.bulkhead.acquire(blocking=False):
+            metrics.STRIPE_ERRORS.labels("unavailable").inc()
+            raise PaymentError("unavailable", UNAVAILABLE_MESSAGE, status=503, code="bulkhead_full")
+        try:
+            return self.breaker.call(self._with_retries, endpoint, send, idempotency_key, deadline)
+        except pybreaker.CircuitBreakerError:
+            metrics.STRIPE_ERRORS.labels("unavailable").inc()
+            raise PaymentError("unavailable", UNAVAILABLE_MESSAGE, status=503, code="circuit_open") from None
+        finally:
+            self.bulkhead.release()
+
+    def _with_retries(self, endpoint, send, idempotency_key, deadline) -> dict:
+        deadline_at = time.monotonic() + (deadline or self.settings.checkout_deadline)
+        options = {"idempotency_key": idempotency_key} if idempotency_key else {}
+        attempt = network_failures = rate_limited = 0
+        while True:
+            attempt += 1
+            started = time.monotonic()
+            self.http.deadline.at = deadline_at
+            try:
+                result = send(options)
+                metrics.STRIPE_REQUESTS.labels(endpoint, "ok").inc()
+                metrics.STRIPE_LATENCY.labels(endpoint).observe(time.monotonic() - started)
+                return result.to_dict(recursive=True)
+            except stripe.StripeError as error:
+                metrics.STRIPE_LATENCY.labels(endpoint).observe(time.monotonic() - started)
+                failure = classify(error)
+                metrics.STRIPE_REQUESTS.labels(endpoint, failure.kind).inc()
+                retry_kind = _retry_kind(error)
+                if retry_kind == "rate_limited":
+                    rate_limited += 1
+                    allowed = rate_limited < self.retry.max_rate_limited_attempts
+                else:
+                    network_failures += 1
+                    allowed = retry_kind == "network" and network_failures < self.retry.max_attempts
+                pause = self.retry.backoff(attempt)
+                if not allowed or time.monotonic() + pause >= deadline_at - 0.05:
+                    metrics.STRIPE_ERRORS.labels(failure.kind).inc()
+                    _log_failure(endpoint, failure, attempt)
+                    raise failure from None
+                metrics.STRIPE_RETRIES.labels(endpoint, retry_kind).inc()
+                log.info("stripe retry endpoint=%s attempt=%d reason=%s pause=%.3f", endpoint, attempt,
+                         type(error).__name__, pause)
+                time.sleep(pause)
+            finally:
+                self.http.deadline.at = None
+
+    # ---- webhooks ------------------------------------------------------------------------------
+    def verify_webhook(self, payload: bytes, header: str | None) -> dict:
+        return verify_webhook(payload, header, self.settings.stripe_webhook_secrets,
+                              self.settings.webhook_tolerance)
+
+    @property
+    def breaker_state(self) -> str:
+        return self.breaker.current_state
+
+
+def verify_webhook(payload: bytes, header: str | None, secrets: tuple[str, ...], tolerance: int) -> dict:
+    """Check Stripe's signature on the raw body against any of `secrets` (rotation); reject stale or future times."""
+    import json
+
+    if not header:
+        raise WebhookSignatureError("missing Stripe-Signature header")
+    if not secrets:
+        raise WebhookSignatureError("no webhook secret configured")
+    try:
+        timestamp, _ = stripe.WebhookSignature._get_timestamp_and_signatures(header, "v1")
+    except (ValueError, IndexError):
+        raise WebhookSignatureError("malformed Stripe-Signature header") from None
+    if timestamp > time.time() + tolerance:
+        raise WebhookSignatureError("timestamp is in the future")
+    text = payload.decode("utf-8", errors="strict")
+    for secret in secrets:
+        try:
+            stripe.WebhookSignature.verify_header(text, header, secret, tolerance)
+            break
+        except stripe.SignatureVerificationError as error:
+            last = str(error)
+    else:
+        raise WebhookSignatureError(last.split(".")[0])
+    try:
+        event = json.loads(text)
+    except ValueError:
+        raise WebhookSignatureError("body is not JSON") from None
+    if not isinstance(event, dict) or not str(event.get("id", "")).startswith("evt_") or "type" not in event:
+        raise WebhookSignatureError("body is not a Stripe event")
+    return event
+
+
+def classify(error: stripe.StripeError) -> PaymentError:
+    request_id = getattr(error, "request_id", None)
+    body = error.json_body.get("error", {}) if isinstance(error.json_body, dict) else {}
+    if isinstance(error, stripe.CardError) or body.get("code") == "payment_intent_authentication_failure":
+        decline = body.get("decline_code") or error.code
+        message = DECLINE_MESSAGES.get(decline) or DECLINE_MESSAGES.get(error.code or "") or DECLINED
+        return PaymentError("card", message, status=402, code=error.code, decline_code=decline,
+                            payment_intent=body.get("payment_intent"), request_id=request_id)
+    if isinstance(error, (stripe.APIConnectionError, stripe.RateLimitError, stripe.APIError)) or (
+            error.http_status in (409, 429) or (error.http_status or 0) >= 500):
+        return PaymentError("transient", UNAVAILABLE_MESSAGE, status=503, code=error.code, request_id=request_id)
+    if isinstance(error, (stripe.AuthenticationError, stripe.PermissionError)):
+        return PaymentError("configuration", GENERIC_MESSAGE, status=500, code=error.code, request_id=request_id)
+    return PaymentError("programming", GENERIC_MESSAGE, status=500, code=error.code,
+                        payment_intent=body.get("payment_intent"), request_id=request_id)
+
+
+def _retry_kind(error: stripe.StripeError) -> str | None:
+    """'network', 'rate_limited' or None (do not retry), following Stripe's documented signals."""
+    should_retry = (error.headers or {}).get("stripe-should-retry") if error.headers else None
+    if should_retry == "false":
+        return None
+    if error.http_status == 429 or error.code == "lock_timeout":
+        return "rate_limited"
+    if should_retry == "true":
+        return "network"
+    if isinstance(error, stripe.APIConnectionError):
+        return "network" if getattr(error, "should_retry", True) else None
+    if error.http_status == 409 or (error.http_status or 0) >= 500:
+        return "network"
+    return None
+
+
+def _log_failure(endpoint: str, failure: PaymentError, attempts: int) -> None:
+    level = {"configuration": logging.ERROR, "programming": logging.ERROR}.get(failure.kind, logging.WARNING)
+    log.log(level, "stripe call failed endpoint=%s kind=%s code=%s request_id=%s attempts=%d", endpoint,
+            failure.kind, failure.code, failure.request_id, attempts)
+
+
+class _BreakerMetrics(pybreaker.CircuitBreakerListener):
+    def state_change(self, cb, old_state, new_state):
+        metrics.BREAKER_STATE.set({"closed": 0, "half-open": 1, "open": 2}.get(new_state.name, -1))
+        log.warning("stripe circuit breaker %s -> %s", old_state.name if old_state else None, new_state.name)
+
+
+_gateways: dict[int, Gateway] = {}
+_lock = threading.Lock()
+
+
+def get_gateway(app) -> Gateway:
+    """The process's gateway for this app (one connection pool, one breaker, one bulkhead)."""
+    gateway = app.extensions.get("stripe_gateway")
+    if gateway is None:
+        with _lock:
+            gateway = app.extensions.setdefault("stripe_gateway", Gateway(app.config["SETTINGS"]))
+    return gateway

@@ -1,0 +1,94 @@
+"""RQ queues on the app's Redis, and the relay that puts stored-but-unqueued events on them."""
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from flask import current_app
+from redis import Redis
+from redis.exceptions import RedisError
+from rq import Queue, Retry
+from sqlalchemy import or_, select
+
+from .models import EventStatus, StripeEvent, db, utcnow
+
+__all__ = ["EVENTS", "MAIL", "MAINTENANCE", "QUEUES", "redis_connection", "get_queue", "enqueue_event",
+           "relay_events"]
+
+log = logging.getLogger(__name__)
+EVENTS, MAIL, MAINTENANCE = "events", "mail", "maintenance"
+QUEUES = (EVENTS, MAIL, MAINTENANCE)
+RELAY_AFTER = timedelta(seconds=30)  # a queued event still unprocessed after this is queued again
+
+
+def redis_connection(app=None) -> Redis:
+    app = app or current_app
+    connection = app.extensions.get("redis")
+    if connection is None:
+        url = app.config["SETTINGS"].redis_url or "redis://127.0.0.1:6379/0"
+        connection = Redis.from_url(url, socket_connect_timeout=1, socket_timeout=2, health_check_interval=30)
+        app.extensions["redis"] = connection
+    return connection
+
+
+def get_queue(name: str, app=None) -> Queue:
+    return Queue(name, connection=redis_connection(app))
+
+
+def retry_policy(app=None) -> Retry:
+    retries = (app or current_app).config["SETTINGS"].job_retries
+    return Retry(max=retries, interval=[1, 2, 4, 8, 16, 32][:retries])
+
+
+def enqueue_event(event_id: str, request_id: str | None = None) -> bool:
+    """Put `process_event(event_id)` on the events queue. False (logged) if Redis is unreachable."""
+    try:
+        get_queue(EVENTS).enqueue("app.fulfilment.process_event", event_id, job_id=f"event-{event_id}",
+                                  retry=retry_policy(), meta={"request_id": request_id}, result_ttl=300,
+                                  failure_ttl=7 * 24 * 3600)
+        return True
+    except RedisError as error:
+        log.warning("enqueue failed event_id=%s error=%s; the relay will retry", event_id, error)
+        return False
+
+
+def relay_events(limit: int = 500) -> int:
+    """Enqueue events that were stored but never queued, or queued long ago and still not processed."""
+    stale = utcnow() - RELAY_AFTER
+    rows = db.session.scalars(
+        select(StripeEvent).where(or_(
+            StripeEvent.status == EventStatus.RECEIVED.value,
+            (StripeEvent.status.in_([EventStatus.QUEUED.value, EventStatus.FAILED.value]))
+            & (StripeEvent.enqueued_at < stale),
+        )).order_by(StripeEvent.received_at).limit(limit)).all()
+    relayed = 0
+    for event in rows:
+        if not enqueue_event(event.id):
+            break
+        event.status = EventStatus.QUEUED.value if event.status == EventStatus.RECEIVED.value else event.status
+        event.enqueued_at = utcnow()
+        relayed += 1
+    db.session.commit()
+    if relayed:
+        log.info("relay enqueued %d events", relayed)
+    return relayed
+
+
+def relay_outbox(limit: int = 200) -> int:
+    """Enqueue receipts that are still unsent a while after they were written."""
+    from flask import current_app
+
+    from .models import OutboxEmail
+
+    if not current_app.config["SETTINGS"].mail_url:
+        return 0
+    stale = utcnow() - RELAY_AFTER
+    ids = db.session.scalars(select(OutboxEmail.id).where(OutboxEmail.sent_at.is_(None),
+                                                          OutboxEmail.created_at < stale).limit(limit)).all()
+    for outbox_id in ids:
+        try:
+            get_queue(MAIL).enqueue("app.fulfilment.send_receipt", outbox_id, job_id=f"receipt-{outbox_id}",
+                                    retry=retry_policy())
+        except RedisError:
+            return 0
+    return len(ids)

@@ -1,0 +1,143 @@
+"""One Settings object, read from the environment (and `.env` in development).
+
+No other module reads ``os.environ``: everything configurable lives here with its default.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+from dotenv import load_dotenv
+
+STRIPE_JS_DEFAULT = "https://js.stripe.com/v3/"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _bool(value: str) -> bool:
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _secrets(value: str) -> tuple[str, ...]:
+    return tuple(s.strip() for s in value.split(",") if s.strip())
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting the shop reads, with its documented default."""
+
+    env: str = "development"  # SHOP_ENV: development | production | test
+    secret_key: str = ""
+    database_url: str = f"sqlite:///{PROJECT_ROOT / 'instance' / 'shop.sqlite3'}"
+    redis_url: str = ""  # empty: `shop dev` starts an embedded Valkey
+    stripe_secret_key: str = ""
+    stripe_publishable_key: str = ""
+    stripe_webhook_secrets: tuple[str, ...] = ()  # STRIPE_WEBHOOK_SECRET, comma-separated during rotation
+    stripe_api_base: str = ""  # empty: real Stripe
+    stripe_js_url: str = STRIPE_JS_DEFAULT
+    stripe_connect_timeout: float = 2.0
+    stripe_read_timeout: float = 8.0
+    stripe_max_network_retries: int = 2
+    checkout_deadline: float = 10.0  # seconds a shopper's confirm may take, retries included
+    stripe_max_concurrency: int = 8  # concurrent Stripe calls per process (bulkhead)
+    breaker_fail_max: int = 5
+    breaker_reset_timeout: float = 30.0
+    webhook_tolerance: int = 300
+    webhook_max_body: int = 256 * 1024
+    currency: str = "usd"
+    mail_url: str = ""  # smtp://host:port; empty: receipts stay in the outbox
+    mail_from: str = "shop@example.test"
+    force_https: bool = False
+    pending_order_ttl: int = 3600  # seconds before an unpaid order releases its stock
+    relay_interval: int = 5
+    reconcile_interval: int = 60
+    job_retries: int = 5
+    admin_password_hash: str = ""
+    rate_limit_storage: str = ""  # empty: the Redis URL, else memory://
+    log_json: bool = False
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def stripe_js_origin(self) -> str:
+        return _origin(self.stripe_js_url)
+
+    @property
+    def stripe_api_origin(self) -> str:
+        return _origin(self.stripe_api_base) if self.stripe_api_base else "https://api.stripe.com"
+
+    def with_overrides(self, **overrides) -> "Settings":
+        return replace(self, **overrides)
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None, dotenv: bool = True) -> "Settings":
+        if env is None:
+            if dotenv:
+                load_dotenv(Path.cwd() / ".env", override=False)
+            env = dict(os.environ)
+        raw = {
+            "env": env.get("SHOP_ENV"),
+            "secret_key": env.get("SECRET_KEY"),
+            "database_url": env.get("DATABASE_URL"),
+            "redis_url": env.get("REDIS_URL"),
+            "stripe_secret_key": env.get("STRIPE_SECRET_KEY"),
+            "stripe_publishable_key": env.get("STRIPE_PUBLISHABLE_KEY"),
+            "stripe_webhook_secrets": env.get("STRIPE_WEBHOOK_SECRET"),
+            "stripe_api_base": env.get("STRIPE_API_BASE"),
+            "stripe_js_url": env.get("STRIPE_JS_URL"),
+            "stripe_connect_timeout": env.get("STRIPE_CONNECT_TIMEOUT"),
+            "stripe_read_timeout": env.get("STRIPE_READ_TIMEOUT"),
+            "stripe_max_network_retries": env.get("STRIPE_MAX_NETWORK_RETRIES"),
+            "checkout_deadline": env.get("CHECKOUT_DEADLINE"),
+            "stripe_max_concurrency": env.get("STRIPE_MAX_CONCURRENCY"),
+            "breaker_fail_max": env.get("BREAKER_FAIL_MAX"),
+            "breaker_reset_timeout": env.get("BREAKER_RESET_TIMEOUT"),
+            "mail_url": env.get("MAIL_URL"),
+            "mail_from": env.get("MAIL_FROM"),
+            "force_https": env.get("FORCE_HTTPS"),
+            "pending_order_ttl": env.get("PENDING_ORDER_TTL"),
+            "relay_interval": env.get("RELAY_INTERVAL"),
+            "reconcile_interval": env.get("RECONCILE_INTERVAL"),
+            "admin_password_hash": env.get("ADMIN_PASSWORD_HASH"),
+            "rate_limit_storage": env.get("RATE_LIMIT_STORAGE"),
+            "log_json": env.get("LOG_JSON"),
+        }
+        types = {f.name: f.type for f in fields(cls)}
+        values = {}
+        for name, value in raw.items():
+            if value is None or value == "":
+                continue
+            kind = types[name]
+            if kind == "bool":
+                values[name] = _bool(value)
+            elif kind == "int":
+                values[name] = int(value)
+            elif kind == "float":
+                values[name] = float(value)
+            elif name == "stripe_webhook_secrets":
+                values[name] = _secrets(value)
+            else:
+                values[name] = value
+        settings = cls(**values)
+        if settings.is_production and "force_https" not in values:
+            settings = replace(settings, force_https=True)
+        if settings.is_production and "log_json" not in values:
+            settings = replace(settings, log_json=True)
+        return settings
+
+    def check(self) -> None:
+        """Refuse to start with settings that would be unsafe or cannot work."""
+        if not self.secret_key:
+            raise RuntimeError("SECRET_KEY is not set (generate one: python -c 'import secrets; print(secrets.token_hex(32))')")
+        if self.is_production and len(self.secret_key) < 32:
+            raise RuntimeError("SECRET_KEY must be at least 32 characters in production")
+
+
+def _origin(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"

@@ -1,0 +1,60 @@
+"""Catalog, product pages and the cart. Never calls Stripe."""
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+
+from ..models import Product, db
+from . import cart
+
+bp = Blueprint("shop", __name__)
+
+
+@bp.get("/")
+def catalog():
+    products = db.session.query(Product).order_by(Product.name).all()
+    return render_template("shop/catalog.html", products=products)
+
+
+@bp.get("/products/<product_id>")
+def product(product_id: str):
+    item = db.session.get(Product, product_id[:64])
+    if item is None:
+        abort(404)
+    return render_template("shop/product.html", product=item, max_quantity=cart.MAX_QUANTITY)
+
+
+@bp.get("/cart")
+def view_cart():
+    lines = cart.lines()
+    return render_template("shop/cart.html", lines=lines, total=cart.total(lines), max_quantity=cart.MAX_QUANTITY)
+
+
+@bp.post("/cart/add")
+def add_to_cart():
+    try:
+        product = cart.add(request.form.get("product_id"), request.form.get("quantity", "1"))
+    except cart.CartError as error:
+        return _cart_error(str(error))
+    flash(f"Added {product.name} to your cart.", "success")
+    return redirect(url_for("shop.view_cart"), code=303)
+
+
+@bp.post("/cart/update")
+def update_cart():
+    try:
+        cart.update(request.form.get("product_id"), request.form.get("quantity"))
+    except cart.CartError as error:
+        return _cart_error(str(error))
+    return redirect(url_for("shop.view_cart"), code=303)
+
+
+@bp.post("/cart/remove")
+def remove_from_cart():
+    cart.remove(request.form.get("product_id", ""))
+    return redirect(url_for("shop.view_cart"), code=303)
+
+
+def _cart_error(message: str):
+    lines = cart.lines()
+    return render_template("shop/cart.html", lines=lines, total=cart.total(lines), error=message,
+                           max_quantity=cart.MAX_QUANTITY), 400

@@ -1,0 +1,76 @@
+"""POST /webhooks/stripe: verify the signature on the raw body, store the event once, enqueue, answer 2xx.
+
+Nothing is written before the signature checks out. A duplicate delivery is acknowledged and does nothing
+more. If Redis is down the event is still stored and acknowledged: the relay enqueues it later.
+"""
+from __future__ import annotations
+
+import logging
+import time
+
+from flask import Blueprint, current_app, g, jsonify, request
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
+
+from . import metrics
+from .models import EventStatus, StripeEvent, db, utcnow
+from .payments import WebhookSignatureError, verify_webhook
+from .queue import enqueue_event
+
+bp = Blueprint("webhooks", __name__)
+log = logging.getLogger(__name__)
+
+
+@bp.post("/webhooks/stripe")
+def receive():
+    started = time.perf_counter()
+    settings = current_app.config["SETTINGS"]
+    if (request.content_length or 0) > settings.webhook_max_body:
+        return _refuse("body too large", 413)
+    payload = request.get_data(cache=False)
+    if len(payload) > settings.webhook_max_body:
+        return _refuse("body too large", 413)
+    try:
+        event = verify_webhook(payload, request.headers.get("Stripe-Signature"), settings.stripe_webhook_secrets,
+                               settings.webhook_tolerance)
+    except (WebhookSignatureError, UnicodeDecodeError) as error:
+        return _refuse(f"invalid webhook: {error}", 400)
+
+    result = store_event(event, payload.decode("utf-8"), source="webhook")
+    if result == "stored":
+        queued = enqueue_event(event["id"], request_id=g.get("request_id"))
+        if queued:
+            db.session.execute(update(StripeEvent).where(StripeEvent.id == event["id"],
+                                                         StripeEvent.status == EventStatus.RECEIVED.value)
+                               .values(status=EventStatus.QUEUED.value, enqueued_at=utcnow()))
+            db.session.commit()
+    metrics.WEBHOOK_EVENTS.labels(event["type"], result).inc()
+    metrics.WEBHOOK_ACK.observe(time.perf_counter() - started)
+    return jsonify(received=True, duplicate=result == "duplicate")
+
+
+def store_event(event: dict, raw: str, source: str) -> str:
+    """Insert the event by its Stripe id; 'stored', or 'duplicate' if it was already there (a no-op)."""
+    data_object = (event.get("data") or {}).get("object") or {}
+    row = StripeEvent(id=event["id"], type=str(event["type"])[:100], object_id=str(data_object.get("id", ""))[:255],
+                      payload=raw, source=source, stripe_created=int(event.get("created") or 0))
+    db.session.add(row)
+    try:
+        db.session.commit()
+        return "stored"
+    except IntegrityError:
+        db.session.rollback()
+        db.session.execute(update(StripeEvent).where(StripeEvent.id == event["id"])
+                           .values(duplicates=StripeEvent.duplicates + 1))
+        db.session.commit()
+        metrics.WEBHOOK_DUPLICATES.inc()
+        return "duplicate"
+
+
+def _refuse(reason: str, status: int):
+    metrics.WEBHOOK_EVENTS.labels("unknown", "refused").inc()
+    log.warning("webhook refused status=%d reason=%s", status, reason)
+    return jsonify(error=reason), status
+
+
+__all__ = ["bp", "store_event"]

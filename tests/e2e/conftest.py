@@ -1,0 +1,72 @@
+"""E2E: the real shop (gunicorn), a real RQ worker, a real Valkey/Redis and the emulator, driven by Chromium."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from helpers import (EMULATOR_PUBLISHABLE_KEY, EMULATOR_SECRET_KEY, ROOT, WEBHOOK_SECRET, EmulatorProcess,
+                     free_port, wait_for_http)
+
+
+@dataclass
+class Shop:
+    url: str
+    emulator: EmulatorProcess
+    database_url: str
+    log_path: Path
+    env: dict
+
+
+@pytest.fixture(scope="session")
+def shop(tmp_path_factory, redis_url):
+    tmp = tmp_path_factory.mktemp("shop")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    emulator = EmulatorProcess(f"{url}/webhooks/stripe", WEBHOOK_SECRET)
+    database_url = os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{tmp / 'shop.sqlite3'}"
+    env = {**os.environ, "SHOP_ENV": "development", "SECRET_KEY": "e2e-" + "k" * 40,
+           "DATABASE_URL": database_url, "REDIS_URL": redis_url, "STRIPE_SECRET_KEY": EMULATOR_SECRET_KEY,
+           "STRIPE_PUBLISHABLE_KEY": EMULATOR_PUBLISHABLE_KEY, "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+           "STRIPE_API_BASE": emulator.api, "STRIPE_JS_URL": f"{emulator.api}/v3/", "RELAY_INTERVAL": "2",
+           "BREAKER_RESET_TIMEOUT": "3", "PYTHONUNBUFFERED": "1"}
+    log_path = tmp / "shop.log"
+    log = log_path.open("w")
+    from redis import Redis
+
+    Redis.from_url(redis_url).flushdb()
+    if os.environ.get("TEST_DATABASE_URL"):
+        from sqlalchemy import create_engine, text
+
+        with create_engine(database_url).begin() as connection:
+            connection.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+    subprocess.run([sys.executable, "-m", "app.cli", "seed"], env=env, cwd=ROOT, check=True, stdout=log)
+    processes = [
+        subprocess.Popen([sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "2",
+                          "--threads", "4", "--timeout", "30", "app:create_app()"],
+                         env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT),
+        subprocess.Popen([sys.executable, "worker.py"], env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT),
+    ]
+    wait_for_http(f"{url}/healthz")
+    yield Shop(url, emulator, database_url, log_path, env)
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+    emulator.stop()
+    log.close()
+
+
+@pytest.fixture
+def shop_page(shop, page):
+    shop.emulator.ctl("DELETE", "/_emulator/faults")
+    shop.emulator.ctl("POST", "/_emulator/outage", {"down": False})
+    page.set_default_timeout(15000)
+    return page

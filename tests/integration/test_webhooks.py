@@ -1,0 +1,109 @@
+"""The webhook endpoint with a real database and a real Redis: store once, enqueue, process once."""
+
+from rq import SimpleWorker
+from sqlalchemy import func, select
+
+from app.models import Order, OrderLine, OrderState, OutboxEmail, Product, StripeEvent, db
+from app.queue import QUEUES
+from helpers import event_payload, sign
+
+
+def _pending_order(app, email="shopper@example.com"):
+    with app.app_context():
+        product = db.session.get(Product, "burr-grinder")
+        order = Order(attempt_id="c" * 32, amount=product.price, currency="usd", email=email,
+                      lines=[OrderLine(product_id=product.id, name=product.name, unit_price=product.price,
+                                       quantity=1)])
+        db.session.add(order)
+        db.session.commit()
+        return order.public_id
+
+
+def _succeeded(public_id, amount=8900, pi="pi_test_1", event_id=None):
+    return event_payload("payment_intent.succeeded",
+                         {"id": pi, "object": "payment_intent", "amount": amount, "currency": "usd",
+                          "status": "succeeded", "metadata": {"order_id": public_id}}, event_id=event_id)
+
+
+def _post(client, body, header=None):
+    return client.post("/webhooks/stripe", data=body, content_type="application/json",
+                       headers={"Stripe-Signature": header if header is not None else sign(body)})
+
+
+def _drain(app, redis):
+    SimpleWorker(list(QUEUES), connection=redis).work(burst=True)
+
+
+def test_a_signed_event_delivered_twice_is_stored_once_and_fulfils_the_order_once(app, client, redis):
+    public_id = _pending_order(app)
+    body = _succeeded(public_id, event_id="evt_dup_1")
+    first, second = _post(client, body), _post(client, body)
+    assert first.status_code == second.status_code == 200
+    assert second.json["duplicate"] is True
+    _drain(app, redis)
+    _post(client, body)
+    _drain(app, redis)
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(StripeEvent)) == 1
+        event = db.session.get(StripeEvent, "evt_dup_1")
+        assert (event.status, event.duplicates) == ("processed", 2)
+        order = db.session.scalars(select(Order).where(Order.public_id == public_id)).one()
+        assert order.state == OrderState.FULFILLED.value
+        assert db.session.scalar(select(func.count()).select_from(OutboxEmail)) == 1
+
+
+def test_a_second_event_object_for_the_same_change_is_a_no_op(app, client, redis):
+    public_id = _pending_order(app)
+    _post(client, _succeeded(public_id, event_id="evt_a"))
+    _post(client, _succeeded(public_id, event_id="evt_b"))
+    _drain(app, redis)
+    with app.app_context():
+        statuses = {e.id: e.status for e in db.session.scalars(select(StripeEvent))}
+        assert sorted(statuses.values()) == ["ignored", "processed"]
+        assert db.session.scalar(select(func.count()).select_from(OutboxEmail)) == 1
+
+
+def test_forged_and_stale_signatures_get_400_and_store_nothing(app, client, redis):
+    import time
+
+    public_id = _pending_order(app)
+    body = _succeeded(public_id)
+    for header in (sign(body, "whsec_forged"), sign(body, timestamp=int(time.time()) - 3600), "", "t=1,v1=00"):
+        response = _post(client, body, header)
+        assert response.status_code == 400, header
+        assert "invalid webhook" in response.json["error"]
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(StripeEvent)) == 0
+    assert redis.llen("rq:queue:events") == 0
+
+
+def test_a_late_payment_failed_never_reverts_a_paid_order(app, client, redis):
+    public_id = _pending_order(app)
+    _post(client, _succeeded(public_id))
+    _drain(app, redis)
+    failed = event_payload("payment_intent.payment_failed",
+                           {"id": "pi_test_1", "object": "payment_intent", "metadata": {"order_id": public_id},
+                            "last_payment_error": {"code": "card_declined", "decline_code": "generic_decline"}})
+    assert _post(client, failed).status_code == 200
+    _drain(app, redis)
+    with app.app_context():
+        order = db.session.scalars(select(Order).where(Order.public_id == public_id)).one()
+        assert order.state == "fulfilled"
+        assert [(t.to_state, t.accepted) for t in order.history][-1] == ("payment_failed", False)
+
+
+def test_unknown_event_types_are_stored_and_acknowledged(app, client, redis):
+    body = event_payload("customer.created", {"id": "cus_1", "object": "customer"}, event_id="evt_unknown")
+    assert _post(client, body).status_code == 200
+    _drain(app, redis)
+    with app.app_context():
+        assert db.session.get(StripeEvent, "evt_unknown").status == "ignored"
+
+
+def test_the_event_is_stored_and_acknowledged_while_redis_is_down(make_app, settings, redis):
+    app = make_app(settings.with_overrides(redis_url="redis://127.0.0.1:9/0"))
+    public_id = _pending_order(app)
+    response = _post(app.test_client(), _succeeded(public_id, event_id="evt_no_redis"))
+    assert response.status_code == 200
+    with app.app_context():
+        assert db.session.get(StripeEvent, "evt_no_redis").status == "received"

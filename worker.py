@@ -1,0 +1,59 @@
+"""Start an RQ worker (with RQ's scheduler, for retries) on the shop's queues, plus the periodic jobs.
+
+    python worker.py                  # events, mail and maintenance queues; relay/reconcile/expiry scheduled
+    python worker.py --no-cron        # an extra worker: leave the periodic jobs to one process
+"""
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import signal
+
+from rq import Worker
+from rq.cron import CronScheduler
+
+from app import create_app
+from app.fulfilment import bind_app
+from app.queue import MAINTENANCE, QUEUES, redis_connection
+
+
+def run_cron(redis_url: str, relay_every: int, reconcile_every: int) -> None:
+    from redis import Redis
+
+    from app import jobs
+
+    scheduler = CronScheduler(connection=Redis.from_url(redis_url), )
+    scheduler.register(jobs.relay, MAINTENANCE, interval=relay_every, job_timeout=60)
+    scheduler.register(jobs.reconcile, MAINTENANCE, interval=reconcile_every, job_timeout=120)
+    scheduler.register(jobs.expire_orders, MAINTENANCE, interval=60, job_timeout=120)
+    scheduler.start()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--burst", action="store_true", help="Stop when the queues are empty.")
+    parser.add_argument("--no-cron", action="store_true", help="Do not run the periodic jobs in this process.")
+    parser.add_argument("--name", default=None)
+    args = parser.parse_args(argv)
+
+    app = create_app()
+    bind_app(app)
+    settings = app.config["SETTINGS"]
+    cron = None
+    if not args.no_cron and not args.burst:
+        cron = multiprocessing.get_context("fork").Process(
+            target=run_cron, args=(settings.redis_url, settings.relay_interval, settings.reconcile_interval),
+            daemon=True)
+        cron.start()
+    worker = Worker(list(QUEUES), connection=redis_connection(app), name=args.name)
+    try:
+        worker.work(with_scheduler=True, burst=args.burst, logging_level="WARNING")
+    finally:
+        if cron is not None and cron.is_alive():
+            cron.terminate()
+            cron.join(5)
+
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    main()
