@@ -85,9 +85,7 @@ async def create_refund(request):
     emu.emit("refund.created", refund, request)
     _apply_to_charge(emu, ch, refund, +1, request)
     if outcome in ("pending", "fail"):
-        task = asyncio.get_running_loop().create_task(_settle(emu, refund, ch, outcome))
-        emu.webhooks.tasks.add(task)
-        task.add_done_callback(emu.webhooks.tasks.discard)
+        emu.webhooks.track(_settle(emu, refund, ch, outcome))
     return respond(expand(refund, params, emu, EXPANDABLE))
 
 

@@ -50,58 +50,61 @@ class Dispatcher:
                 and ("*" in we["enabled_events"] or event_type in we["enabled_events"])]
 
     def enqueue(self, event, endpoints):
+        """Plan deliveries of one event; a webhook fault applies to the event at every endpoint."""
         payload = json.dumps(event, indent=2)
-        for we in endpoints:
-            secret = self.emu.store["webhook_endpoint"].meta.get(we["id"])
-            self._plan(event, payload, we, secret)
+        table = self.emu.store["webhook_endpoint"]
+        deliveries = [(event, payload, we, table.meta.get(we["id"])) for we in endpoints]
+        fault = self._take_fault()
+        mode = fault["mode"] if fault else None
+        if mode == "drop":
+            for _, _, we, _ in deliveries:
+                self._record(event, we, 0, None, "dropped by fault", 0.0)
+        elif mode == "reorder":
+            self.held.append(deliveries)
+            if len(self.held) >= fault["n"]:
+                self.flush_held()
+        elif mode == "duplicate":
+            for item in deliveries:
+                for _ in range(fault["n"]):
+                    self._spawn(*item, delay=0)
+        else:
+            delay = fault["delay_ms"] / 1000 if mode == "delay" else 0
+            for item in deliveries:
+                self._spawn(*item, delay=delay)
+
+    def flush_held(self):
+        """Deliver events held by a "reorder" fault, newest first."""
+        held, self.held = self.held, []
+        if held:
+            items = [item for deliveries in reversed(held) for item in deliveries]
+            self.track(self._deliver_in_order(items))
+
+    async def _deliver_in_order(self, items):
+        for item in items:
+            await self._deliver(*item, delay=0)
 
     # -- faults -------------------------------------------------------------
 
     def _take_fault(self):
         for fault in self.faults:
-            if fault["count"] is not None and fault["count"] <= 0:
+            if fault["count"] is not None and fault["applied"] >= fault["count"]:
                 continue
             if self.emu.rng.random() >= fault["rate"]:
                 continue
-            if fault["count"] is not None:
-                fault["count"] -= 1
-                fault["applied"] += 1
-            else:
-                fault["applied"] += 1
+            fault["applied"] += 1
             return fault
         return None
-
-    def _plan(self, event, payload, we, secret):
-        fault = self._take_fault()
-        mode = fault["mode"] if fault else None
-        if mode == "drop":
-            self._record(event, we, 0, None, "dropped by fault", 0.0)
-            return
-        if mode == "reorder":
-            self.held.append((event, payload, we, secret))
-            if len(self.held) >= fault["n"]:
-                held, self.held = self.held, []
-                for item in reversed(held):
-                    self._spawn(*item, delay=0)
-            return
-        if mode == "duplicate":
-            for _ in range(fault["n"]):
-                self._spawn(event, payload, we, secret, delay=0)
-            return
-        delay = fault["delay_ms"] / 1000 if mode == "delay" else 0
-        self._spawn(event, payload, we, secret, delay=delay)
-
-    def flush_held(self):
-        held, self.held = self.held, []
-        for item in reversed(held):
-            self._spawn(*item, delay=0)
 
     # -- delivery -----------------------------------------------------------
 
     def _spawn(self, event, payload, we, secret, delay):
-        task = asyncio.get_running_loop().create_task(self._deliver(event, payload, we, secret, delay))
+        self.track(self._deliver(event, payload, we, secret, delay))
+
+    def track(self, coro):
+        task = asyncio.get_running_loop().create_task(coro)
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
+        return task
 
     async def _deliver(self, event, payload, we, secret, delay):
         if delay:
