@@ -19,7 +19,7 @@ async def list_events(request):
     wanted = params.get("types")
     if isinstance(wanted, str):
         wanted = [wanted]
-    one = params.get("type")
+    one = string(params, "type")
     if one and wanted:
         raise invalid("You cannot specify both `type` and `types`.", param="types")
     by_created = created_filter(params)
@@ -67,6 +67,8 @@ async def create_endpoint(request):
     params = await read_params(request)
     check_known(params, {"url", "enabled_events", "description", "metadata", "api_version", "connect"})
     url = require(params, "url")
+    if not isinstance(url, str):
+        raise invalid("Invalid string", code="parameter_invalid_string", param="url")
     if not url.startswith(("http://", "https://")):
         raise invalid(f"Invalid URL: {url}. URLs must begin with http:// or https://", param="url")
     we, secret = register_endpoint(emu, url, _enabled_events(params), description=string(params, "description"),
@@ -81,7 +83,7 @@ async def update_endpoint(request):
     check_known(params, {"url", "enabled_events", "description", "metadata", "disabled"})
     we = emu.store["webhook_endpoint"].require(request.match_info["id"])
     if "url" in params:
-        we["url"] = require(params, "url")
+        we["url"] = string(params, "url") or we["url"]
     if "enabled_events" in params:
         we["enabled_events"] = _enabled_events(params)
     if "description" in params:

@@ -92,11 +92,13 @@ def created_filter(params: dict):
     if isinstance(created, str):
         exact = integer(params, "created")
         return lambda obj: obj["created"] == exact
-    bounds = {op: integer(created, op) for op in ("gt", "gte", "lt", "lte") if op in created}
-    unknown = set(created) - set(bounds)
+    if not isinstance(created, dict):
+        raise invalid("Invalid created filter", code="parameter_invalid_integer", param="created")
+    unknown = set(created) - {"gt", "gte", "lt", "lte"}
     if unknown:
         raise invalid(f"Received unknown parameter: created[{unknown.pop()}]", code="parameter_unknown",
                       param="created")
+    bounds = {op: integer(created, op) for op in ("gt", "gte", "lt", "lte") if created.get(op) not in (None, "")}
 
     def keep(obj):
         c = obj["created"]
