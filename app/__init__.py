@@ -10,7 +10,7 @@ from werkzeug.exceptions import HTTPException
 
 from .logs import configure_logging, install_request_id
 from .models import db
-from .money import format_money
+from .money import format_money, request_locale
 from .settings import PROJECT_ROOT, Settings
 
 csrf = CSRFProtect()
@@ -100,7 +100,7 @@ def security_headers(settings: Settings) -> dict:
 def _register_template_helpers(app: Flask) -> None:
     from .shop import cart
 
-    app.jinja_env.filters["money"] = lambda amount, currency: format_money(amount, currency)
+    app.jinja_env.filters["money"] = lambda amount, currency: format_money(amount, currency, request_locale())
 
     @app.context_processor
     def shop_context():
