@@ -27,7 +27,7 @@ def parse_args(argv=None) -> Config:
     p.add_argument("--webhook-timeout", type=float, default=float(_env("WEBHOOK_TIMEOUT", 10)))
     p.add_argument("--retry-compression", type=float, default=float(_env("RETRY_COMPRESSION", 1000)))
     p.add_argument("--seed", type=int, default=int(_env("SEED", 0)))
-    p.add_argument("--max-objects", type=int, default=int(_env("MAX_OBJECTS", 20000)),
+    p.add_argument("--max-objects", type=int, default=int(_env("MAX_OBJECTS", 10000)),
                    help="objects kept per type (oldest evicted first)")
     p.add_argument("--fault", action="append", default=[],
                    help="e.g. 'POST /v1/payment_intents:status=503,rate=0.5' (repeatable)")

@@ -19,18 +19,19 @@ class Config:
     webhook_timeout: float = 10.0
     retry_compression: float = 1000.0
     seed: int = 0
-    max_objects: int = 20000
+    max_objects: int = 10000
     webhook_concurrency: int = 32
     faults: list = field(default_factory=list)
 
 
-def snapshot(value):
-    """A deep copy of JSON-like data (faster than copy.deepcopy)."""
-    if isinstance(value, dict):
-        return {k: snapshot(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [snapshot(v) for v in value]
-    return value
+def snapshot(obj: dict) -> dict:
+    """A frozen view of an object for an Event or an error body.
+
+    A shallow copy is enough because the emulator only ever changes objects at
+    the top level: nested values (metadata, last_payment_error, refunds, ...)
+    are replaced, never edited in place. Sharing them keeps memory low.
+    """
+    return dict(obj)
 
 
 class Emulator:

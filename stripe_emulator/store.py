@@ -50,7 +50,7 @@ class Table:
 
 
 class Store:
-    def __init__(self, max_objects=20000, max_log=10000):
+    def __init__(self, max_objects=10000, max_log=10000):
         self.max_objects = max_objects
         self.max_log = max_log
         self.reset()

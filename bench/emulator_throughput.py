@@ -1,0 +1,103 @@
+"""Benchmark stripe-emulator: create+confirm throughput and memory after many PaymentIntents.
+
+    python bench/emulator_throughput.py [--seconds 10] [--concurrency 32] [--count 100000] [--max-objects N]
+
+Starts the emulator as a subprocess (one process = one core), drives
+POST /v1/payment_intents (confirm=true, payment_method=pm_card_visa) from
+concurrent aiohttp clients, then creates --count PaymentIntents and reports the
+emulator's RSS (VmRSS from /proc/PID/status).
+"""
+
+import argparse
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parents[1]
+KEY = "sk_test_emulator"
+BODY = {"amount": "2000", "currency": "usd", "confirm": "true", "payment_method": "pm_card_visa"}
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def rss_mb(pid):
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def start(extra):
+    port, control = free_port(), free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "stripe_emulator", "--port", str(port), "--control-port",
+                             str(control), *extra], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    line = proc.stdout.readline()
+    if "listening" not in line:
+        raise SystemExit(f"emulator failed to start: {line}")
+    return proc, f"http://127.0.0.1:{port}"
+
+
+async def worker(session, url, stop_at, remaining, counts):
+    while time.monotonic() < stop_at:
+        if remaining is not None:
+            if remaining[0] <= 0:
+                return
+            remaining[0] -= 1
+        async with session.post(url, data=BODY) as resp:
+            await resp.read()
+            counts[resp.status] = counts.get(resp.status, 0) + 1
+
+
+async def drive(base, concurrency, seconds=None, count=None):
+    counts = {}
+    remaining = [count] if count is not None else None
+    stop_at = time.monotonic() + (seconds if seconds is not None else 10 ** 9)
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    headers = {"Authorization": f"Bearer {KEY}"}
+    async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
+        started = time.monotonic()
+        await asyncio.gather(*(worker(session, base + "/v1/payment_intents", stop_at, remaining, counts)
+                               for _ in range(concurrency)))
+        elapsed = time.monotonic() - started
+    return counts, elapsed
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--seconds", type=float, default=10)
+    p.add_argument("--concurrency", type=int, default=32)
+    p.add_argument("--count", type=int, default=100_000)
+    p.add_argument("--max-objects", type=int, default=None)
+    args = p.parse_args()
+    extra = ["--max-objects", str(args.max_objects)] if args.max_objects else []
+    proc, base = start(extra)
+    try:
+        print(f"emulator pid {proc.pid}, RSS at start {rss_mb(proc.pid):.1f} MB")
+        counts, elapsed = asyncio.run(drive(base, args.concurrency, seconds=args.seconds))
+        ok = counts.get(200, 0)
+        print(f"create+confirm: {ok} succeeded in {elapsed:.1f}s = {ok / elapsed:.0f} confirms/s "
+              f"(concurrency {args.concurrency}, statuses {counts})")
+        print(f"RSS after throughput run: {rss_mb(proc.pid):.1f} MB")
+        if args.count:
+            counts, elapsed = asyncio.run(drive(base, args.concurrency, count=args.count))
+            print(f"created {counts.get(200, 0)} more PaymentIntents in {elapsed:.1f}s "
+                  f"({counts.get(200, 0) / elapsed:.0f}/s)")
+            print(f"RSS after {args.count} more PaymentIntents: {rss_mb(proc.pid):.1f} MB")
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+if __name__ == "__main__":
+    os.chdir(ROOT)
+    main()
