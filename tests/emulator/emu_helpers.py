@@ -71,6 +71,7 @@ class WebhookReceiver:
     def __init__(self):
         self.received = []
         self.status = 200
+        self.delay = 0.0  # seconds to wait before answering
         self.lock = threading.Lock()
         receiver = self
 
@@ -80,7 +81,8 @@ class WebhookReceiver:
                 with receiver.lock:
                     receiver.received.append({"body": body, "signature": self.headers.get("Stripe-Signature"),
                                               "time": time.time()})
-                    status = receiver.status
+                    status, delay = receiver.status, receiver.delay
+                time.sleep(delay)
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()

@@ -144,6 +144,22 @@ def test_payment_element_iframe_validates_and_creates_token(checkout_page, clien
     assert page.evaluate("window.cspViolations") == []
 
 
+def test_network_failure_gives_api_connection_error(checkout_page, emu):
+    page = checkout_page
+    frame = _frame(page)
+    frame.locator('input[name="number"]').fill("4242424242424242")
+    frame.locator('input[name="expiry"]').fill("12 / 34")
+    frame.locator('input[name="cvc"]').fill("123")
+    frame.locator('input[name="postalCode"]').fill("12345")
+    emu.ctl("POST", "/_emulator/outage", {"down": True})
+    try:
+        result = page.evaluate("window.emu.token()")
+    finally:
+        emu.ctl("POST", "/_emulator/outage", {"down": False})
+    assert result["error"]["type"] == "api_connection_error"
+    assert page.evaluate("window.emu.token()")["confirmationToken"]["id"].startswith("ctoken_")
+
+
 @pytest.mark.parametrize("button,expected", [("Complete", "succeeded"), ("Fail", "payment_intent_authentication_failure")])
 def test_three_d_secure_challenge(checkout_page, client, button, expected):
     page = checkout_page
