@@ -16,7 +16,7 @@ import time
 from redis import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from rq import Worker
+from rq import SimpleWorker, Worker
 from rq.cron import CronScheduler
 
 from app import create_app
@@ -55,6 +55,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--burst", action="store_true", help="Stop when the queues are empty.")
     parser.add_argument("--no-cron", action="store_true", help="Do not run the periodic jobs in this process.")
+    parser.add_argument("--fork", action="store_true",
+                        help="Run each job in a forked process (isolation) instead of in the worker (speed).")
     args = parser.parse_args(argv)
 
     app = create_app()
@@ -68,7 +70,8 @@ def main(argv: list[str] | None = None) -> None:
         cron.start()
 
     def work():
-        worker = Worker(list(QUEUES), connection=redis_connection(app))
+        worker_class = Worker if args.fork else SimpleWorker
+        worker = worker_class(list(QUEUES), connection=redis_connection(app))
         worker.work(with_scheduler=True, burst=args.burst, logging_level="WARNING")
 
     try:

@@ -10,6 +10,7 @@ so a late or reordered Stripe event can't push a job into a retry loop.
 from __future__ import annotations
 
 from sqlalchemy import update
+from sqlalchemy.orm.attributes import set_committed_value
 
 from .models import Order, OrderState, OrderTransition, Product, db, utcnow
 
@@ -36,23 +37,38 @@ def can_transition(current: str, target: OrderState) -> bool:
 
 
 def transition(order: Order, target: OrderState, reason: str = "") -> bool:
-    """Move `order` to `target` if the machine allows it; record either outcome. Same state: a no-op."""
-    current = OrderState(order.state)
-    if current == target:
-        return False
-    if not can_transition(current, target):
-        db.session.add(OrderTransition(order_id=order.id, from_state=current.value, to_state=target.value,
-                                       accepted=False, reason=reason[:200]))
-        return False
+    """Move `order` to `target` if the machine allows it; record either outcome. Same state: a no-op.
+
+    The change is a compare-and-set on the stored state, so the confirm endpoint and a worker racing on
+    one order can't overwrite each other: the loser re-reads the state and decides again.
+    """
+    for _ in range(5):
+        current = OrderState(order.state)
+        if current == target:
+            return False
+        if not can_transition(current, target):
+            db.session.add(OrderTransition(order_id=order.id, from_state=current.value, to_state=target.value,
+                                           accepted=False, reason=reason[:200]))
+            return False
+        now = utcnow()
+        values = {"state": target.value, "updated_at": now}
+        if target == S.PAID:
+            values["paid_at"] = now
+        elif target == S.FULFILLED:
+            values["fulfilled_at"] = now
+        moved = db.session.execute(update(Order).where(Order.id == order.id, Order.state == current.value)
+                                   .values(**values).execution_options(synchronize_session=False)).rowcount
+        if moved:
+            break
+        db.session.refresh(order)
+    else:
+        raise RuntimeError(f"order {order.id} kept changing under transition to {target.value}")
+    for name, value in values.items():
+        set_committed_value(order, name, value)
     if target in HOLDS_STOCK and not order.stock_reserved:
         reserve_stock(order, strict=target == S.PENDING)
     elif target not in HOLDS_STOCK and order.stock_reserved:
         release_stock(order)
-    order.state = target.value
-    if target == S.PAID:
-        order.paid_at = utcnow()
-    elif target == S.FULFILLED:
-        order.fulfilled_at = utcnow()
     db.session.add(OrderTransition(order_id=order.id, from_state=current.value, to_state=target.value,
                                    reason=reason[:200]))
     return True
