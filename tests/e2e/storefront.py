@@ -1,0 +1,218 @@
+"""The shopper-facing pages and payment states, reached the way a shopper reaches them, for the accessibility,
+responsive, screenshot and payment-state tests. axe-core is vendored (tests/e2e/vendor/axe.min.js, from
+`npm pack axe-core`, MPL-2.0) so the suite runs offline."""
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+from playwright.sync_api import Page, expect
+
+from checkout_steps import FRAME, add_to_cart, fill_card, open_checkout
+
+AXE = Path(__file__).parent / "vendor" / "axe.min.js"
+# pytest-playwright empties test-results/ when a session starts; SCREENSHOT_DIR puts them elsewhere
+SCREENSHOTS = Path(os.environ.get("SCREENSHOT_DIR") or Path(__file__).resolve().parents[2] / "test-results" / "screenshots")
+CARD = "4242 4242 4242 4242"
+DECLINED = "4000 0000 0000 0002"
+THREE_DS = "4000 0027 6000 3184"
+ORDER_URL = re.compile(r".*/orders/[0-9a-f]{32}$")
+VIEWPORTS = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 375, "height": 812}}
+UNAVAILABLE = "Payments are temporarily unavailable. Your cart is saved — try again in a minute."
+
+
+def axe_violations(page: Page, impacts=("serious", "critical")) -> list[dict]:
+    """Run axe-core in the page (evaluated through the DevTools protocol, so the page's CSP doesn't apply) and
+    return the violations of the given impacts, each with the selectors of its nodes. The Payment Element's
+    iframe belongs to Stripe (here the emulator) and is not ours to audit."""
+    if not page.evaluate("() => typeof window.axe === 'object'"):
+        page.evaluate(AXE.read_text())
+    result = page.evaluate("""async () => {
+        const r = await axe.run(document, {iframes: false, resultTypes: ['violations'],
+                                           runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a',
+                                                     'wcag21aa', 'wcag22aa', 'best-practice']}});
+        return r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
+                                       nodes: v.nodes.map(n => n.target.join(' '))}));
+    }""")
+    return [v for v in result if v["impact"] in impacts]
+
+
+def assert_accessible(page: Page) -> None:
+    violations = axe_violations(page)
+    assert not violations, json.dumps(violations, indent=1)
+
+
+def screenshot(page: Page, name: str) -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True, animations="disabled", caret="hide")
+    return path
+
+
+def form_state(page: Page) -> str:
+    return page.locator("#payment-form").get_attribute("data-state")
+
+
+# Page types ---------------------------------------------------------------------------------------------
+
+def catalog(page, shop):
+    page.goto(shop.url + "/")
+
+
+def product(page, shop):
+    page.goto(shop.url + "/products/burr-grinder")
+
+
+def empty_cart(page, shop):
+    page.goto(shop.url + "/cart")
+
+
+def cart(page, shop):
+    add_to_cart(page, shop.url, "Enamel Camp Mug")
+    add_to_cart(page, shop.url, "Single-Origin Beans, 340 g")
+
+
+def cart_error(page, shop):
+    """A quantity the shop refuses: the cart page with its error."""
+    add_to_cart(page, shop.url, "Enamel Camp Mug")
+    page.locator("input[name=quantity]").first.fill("500")
+    page.locator("input[name=quantity]").first.evaluate("el => el.removeAttribute('max')")
+    page.get_by_role("button", name="Update quantity of Enamel Camp Mug").click()
+    expect(page.locator("#cart-error")).to_be_visible()
+
+
+def checkout(page, shop):
+    add_to_cart(page, shop.url, "Gooseneck Kettle")
+    open_checkout(page, shop.url)
+
+
+# Payment states -----------------------------------------------------------------------------------------
+
+def processing(page, shop):
+    """The Pay button pressed and the shop still answering: the confirm request is held until released."""
+    held = []
+    page.route("**/checkout/confirm", lambda route: held.append(route))
+    checkout(page, shop)
+    fill_card(page, CARD)
+    page.locator("#pay-button").click()
+    expect(page.locator("#payment-form")).to_have_attribute("data-state", "processing")
+    page.wait_for_function("() => true")
+    page.wait_for_timeout(200)  # the confirmation token round trip
+    return held
+
+
+def authenticating(page, shop):
+    checkout(page, shop)
+    fill_card(page, THREE_DS)
+    page.locator("#pay-button").click()
+    expect(page.locator('iframe[title="3D Secure challenge"]')).to_be_visible()
+    expect(page.locator("#payment-form")).to_have_attribute("data-state", "authenticating")
+
+
+def declined(page, shop):
+    checkout(page, shop)
+    fill_card(page, DECLINED)
+    page.locator("#pay-button").click()
+    expect(page.locator("#payment-form")).to_have_attribute("data-state", "declined")
+
+
+def unavailable(page, shop):
+    """Stripe answers 503 to every PaymentIntent call: the shop says so, keeps the cart and offers a retry."""
+    checkout(page, shop)
+    fill_card(page, CARD)
+    shop.emulator.ctl("POST", "/_emulator/faults", {"route": "POST /v1/payment_intents*", "status": 503})
+    page.locator("#pay-button").click()
+    expect(page.locator("#payment-form")).to_have_attribute("data-state", "unavailable", timeout=30000)
+
+
+def stripe_down(page, shop):
+    """Stripe.js itself can't be loaded (the emulator is down): the same message and a retry link."""
+    add_to_cart(page, shop.url, "Gooseneck Kettle")
+    shop.emulator.ctl("POST", "/_emulator/outage", {"down": True})
+    page.goto(shop.url + "/checkout")
+    expect(page.locator("#payment-form")).to_have_attribute("data-state", "unavailable")
+
+
+def succeeded(page, shop):
+    checkout(page, shop)
+    fill_card(page, CARD)
+    page.locator("#pay-button").click()
+    page.wait_for_url(ORDER_URL)
+    expect(page.get_by_test_id("order-state")).to_have_text(re.compile("fulfilled"), timeout=20000)
+
+
+def late_webhook(page, shop, slow_after_ms: int = 20000):
+    """3-D Secure completed but Stripe's webhook is late: the order stays pending and the page keeps polling."""
+    shop.emulator.ctl("POST", "/_emulator/webhook_faults", {"mode": "delay", "delay_ms": 120000})
+    checkout(page, shop)
+    fill_card(page, THREE_DS)
+    page.locator("#pay-button").click()
+    challenge = page.frame_locator('iframe[title="3D Secure challenge"]')
+    challenge.get_by_role("button", name="Complete").click()
+    page.wait_for_url(ORDER_URL)
+    expect(page.get_by_test_id("order-state")).to_have_text("Confirming your payment…")
+
+
+def payment_failed_order(page, shop):
+    """3-D Secure failed: the order page (reached by its URL) shows the failure and the way back to the cart."""
+    checkout(page, shop)
+    fill_card(page, THREE_DS)
+    page.locator("#pay-button").click()
+    page.frame_locator('iframe[title="3D Secure challenge"]').get_by_role("button", name="Fail").click()
+    expect(page.locator("#payment-form")).to_have_attribute("data-state", "declined")
+
+
+PAGES = {"catalog": catalog, "product": product, "cart-empty": empty_cart, "cart": cart, "cart-error": cart_error,
+         "checkout": checkout}
+STATES = {"processing": processing, "authenticating": authenticating, "declined": declined,
+          "unavailable": unavailable, "stripe-down": stripe_down, "succeeded": succeeded,
+          "late-webhook": late_webhook}
+__all__ = ["AXE", "FRAME", "PAGES", "STATES", "VIEWPORTS", "assert_accessible", "axe_violations", "screenshot"]
+
+
+# Error pages --------------------------------------------------------------------------------------------
+
+ERROR_STATUSES = (400, 404, 429, 500, 503)
+
+
+def render_errors(app) -> dict[int, tuple[str, dict]]:
+    """Each error page as the app's own handlers render it (a route that fails with each status), so the
+    pages the shop can't be made to show on demand (429, 500, 503) are still its real pages."""
+    from flask import abort
+
+    def fail(code: int):
+        if code == 500:
+            raise RuntimeError("a bug")
+        abort(code)
+
+    app.add_url_rule("/_fail/<int:code>", "fail_for_test", fail)
+    client = app.test_client()
+    pages = {}
+    for code in ERROR_STATUSES:
+        response = client.get(f"/_fail/{code}", headers={"Accept": "text/html"})
+        assert response.status_code == code, (code, response.status_code)
+        pages[code] = (response.get_data(as_text=True), dict(response.headers))
+    return pages
+
+
+def error_page(page, shop, pages, code: int) -> None:
+    """Serve the rendered page at a URL of the shop (so its stylesheet loads from the real server)."""
+    html, headers = pages[code]
+    page.route(f"{shop.url}/_errors/{code}", lambda route: route.fulfill(status=code, body=html, headers=headers))
+    page.goto(f"{shop.url}/_errors/{code}")
+
+
+def real_404(page, shop) -> None:
+    response = page.goto(shop.url + "/products/no-such-thing")
+    assert response.status == 404
+
+
+def real_400(page, shop) -> None:
+    """A form posted without its CSRF token: the shop's real 400 page."""
+    page.goto(shop.url + "/")
+    with page.expect_navigation():
+        page.evaluate("""() => { const f = document.createElement('form'); f.method = 'post';
+                                 f.action = '/cart/add'; document.body.append(f); f.submit(); }""")
+    expect(page.locator("h1")).to_have_text("We couldn't use that request")
