@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, g, jsonify, render_template, request
+from flask import Flask, g, jsonify, make_response, render_template, request
 from flask_talisman import Talisman
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
@@ -118,8 +118,11 @@ def _register_error_pages(app: Flask) -> None:
 
     def render_error(status: int, message: str):
         if wants_json():
-            return jsonify(status="error", error=message), status
-        return render_template("errors.html", status=status, message=message), status
+            response = jsonify(status="error", error=message)
+        else:
+            response = make_response(render_template("errors.html", status=status, message=message))
+        response.status_code = status
+        return response
 
     @app.errorhandler(CSRFError)
     def csrf_error(error):
@@ -131,7 +134,7 @@ def _register_error_pages(app: Flask) -> None:
                     413: "That request is too large.", 429: "Too many requests. Please wait a moment."}
         response = render_error(error.code or 500, messages.get(error.code, error.description or "Error"))
         if error.code == 429:
-            response[0].headers["Retry-After"] = "60"
+            response.headers["Retry-After"] = "60"
         return response
 
     @app.errorhandler(Exception)

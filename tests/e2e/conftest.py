@@ -70,3 +70,11 @@ def shop_page(shop, page):
     shop.emulator.ctl("POST", "/_emulator/outage", {"down": False})
     page.set_default_timeout(15000)
     return page
+
+
+@pytest.fixture
+def error_pages(make_app, settings):
+    """The shop's error pages (400, 404, 429, 500, 503) as its own handlers render them."""
+    from storefront import render_errors
+
+    return render_errors(make_app(settings))
