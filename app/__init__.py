@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, g, jsonify, make_response, render_template, request
+from flask_migrate import Migrate
 from flask_talisman import Talisman
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
@@ -14,6 +15,7 @@ from .money import format_money, request_locale
 from .settings import PROJECT_ROOT, Settings
 
 csrf = CSRFProtect()
+migrate = Migrate(directory=str(PROJECT_ROOT / "migrations"), render_as_batch=True, compare_type=True)
 log = logging.getLogger(__name__)
 JSON_PATHS = ("/checkout/confirm", "/webhooks/", "/orders/", "/csp-report", "/readyz", "/healthz")
 
@@ -28,7 +30,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         SETTINGS=settings,
         SECRET_KEY=settings.secret_key,
         SQLALCHEMY_DATABASE_URI=settings.database_url,
-        SQLALCHEMY_ENGINE_OPTIONS=_engine_options(settings.database_url),
+        SQLALCHEMY_ENGINE_OPTIONS=settings.engine_options(),
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.is_production,
@@ -37,6 +39,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         TESTING=settings.env == "test",
     )
     db.init_app(app)
+    migrate.init_app(app, db)
     csrf.init_app(app)
     Talisman(app, **security_headers(settings))
     install_request_id(app)
@@ -54,13 +57,6 @@ def create_app(settings: Settings | None = None) -> Flask:
     _register_template_helpers(app)
     _register_error_pages(app)
     return app
-
-
-def _engine_options(url: str) -> dict:
-    if url.startswith("sqlite"):
-        return {"connect_args": {"timeout": 15, "check_same_thread": False}}
-    return {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 10,
-            "connect_args": {"options": "-c statement_timeout=5000"}}
 
 
 def security_headers(settings: Settings) -> dict:

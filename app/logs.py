@@ -6,10 +6,11 @@ import logging
 import re
 import uuid
 
-from flask import g, request
+from flask import g, has_request_context, request
 
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 SECRETS = re.compile(r"(sk|rk|pk|whsec)_(test|live)?_?[A-Za-z0-9]{6,}|pi_[A-Za-z0-9]+_secret_[A-Za-z0-9]+")
+CONTEXT = ("request_id", "job_id", "event_id")
 CARD_LIKE = re.compile(r"\b(?:\d[ -]?){13,19}\b")
 
 
@@ -28,23 +29,34 @@ class ScrubbingFormatter(logging.Formatter):
         if record.exc_info:
             message += "\n" + scrub(self.formatException(record.exc_info))
             record.exc_info = None
-        context = {"request_id": getattr(record, "request_id", None) or _current_request_id(),
-                   "job_id": getattr(record, "job_id", None)}
+        context = {**_current_context(), **{k: getattr(record, k) for k in CONTEXT if getattr(record, k, None)}}
         if self.as_json:
-            return json.dumps({"time": self.formatTime(record), "level": record.levelname, "logger": record.name,
-                               "message": message, **{k: v for k, v in context.items() if v}})
+            return json.dumps({"time": _iso(record.created), "level": record.levelname, "logger": record.name,
+                               "message": message, **{k: v for k, v in context.items() if v}}, default=str)
         ids = " ".join(f"{k}={v}" for k, v in context.items() if v)
         return f"{self.formatTime(record)} {record.levelname} {record.name} {message}{' ' + ids if ids else ''}"
 
 
-def _current_request_id() -> str | None:
-    try:
-        return g.get("request_id")
-    except RuntimeError:  # outside a request: a job sets its own context
-        from rq import get_current_job
+def _iso(created: float) -> str:
+    from datetime import datetime, timezone
 
-        job = get_current_job()
-        return (job.meta or {}).get("request_id") if job else None
+    return datetime.fromtimestamp(created, timezone.utc).isoformat(timespec="milliseconds")
+
+
+def _current_context() -> dict:
+    """The request id inside a request; in an RQ job, the job id, the request id that enqueued it, and the
+    event id of a `process_event` job."""
+    if has_request_context():
+        return {"request_id": g.get("request_id")}
+    from rq import get_current_job
+
+    job = get_current_job()
+    if job is None:
+        return {}
+    context = {"job_id": job.id, "request_id": (job.meta or {}).get("request_id")}
+    if job.func_name.endswith("process_event") and job.args:
+        context["event_id"] = job.args[0]
+    return context
 
 
 def configure_logging(settings) -> None:

@@ -22,3 +22,16 @@ EVENT_AGE = Histogram("shop_event_processing_age_seconds", "From an event's rece
 IDEMPOTENT_REPLAYS = Counter("shop_checkout_replays_total", "Confirm requests answered from a stored attempt")
 ORDERS = Counter("shop_order_transitions_total", "Order state transitions", ["to_state"])
 CSP_REPORTS = Counter("shop_csp_reports_total", "CSP violation reports received", ["directive"])
+HTTP_REQUESTS = Counter("shop_http_requests_total", "HTTP responses by route and status",
+                        ["method", "route", "status"])
+HTTP_LATENCY = Histogram("shop_http_request_seconds", "Time to answer an HTTP request", ["route"],
+                         buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+ADMIN_LOGINS = Counter("shop_admin_logins_total", "Admin login attempts by result (ok, failed, locked)",
+                       ["result"])
+REFUNDS = Counter("shop_refunds_total", "Refunds requested from the admin, by outcome", ["outcome"])
+EVENT_REPLAYS = Counter("shop_event_replays_total", "Stored events replayed by a person (admin or shop replay)")
+JOB_RETRIES = Counter("shop_failed_job_retries_total", "Failed RQ jobs requeued by a person", ["queue"])
+
+# Computed at scrape time from Redis and the database (app/ops.py), so they are right under any number of
+# processes: shop_queue_depth, shop_queue_oldest_job_age_seconds, shop_failed_jobs, shop_orders, shop_events,
+# shop_event_oldest_pending_age_seconds, shop_csp_reports_stored, shop_scrape_errors.

@@ -53,7 +53,16 @@ class Settings:
     relay_stale_after: int = 30  # seconds before a queued-but-unprocessed event is queued again
     reconcile_interval: int = 60
     job_retries: int = 5
-    admin_password_hash: str = ""
+    admin_password_hash: str = ""  # empty: the admin pages are disabled (make one: shop hash-password)
+    admin_max_failures: int = 5  # failed admin logins per client before a lockout
+    admin_lockout_seconds: int = 900
+    admin_session_seconds: int = 8 * 3600
+    db_pool_size: int = 5  # per process (gunicorn worker or RQ job); PostgreSQL only
+    db_max_overflow: int = 10
+    db_pool_timeout: float = 5.0  # seconds to wait for a pooled connection
+    db_connect_timeout: int = 3
+    db_statement_timeout: int = 5000  # milliseconds; PostgreSQL only
+    health_timeout: float = 2.0  # seconds each /readyz check may take
     rate_limit_storage: str = ""  # empty: the Redis URL, else memory://
     log_json: bool = False
     extra: dict = field(default_factory=dict)
@@ -69,6 +78,15 @@ class Settings:
     @property
     def stripe_api_origin(self) -> str:
         return _origin(self.stripe_api_base) if self.stripe_api_base else "https://api.stripe.com"
+
+    def engine_options(self) -> dict:
+        """SQLAlchemy engine options: pool sizes and timeouts on PostgreSQL, a lock timeout on SQLite."""
+        if self.database_url.startswith("sqlite"):
+            return {"connect_args": {"timeout": 15, "check_same_thread": False}}
+        return {"pool_pre_ping": True, "pool_size": self.db_pool_size, "max_overflow": self.db_max_overflow,
+                "pool_timeout": self.db_pool_timeout, "pool_recycle": 1800,
+                "connect_args": {"connect_timeout": self.db_connect_timeout,
+                                 "options": f"-c statement_timeout={self.db_statement_timeout}"}}
 
     def with_overrides(self, **overrides) -> "Settings":
         return replace(self, **overrides)
@@ -104,6 +122,15 @@ class Settings:
             "relay_stale_after": env.get("RELAY_STALE_AFTER"),
             "reconcile_interval": env.get("RECONCILE_INTERVAL"),
             "admin_password_hash": env.get("ADMIN_PASSWORD_HASH"),
+            "admin_max_failures": env.get("ADMIN_MAX_FAILURES"),
+            "admin_lockout_seconds": env.get("ADMIN_LOCKOUT_SECONDS"),
+            "admin_session_seconds": env.get("ADMIN_SESSION_SECONDS"),
+            "db_pool_size": env.get("DB_POOL_SIZE"),
+            "db_max_overflow": env.get("DB_MAX_OVERFLOW"),
+            "db_pool_timeout": env.get("DB_POOL_TIMEOUT"),
+            "db_connect_timeout": env.get("DB_CONNECT_TIMEOUT"),
+            "db_statement_timeout": env.get("DB_STATEMENT_TIMEOUT"),
+            "health_timeout": env.get("HEALTH_TIMEOUT"),
             "rate_limit_storage": env.get("RATE_LIMIT_STORAGE"),
             "log_json": env.get("LOG_JSON"),
         }
