@@ -42,12 +42,12 @@ async def serve(config: Config):
     emu = build_emulator(config)
     handle = Handle(emu)
     await handle.start()
-    print(f"stripe-emulator listening on http://{config.host}:{config.port} "
-          f"(control http://{config.host}:{config.control_port})", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    print(f"stripe-emulator listening on http://{config.host}:{config.port} "
+          f"(control http://{config.host}:{config.control_port})", flush=True)
     await stop.wait()
     await handle.stop()
 

@@ -103,7 +103,7 @@ class WebhookReceiver:
         with self.lock:
             return [json.loads(r["body"]) for r in self.received]
 
-    def wait_for(self, predicate, timeout=5.0):
+    def wait_for(self, predicate, timeout=10.0):
         """Wait until some received event satisfies ``predicate``; return the matching events."""
         deadline = time.time() + timeout
         while time.time() < deadline:

@@ -56,11 +56,13 @@ def test_different_params_same_key(emu):
 
 
 def test_in_flight_conflict(emu):
-    emu.ctl("POST", "/_emulator/faults", {"route": "POST /v1/payment_intents", "latency_ms": 600, "count": 1})
+    emu.ctl("POST", "/_emulator/faults", {"route": "POST /v1/payment_intents", "latency_ms": 2000, "count": 1})
     results = {}
     slow = threading.Thread(target=lambda: results.setdefault("first", post(emu, "/v1/payment_intents", PI, key="k-fly")))
     slow.start()
-    time.sleep(0.25)  # the first request is now executing (600 ms of injected latency)
+    deadline = time.time() + 10
+    while emu.ctl("GET", "/_emulator/stats")["idempotency_keys"] == 0 and time.time() < deadline:
+        time.sleep(0.02)  # wait until the first request holds the key (it then runs for 2 s)
     second = post(emu, "/v1/payment_intents", PI, key="k-fly")
     slow.join()
     assert results["first"].status_code == 200
