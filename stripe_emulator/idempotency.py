@@ -41,14 +41,14 @@ class IdempotencyStore:
     def reset(self):
         self.entries.clear()
 
-    def _get(self, scope):
+    def get(self, scope):
         entry = self.entries.get(scope)
         if entry is not None and time.time() - entry.created > TTL_SECONDS:
             del self.entries[scope]
             return None
         return entry
 
-    def _put(self, scope, entry):
+    def put(self, scope, entry):
         self.entries[scope] = entry
         while len(self.entries) > self.cap:
             self.entries.popitem(last=False)
@@ -74,7 +74,7 @@ async def idempotency_middleware(request, handler):
     params = await read_params(request)
     fingerprint = (request.method, request.path, json.dumps(params, sort_keys=True))
     scope = (presented_key(request, params.get("key")), key)
-    entry = store._get(scope)
+    entry = store.get(scope)
     if entry is not None:
         if entry.response is None:
             raise StripeError(409, "idempotency_error",
@@ -94,7 +94,7 @@ async def idempotency_middleware(request, handler):
         resp.headers["Original-Request"] = entry.request_id
         return resp
     entry = Entry(fingerprint, request["request_id"])
-    store._put(scope, entry)
+    store.put(scope, entry)
     try:
         resp = await handler(request)
     except StripeError as exc:
