@@ -64,6 +64,10 @@ class Settings:
     db_statement_timeout: int = 5000  # milliseconds; PostgreSQL only
     health_timeout: float = 2.0  # seconds each /readyz check may take
     rate_limit_storage: str = ""  # empty: the Redis URL, else memory://
+    rate_limit_confirm: str = "20/minute;200/hour"  # per client address; "" turns a limit off
+    rate_limit_webhook: str = "1200/minute"  # Stripe retries a 429, so this only sheds floods
+    rate_limit_csp_report: str = "60/minute"
+    trusted_proxies: int = 0  # reverse proxies in front whose X-Forwarded-For/-Proto/-Host are believed
     log_json: bool = False
     extra: dict = field(default_factory=dict)
 
@@ -132,6 +136,10 @@ class Settings:
             "db_statement_timeout": env.get("DB_STATEMENT_TIMEOUT"),
             "health_timeout": env.get("HEALTH_TIMEOUT"),
             "rate_limit_storage": env.get("RATE_LIMIT_STORAGE"),
+            "rate_limit_confirm": env.get("RATE_LIMIT_CONFIRM"),
+            "rate_limit_webhook": env.get("RATE_LIMIT_WEBHOOK"),
+            "rate_limit_csp_report": env.get("RATE_LIMIT_CSP_REPORT"),
+            "trusted_proxies": env.get("TRUSTED_PROXIES"),
             "log_json": env.get("LOG_JSON"),
         }
         types = {f.name: f.type for f in fields(cls)}

@@ -48,6 +48,18 @@ class MailSink:
         self.controller.stop()
 
 
+def own_postgres_database(url: str) -> str:
+    """A fresh database on the same PostgreSQL server, so concurrent suites never share tables."""
+    from sqlalchemy.engine import make_url
+
+    name = f"stack_{os.getpid()}_{int(time.time() * 1000) % 10**8}"
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+    return make_url(url).set(database=name).render_as_string(hide_password=False)
+
+
 class Stack:
     def __init__(self, tmp: Path, database_url: str | None = None, redis_url: str | None = None,
                  web_workers: int = 2, workers: int = 2, worker_args: tuple[str, ...] = (),
@@ -58,6 +70,7 @@ class Stack:
         self.redis_port = free_port()
         self.redis_url = redis_url or f"redis://127.0.0.1:{self.redis_port}/0"
         self.database_url = database_url or f"sqlite:///{tmp / 'shop.sqlite3'}"
+        self.server_url = database_url
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.web_workers, self.worker_count, self.worker_args = web_workers, workers, worker_args
@@ -78,10 +91,10 @@ class Stack:
                     "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET, "STRIPE_API_BASE": self.emulator.api,
                     "STRIPE_JS_URL": f"{self.emulator.api}/v3/", "MAIL_URL": self.mail.url,
                     "RELAY_INTERVAL": "1", "RELAY_STALE_AFTER": "5", "RECONCILE_INTERVAL": "3600",
-                    "PYTHONUNBUFFERED": "1", **self.extra_env}
+                    "PYTHONUNBUFFERED": "1", "RATE_LIMIT_CONFIRM": "100000/minute",  # storms: one client address
+                    "RATE_LIMIT_WEBHOOK": "100000/minute", **self.extra_env}
         if self.database_url.startswith("postgresql"):
-            with create_engine(self.database_url).begin() as connection:
-                connection.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+            self.database_url = self.env["DATABASE_URL"] = own_postgres_database(self.database_url)
         subprocess.run([sys.executable, "-m", "app.cli", "seed"], env=self.env, cwd=ROOT, check=True,
                        stdout=self.log, stderr=subprocess.STDOUT)
         self.processes.append(subprocess.Popen(
@@ -135,6 +148,13 @@ class Stack:
         self.mail.stop()
         if self.valkey is not None:
             self.valkey.stop()
+        if self.server_url and self.server_url.startswith("postgresql"):
+            from sqlalchemy.engine import make_url
+
+            engine = create_engine(self.server_url, isolation_level="AUTOCOMMIT")
+            with engine.connect() as connection:
+                connection.execute(text(f'DROP DATABASE IF EXISTS "{make_url(self.database_url).database}" WITH (FORCE)'))
+            engine.dispose()
         self.log.close()
 
     # ---- reading the shop's state -------------------------------------------------------------

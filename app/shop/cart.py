@@ -37,10 +37,10 @@ def _save(cart: dict[str, int]) -> None:
 
 
 def parse_quantity(value) -> int:
-    try:
-        quantity = int(str(value).strip())
-    except (TypeError, ValueError):
-        raise CartError("Quantity must be a whole number.") from None
+    text = str(value).strip()
+    if not (text.isascii() and text.isdigit()):  # int() would also take "1_0", "+5" and "٣"
+        raise CartError("Quantity must be a whole number.")
+    quantity = int(text) if len(text) <= 4 else 0
     if not 1 <= quantity <= MAX_QUANTITY:
         raise CartError(f"Quantity must be between 1 and {MAX_QUANTITY}.")
     return quantity

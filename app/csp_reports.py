@@ -1,0 +1,165 @@
+"""POST /csp-report: store every CSP violation a browser reports, once per kind; `shop csp-report` lists them.
+
+Accepts `application/csp-report` (one report, sent for `report-uri`) and `application/reports+json` (a list,
+sent by the Reporting API for `report-to`). A body is at most MAX_BODY bytes and carries at most MAX_REPORTS
+reports. Each report is reduced to the fields that identify it (URLs lose their query and fragment, which
+may carry client secrets; text is scrubbed) and stored under a fingerprint: a repeat only bumps its count and
+last-seen time. No CSRF token (browsers send these without one); rate-limited in `limits.py`.
+
+What can fail: a body that is not a report gets a 400, an unknown content type a 415, too large a 413.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+from urllib.parse import urlsplit
+
+import click
+from flask import Blueprint, Flask, jsonify, request
+from flask.cli import with_appcontext
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from . import metrics
+from .logs import scrub
+from .models import CspReport, db, utcnow
+
+__all__ = ["bp", "init_app", "MAX_BODY", "record", "normalize"]
+
+bp = Blueprint("csp_reports", __name__)
+log = logging.getLogger(__name__)
+MAX_BODY = 8 * 1024
+MAX_REPORTS = 20
+MAX_DISTINCT = 5000  # distinct kinds kept; beyond that new kinds are counted in the metric only
+CONTENT_TYPES = {"application/csp-report", "application/reports+json", "application/json"}
+DIRECTIVES = {"script-src", "script-src-elem", "script-src-attr", "style-src", "style-src-elem", "style-src-attr",
+              "img-src", "frame-src", "connect-src", "font-src", "object-src", "base-uri", "form-action",
+              "frame-ancestors", "default-src", "child-src", "worker-src", "manifest-src", "media-src"}
+KEYWORDS = {"inline", "eval", "wasm-eval", "data", "blob", "self", "trusted-types-policy", "trusted-types-sink"}
+LONG_ID = re.compile(r"[0-9a-f]{32}")
+
+
+class BadReport(ValueError):
+    pass
+
+
+@bp.post("/csp-report")
+def receive():
+    if request.mimetype not in CONTENT_TYPES:
+        return _refuse("Send a CSP report (application/csp-report or application/reports+json).", 415)
+    if (request.content_length or 0) > MAX_BODY:
+        return _refuse(f"A CSP report is at most {MAX_BODY} bytes.", 413)
+    body = request.stream.read(MAX_BODY + 1)
+    if len(body) > MAX_BODY:
+        return _refuse(f"A CSP report is at most {MAX_BODY} bytes.", 413)
+    try:
+        reports = parse(body)
+    except BadReport as error:
+        return _refuse(str(error), 400)
+    for report in reports:
+        record(report)
+    return "", 204
+
+
+def parse(body: bytes) -> list[dict]:
+    """The normalized reports in a body of either format."""
+    try:
+        data = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise BadReport("The body is not JSON.") from None
+    if isinstance(data, dict) and isinstance(data.get("csp-report"), dict):
+        raw = data["csp-report"]
+        return [normalize(document=raw.get("document-uri"), blocked=raw.get("blocked-uri"),
+                          directive=raw.get("effective-directive") or raw.get("violated-directive"),
+                          source=raw.get("source-file"), line=raw.get("line-number"),
+                          sample=raw.get("script-sample"), disposition=raw.get("disposition"))]
+    if isinstance(data, list):
+        if len(data) > MAX_REPORTS:
+            raise BadReport(f"At most {MAX_REPORTS} reports per request.")
+        items = [item.get("body") for item in data
+                 if isinstance(item, dict) and item.get("type") == "csp-violation" and isinstance(item.get("body"), dict)]
+        return [normalize(document=b.get("documentURL"), blocked=b.get("blockedURL"),
+                          directive=b.get("effectiveDirective"), source=b.get("sourceFile"),
+                          line=b.get("lineNumber"), sample=b.get("sample"), disposition=b.get("disposition"))
+                for b in items]
+    raise BadReport("The body is not a CSP report.")
+
+
+def normalize(document, blocked, directive, source=None, line=None, sample=None, disposition=None) -> dict:
+    directive = _text(directive, 100).split(" ")[0] or "unknown"
+    return {"document": _url(document), "blocked": _url(blocked), "directive": directive,
+            "source": _url(source), "line": line if isinstance(line, int) and 0 <= line < 10**9 else None,
+            "sample": scrub(_text(sample, 80)), "disposition": _text(disposition, 20) or "enforce"}
+
+
+def record(report: dict) -> str:
+    """Store the report, or count it again; 'new', 'repeat' or 'dropped' (too many distinct kinds)."""
+    metrics.CSP_REPORTS.labels(report["directive"] if report["directive"] in DIRECTIVES else "other").inc()
+    identity = [LONG_ID.sub("{id}", report["document"]), report["blocked"], report["directive"], report["source"],
+                report["line"], report["disposition"]]
+    fingerprint = hashlib.sha256(json.dumps(identity).encode()).hexdigest()
+    now = utcnow()
+    bumped = db.session.execute(update(CspReport).where(CspReport.fingerprint == fingerprint)
+                                .values(count=CspReport.count + 1, last_seen=now)).rowcount
+    if bumped:
+        db.session.commit()
+        return "repeat"
+    if db.session.scalar(select(func.count()).select_from(CspReport)) >= MAX_DISTINCT:
+        db.session.rollback()
+        return "dropped"
+    db.session.add(CspReport(fingerprint=fingerprint, document_uri=report["document"], directive=report["directive"],
+                             blocked_uri=report["blocked"], body=json.dumps(report), first_seen=now, last_seen=now))
+    try:
+        db.session.commit()
+    except IntegrityError:  # the same kind arrived concurrently
+        db.session.rollback()
+        db.session.execute(update(CspReport).where(CspReport.fingerprint == fingerprint)
+                           .values(count=CspReport.count + 1, last_seen=now))
+        db.session.commit()
+        return "repeat"
+    log.warning("csp violation directive=%s blocked=%s document=%s", report["directive"], report["blocked"],
+                report["document"])
+    return "new"
+
+
+def _url(value) -> str:
+    """An URL without query or fragment (they may carry secrets), or a CSP keyword such as 'inline'."""
+    text = _text(value, 2000)
+    if text in KEYWORDS or not text:
+        return text
+    parts = urlsplit(text)
+    if parts.scheme in ("http", "https", "ws", "wss") and parts.netloc:
+        return scrub(f"{parts.scheme}://{parts.netloc}{parts.path}")[:500]
+    return scrub(parts.scheme + ":" if parts.scheme else text)[:500]
+
+
+def _text(value, limit: int) -> str:
+    return value.strip()[:limit] if isinstance(value, str) else ""
+
+
+def _refuse(message: str, status: int):
+    return jsonify(status="error", error=message), status
+
+
+@click.command("csp-report")
+@click.option("--limit", default=50, show_default=True, help="How many kinds to list, most recent first.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@with_appcontext
+def csp_report_command(limit: int, as_json: bool):
+    """List the CSP violations browsers reported (one line per kind, with its count)."""
+    rows = db.session.scalars(select(CspReport).order_by(CspReport.last_seen.desc()).limit(limit)).all()
+    if not rows:
+        click.echo("no CSP violations reported")
+    for row in rows:
+        if as_json:
+            click.echo(json.dumps({"count": row.count, "first_seen": row.first_seen.isoformat(),
+                                   "last_seen": row.last_seen.isoformat(), **json.loads(row.body)}))
+        else:
+            click.echo(f"{row.last_seen:%Y-%m-%d %H:%M:%S}Z  x{row.count:<5} {row.directive:<16} "
+                       f"blocked={row.blocked_uri or '-'}  page={row.document_uri or '-'}")
+
+
+def init_app(app: Flask) -> None:
+    app.cli.add_command(csp_report_command)
