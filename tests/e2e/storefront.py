@@ -98,8 +98,7 @@ def processing(page, shop):
     fill_card(page, CARD)
     page.locator("#pay-button").click()
     expect(page.locator("#payment-form")).to_have_attribute("data-state", "processing")
-    page.wait_for_function("() => true")
-    page.wait_for_timeout(200)  # the confirmation token round trip
+    page.wait_for_timeout(300)  # the confirmation token round trip, then the held confirm
     return held
 
 
@@ -146,6 +145,7 @@ def succeeded(page, shop):
 def late_webhook(page, shop, slow_after_ms: int = 20000):
     """3-D Secure completed but Stripe's webhook is late: the order stays pending and the page keeps polling."""
     shop.emulator.ctl("POST", "/_emulator/webhook_faults", {"mode": "delay", "delay_ms": 120000})
+    page.clock.install()
     checkout(page, shop)
     fill_card(page, THREE_DS)
     page.locator("#pay-button").click()
@@ -153,22 +153,29 @@ def late_webhook(page, shop, slow_after_ms: int = 20000):
     challenge.get_by_role("button", name="Complete").click()
     page.wait_for_url(ORDER_URL)
     expect(page.get_by_test_id("order-state")).to_have_text("Confirming your payment…")
+    if slow_after_ms:
+        page.clock.fast_forward(slow_after_ms + 1000)
+        expect(page.get_by_test_id("order-state")).to_have_text(re.compile("still confirming your payment"))
 
 
-def payment_failed_order(page, shop):
-    """3-D Secure failed: the order page (reached by its URL) shows the failure and the way back to the cart."""
+def order_failed(page, shop):
+    """3-D Secure failed and Stripe's payment_failed webhook arrived: the order page says so and leads back."""
+    answers = []
+    page.on("response", lambda r: answers.append(r) if r.url.endswith("/checkout/confirm") else None)
     checkout(page, shop)
     fill_card(page, THREE_DS)
     page.locator("#pay-button").click()
     page.frame_locator('iframe[title="3D Secure challenge"]').get_by_role("button", name="Fail").click()
     expect(page.locator("#payment-form")).to_have_attribute("data-state", "declined")
+    page.goto(answers[0].json()["order_url"])
+    expect(page.get_by_test_id("order-state")).to_have_text(re.compile("didn't go through"), timeout=20000)
 
 
 PAGES = {"catalog": catalog, "product": product, "cart-empty": empty_cart, "cart": cart, "cart-error": cart_error,
          "checkout": checkout}
 STATES = {"processing": processing, "authenticating": authenticating, "declined": declined,
           "unavailable": unavailable, "stripe-down": stripe_down, "succeeded": succeeded,
-          "late-webhook": late_webhook}
+          "late-webhook": late_webhook, "order-failed": order_failed}
 __all__ = ["AXE", "FRAME", "PAGES", "STATES", "VIEWPORTS", "assert_accessible", "axe_violations", "screenshot"]
 
 
@@ -216,3 +223,9 @@ def real_400(page, shop) -> None:
         page.evaluate("""() => { const f = document.createElement('form'); f.method = 'post';
                                  f.action = '/cart/add'; document.body.append(f); f.submit(); }""")
     expect(page.locator("h1")).to_have_text("We couldn't use that request")
+
+
+def reset_emulator(shop) -> None:
+    shop.emulator.ctl("DELETE", "/_emulator/faults")
+    shop.emulator.ctl("DELETE", "/_emulator/webhook_faults")
+    shop.emulator.ctl("POST", "/_emulator/outage", {"down": False})

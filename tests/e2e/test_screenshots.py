@@ -39,15 +39,11 @@ def test_every_page_type_has_a_screenshot(shop, shop_page, viewport, name):
 def test_every_payment_state_has_a_screenshot(shop, shop_page, viewport, name):
     held = sf.STATES[name](shop_page, shop)
     try:
-        if name == "late-webhook":
-            shop_page.clock.fast_forward(25000) if False else None
         _save(shop_page, f"{name}-{viewport}")
     finally:
         for route in held or []:
             route.abort()
-        shop.emulator.ctl("DELETE", "/_emulator/faults")
-        shop.emulator.ctl("DELETE", "/_emulator/webhook_faults")
-        shop.emulator.ctl("POST", "/_emulator/outage", {"down": False})
+        sf.reset_emulator(shop)
 
 
 @pytest.mark.parametrize("code", sf.ERROR_STATUSES)

@@ -1,0 +1,168 @@
+"""Every state a payment can be in has its own words and look, and the Pay button never submits twice."""
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+import storefront as sf
+from checkout_steps import fill_card
+
+
+@pytest.fixture(autouse=True)
+def clean_emulator(shop):
+    yield
+    sf.reset_emulator(shop)
+
+
+def confirm_requests(page) -> list:
+    seen = []
+    page.on("request", lambda r: seen.append(r) if r.url.endswith("/checkout/confirm") else None)
+    return seen
+
+
+def test_processing_disables_pay_and_shows_a_spinner(shop, shop_page):
+    page = shop_page
+    held = sf.processing(page, shop)
+    button = page.locator("#pay-button")
+    expect(button).to_be_disabled()
+    expect(button).to_have_attribute("aria-busy", "true")
+    expect(button).to_have_text("Processing…")
+    expect(button.locator(".spinner")).to_be_visible()
+    expect(page.get_by_role("status").filter(has_text="Processing your payment")).to_be_visible()
+    page.wait_for_timeout(300)
+    assert len(held) == 1
+    held[0].continue_()
+    page.wait_for_url(sf.ORDER_URL)
+
+
+def test_the_pay_button_cannot_submit_twice(shop, shop_page):
+    page = shop_page
+    sf.checkout(page, shop)
+    fill_card(page, sf.CARD)
+    seen = confirm_requests(page)
+    # a burst: five synchronous clicks, three form submissions and Enter twice, before any answer
+    page.evaluate("""() => {
+        const button = document.getElementById('pay-button'), form = document.getElementById('payment-form');
+        for (let i = 0; i < 5; i++) button.click();
+        for (let i = 0; i < 3; i++) form.requestSubmit();
+    }""")
+    page.locator("#email").press("Enter")
+    page.locator("#pay-button").click(click_count=3, force=True, no_wait_after=True)
+    page.wait_for_url(sf.ORDER_URL)
+    assert len(seen) == 1, [r.url for r in seen]
+
+
+def test_three_d_secure_says_the_bank_is_checking_then_finishes(shop, shop_page):
+    page = shop_page
+    sf.authenticating(page, shop)
+    expect(page.locator("#pay-button")).to_have_text("Waiting for your bank…")
+    expect(page.locator("#pay-button")).to_be_disabled()
+    expect(page.locator("#payment-status")).to_contain_text("Your bank wants to confirm it's you")
+    page.frame_locator('iframe[title="3D Secure challenge"]').get_by_role("button", name="Complete").click()
+    page.wait_for_url(sf.ORDER_URL)
+    expect(page.get_by_test_id("order-state")).to_have_text(re.compile("fulfilled|preparing"), timeout=20000)
+
+
+def test_a_failed_3ds_check_says_so_in_plain_words_and_lets_the_shopper_retry(shop, shop_page):
+    page = shop_page
+    sf.authenticating(page, shop)
+    page.frame_locator('iframe[title="3D Secure challenge"]').get_by_role("button", name="Fail").click()
+    expect(page.get_by_role("alert")).to_have_text(re.compile("couldn't (confirm|verify)"))
+    expect(page.locator("#pay-button")).to_be_enabled()
+
+
+def test_a_decline_explains_why_moves_focus_to_it_and_keeps_the_cart(shop, shop_page):
+    page = shop_page
+    sf.declined(page, shop)
+    alert = page.get_by_role("alert")
+    expect(alert).to_have_text("Your card was declined. Please try another card.")
+    expect(alert).to_be_focused()
+    expect(page.locator("#payment-hint")).to_contain_text("use a different card")
+    expect(page.locator("#pay-button")).to_have_text("Pay $45.99")
+    expect(page.get_by_test_id("cart-count")).to_have_text("1")
+    # another card, same page: it goes through
+    page.frame_locator(sf.FRAME).locator('input[name="number"]').fill(sf.CARD)
+    page.locator("#pay-button").click()
+    page.wait_for_url(sf.ORDER_URL)
+
+
+def test_insufficient_funds_is_named_in_plain_language(shop, shop_page):
+    page = shop_page
+    sf.checkout(page, shop)
+    fill_card(page, "4000 0000 0000 9995")
+    page.locator("#pay-button").click()
+    expect(page.get_by_role("alert")).to_have_text("Your card has insufficient funds. Please use another card.")
+
+
+def test_payments_unavailable_keeps_the_cart_and_a_retry_goes_through(shop, shop_page):
+    page = shop_page
+    seen = confirm_requests(page)
+    sf.unavailable(page, shop)
+    alert = page.get_by_role("alert")
+    expect(alert).to_have_text(sf.UNAVAILABLE)
+    expect(alert).to_be_focused()
+    expect(page.locator("#pay-button")).to_have_text("Try again")
+    expect(page.get_by_test_id("cart-count")).to_have_text("1")
+    shop.emulator.ctl("DELETE", "/_emulator/faults")
+    page.wait_for_timeout(3500)  # the shop's circuit breaker (BREAKER_RESET_TIMEOUT=3 in E2E) half-opens
+    page.locator("#pay-button").click()
+    page.wait_for_url(sf.ORDER_URL)
+    tokens = {r.post_data_json["confirmation_token"] for r in seen}
+    assert len(seen) == 2 and len(tokens) == 1  # the retry replays the same confirmation token
+
+
+def test_when_stripe_js_cannot_load_the_page_says_payments_are_unavailable_and_offers_a_retry(shop, shop_page):
+    page = shop_page
+    sf.stripe_down(page, shop)
+    expect(page.get_by_role("alert")).to_have_text(sf.UNAVAILABLE)
+    retry = page.get_by_role("link", name="Try again")
+    expect(retry).to_be_visible()
+    shop.emulator.ctl("POST", "/_emulator/outage", {"down": False})
+    retry.click()
+    expect(page.locator("#payment-form")).to_have_attribute("data-state", "ready")
+
+
+def test_success_shows_the_order_number_and_what_happens_next(shop, shop_page):
+    page = shop_page
+    sf.succeeded(page, shop)
+    expect(page.get_by_role("heading", level=1)).to_have_text("Thank you for your order")
+    expect(page.get_by_test_id("order-number")).to_have_text(re.compile(r"^[0-9A-F]{8}$"))
+    expect(page.get_by_test_id("next-steps")).to_contain_text("ships within 2 business days")
+    expect(page.locator(".timeline li.done")).to_have_count(3)
+    expect(page.get_by_test_id("payment-state")).to_have_text("Paid by card")
+    expect(page.get_by_test_id("order-total")).to_have_text("$45.99")
+    expect(page.get_by_test_id("cart-count")).to_have_text("0")
+
+
+def test_a_late_webhook_keeps_the_order_page_polling_and_never_shows_an_error(shop, shop_page):
+    page = shop_page
+    polls = []
+    page.on("request", lambda r: polls.append(r) if r.url.endswith("/status") else None)
+    sf.late_webhook(page, shop, slow_after_ms=0)
+    # the status endpoint failing for a while is not an error either
+    page.route("**/status", lambda route: route.fulfill(status=503, body="{}"))
+    for _ in range(5):  # 30 s of fake time, letting each poll's fetch finish in between
+        page.clock.fast_forward(6000)
+        page.wait_for_timeout(200)
+    status = page.get_by_test_id("order-state")
+    expect(status).to_have_text(re.compile("still confirming your payment"))
+    expect(page.get_by_test_id("next-steps")).to_contain_text("won't be charged twice")
+    expect(page.locator("#order-status")).to_have_attribute("data-state", "pending")
+    expect(page.get_by_role("alert")).to_have_count(0)
+    page.unroute("**/status")
+    count = len(polls)
+    for _ in range(3):
+        page.clock.fast_forward(11000)
+        page.wait_for_timeout(200)
+    assert len(polls) > count >= 3  # still polling
+
+
+def test_a_failed_payment_order_page_shows_the_failure_and_the_way_back(shop, shop_page):
+    page = shop_page
+    sf.order_failed(page, shop)
+    expect(page.locator(".timeline li.bad")).to_have_text(re.compile("Payment failed"))
+    expect(page.get_by_test_id("payment-state")).to_have_text("Not charged")
+    page.get_by_role("link", name="Return to your cart").click()
+    page.wait_for_url("**/cart")
