@@ -111,3 +111,32 @@ def test_not_found_through_stripe_python(client):
         with pytest.raises(stripe.InvalidRequestError) as info:
             call()
         assert info.value.http_status == 404
+
+
+def test_failure_objects_keep_the_same_shape(client):
+    with pytest.raises(stripe.CardError) as info:
+        client.v1.payment_intents.create(params={"amount": 1500, "currency": "usd", "confirm": True,
+                                                 "payment_method": "pm_card_radarBlock"})
+    pi = info.value.error.payment_intent
+    assert_shape("payment_intent", client.v1.payment_intents.retrieve(pi.id))
+    charge = client.v1.charges.retrieve(pi.latest_charge)
+    assert_shape("charge", charge)
+    assert charge.outcome.type == "blocked" and charge.paid is False
+
+
+def test_payment_methods_and_refund_updates_through_stripe_python(client):
+    pm = client.v1.payment_methods.create(params={
+        "type": "card", "card": {"number": "4000000000009995", "exp_month": 4, "exp_year": 2040, "cvc": "314"},
+        "billing_details": {"name": "Jenny Rosen"}})
+    assert_shape("payment_method", pm)
+    assert pm.card.last4 == "9995" and pm.billing_details.name == "Jenny Rosen"
+    with pytest.raises(stripe.CardError) as info:
+        client.v1.payment_intents.create(params={"amount": 1500, "currency": "usd", "confirm": True,
+                                                 "payment_method": pm.id})
+    assert info.value.error.decline_code == "insufficient_funds"
+    pi = client.v1.payment_intents.create(params={"amount": 1500, "currency": "usd", "confirm": True,
+                                                  "payment_method": "pm_card_visa"})
+    refund = client.v1.refunds.create(params={"payment_intent": pi.id, "amount": 500})
+    updated = client.v1.refunds.update(refund.id, params={"metadata": {"reason": "damaged"}})
+    assert updated.metadata.to_dict() == {"reason": "damaged"}
+    assert [r.id for r in client.v1.refunds.list(params={"charge": pi.latest_charge}).data] == [refund.id]
