@@ -63,6 +63,9 @@ class Dispatcher:
             self.held.append(deliveries)
             if len(self.held) >= fault["n"]:
                 self.flush_held()
+            elif len(self.held) == 1:
+                # never lose an event: whatever is still held goes out after delay_ms
+                self.track(self._flush_later(fault["delay_ms"] / 1000))
         elif mode == "duplicate":
             for item in deliveries:
                 for _ in range(fault["n"]):
@@ -78,6 +81,10 @@ class Dispatcher:
         if held:
             items = [item for deliveries in reversed(held) for item in deliveries]
             self.track(self._deliver_in_order(items))
+
+    async def _flush_later(self, delay):
+        await asyncio.sleep(delay)
+        self.flush_held()
 
     async def _deliver_in_order(self, items):
         for item in items:

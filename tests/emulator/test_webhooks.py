@@ -138,7 +138,7 @@ def test_webhook_fault_delay(client, emu, receiver):
 
 def test_webhook_fault_reorder(client, emu, receiver):
     _endpoint(client, receiver)
-    emu.ctl("POST", "/_emulator/webhook_faults", {"mode": "reorder", "n": 3, "count": 3})
+    emu.ctl("POST", "/_emulator/webhook_faults", {"mode": "reorder", "n": 3, "count": 3, "delay_ms": 5000})
     ids = [client.v1.payment_intents.create(params={"amount": 1000, "currency": "usd"}).id for _ in range(3)]
     deadline = time.time() + 10
     while time.time() < deadline and len(receiver.received) < 3:
@@ -146,3 +146,12 @@ def test_webhook_fault_reorder(client, emu, receiver):
     assert [e["data"]["object"]["id"] for e in receiver.events()] == ids[::-1]
     emu.ctl("DELETE", "/_emulator/webhook_faults")
     assert emu.ctl("GET", "/_emulator/webhook_faults")["data"] == []
+
+
+def test_reorder_never_loses_a_lone_held_event(client, emu, receiver):
+    _endpoint(client, receiver)
+    emu.ctl("POST", "/_emulator/webhook_faults", {"mode": "reorder", "n": 5, "delay_ms": 200})
+    pi = client.v1.payment_intents.create(params={"amount": 1000, "currency": "usd"})
+    started = time.time()
+    receiver.wait_for(lambda e: e["data"]["object"]["id"] == pi.id)
+    assert time.time() - started >= 0.15
