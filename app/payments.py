@@ -64,7 +64,7 @@ class WebhookSignatureError(Exception):
 @dataclass
 class RetryPolicy:
     max_attempts: int = 3  # network-level: connection errors, 409, 5xx
-    max_rate_limited_attempts: int = 4  # 429s and lock timeouts
+    max_throttled_attempts: int = 6  # 429s, lock timeouts and 409s (a request with this key still in flight)
     base_delay: float = 0.25
     max_delay: float = 2.0
 
@@ -168,7 +168,7 @@ class Gateway:
     def _with_retries(self, endpoint, send, idempotency_key, deadline) -> dict:
         deadline_at = time.monotonic() + (deadline or self.settings.checkout_deadline)
         options = {"idempotency_key": idempotency_key} if idempotency_key else {}
-        attempt = network_failures = rate_limited = 0
+        attempt = network_failures = throttled = 0
         while True:
             attempt += 1
             started = time.monotonic()
@@ -183,9 +183,9 @@ class Gateway:
                 failure = classify(error)
                 metrics.STRIPE_REQUESTS.labels(endpoint, failure.kind).inc()
                 retry_kind = _retry_kind(error)
-                if retry_kind == "rate_limited":
-                    rate_limited += 1
-                    allowed = rate_limited < self.retry.max_rate_limited_attempts
+                if retry_kind == "throttled":
+                    throttled += 1
+                    allowed = throttled < self.retry.max_throttled_attempts
                 else:
                     network_failures += 1
                     allowed = retry_kind == "network" and network_failures < self.retry.max_attempts
@@ -236,11 +236,20 @@ def verify_webhook(payload: bytes, header: str | None, secrets: tuple[str, ...],
         raise WebhookSignatureError(last.split(".")[0])
     try:
         event = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise WebhookSignatureError("body is not JSON") from None
-    if not isinstance(event, dict) or not str(event.get("id", "")).startswith("evt_") or "type" not in event:
+    if not _is_event(event):
         raise WebhookSignatureError("body is not a Stripe event")
     return event
+
+
+def _is_event(event) -> bool:
+    """The shape `store_event` relies on: even a signed body that lacks it gets a 400, never a 500."""
+    data = event.get("data") if isinstance(event, dict) else None
+    return (isinstance(event, dict) and isinstance(event.get("id"), str) and event["id"].startswith("evt_")
+            and len(event["id"]) <= 255 and isinstance(event.get("type"), str)
+            and isinstance(event.get("created", 0), int) and isinstance(data or {}, dict)
+            and isinstance((data or {}).get("object") or {}, dict))
 
 
 def classify(error: stripe.StripeError) -> PaymentError:
@@ -261,17 +270,17 @@ def classify(error: stripe.StripeError) -> PaymentError:
 
 
 def _retry_kind(error: stripe.StripeError) -> str | None:
-    """'network', 'rate_limited' or None (do not retry), following Stripe's documented signals."""
+    """'network', 'throttled' (wait and retry) or None (do not retry), following Stripe's documented signals."""
     should_retry = (error.headers or {}).get("stripe-should-retry") if error.headers else None
     if should_retry == "false":
         return None
-    if error.http_status == 429 or error.code == "lock_timeout":
-        return "rate_limited"
+    if error.http_status in (409, 429) or error.code == "lock_timeout":
+        return "throttled"
     if should_retry == "true":
         return "network"
     if isinstance(error, stripe.APIConnectionError):
         return "network" if getattr(error, "should_retry", True) else None
-    if error.http_status == 409 or (error.http_status or 0) >= 500:
+    if (error.http_status or 0) >= 500:
         return "network"
     return None
 

@@ -89,6 +89,9 @@ def pay(order: Order, confirmation_token: str, gateway: Gateway, order_url: str)
         intent = gateway.confirm(order.payment_intent_id, confirmation_token=confirmation_token,
                                  idempotency_key=attempt.idempotency_key, return_url=order_url)
     except PaymentError as error:
+        already = error.payment_intent or {}
+        if error.code == "payment_intent_unexpected_state" and already.get("status") in ("succeeded", "processing"):
+            return _confirmed(order, attempt, already, order_url)  # another tab or click paid it first
         return _failed(order, attempt, error, order_url)
     return _confirmed(order, attempt, intent, order_url)
 

@@ -1,0 +1,198 @@
+"""Outbound resilience against the emulator's fault API: retries as Stripe specifies, within the deadline,
+one PaymentIntent and at most one charge per order, a breaker that opens and recovers, clear answers."""
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from app.payments import UNAVAILABLE_MESSAGE
+
+PI_ROUTE = "POST /v1/payment_intents"
+
+
+def _posts(emulator, path="/v1/payment_intents"):
+    return [r for r in emulator.ctl("GET", f"/_emulator/requests?path={path}&method=POST")["data"]]
+
+
+def _stats(emulator):
+    """(PaymentIntents created, charges that took money)."""
+    import stripe
+
+    from helpers import EMULATOR_SECRET_KEY
+
+    client = stripe.StripeClient(EMULATOR_SECRET_KEY, base_addresses={"api": emulator.api})
+    stats = emulator.ctl("GET", "/_emulator/stats")
+    charges = client.v1.charges.list(params={"limit": 100}).data
+    return stats["payment_intents"]["created"], sum(1 for c in charges if c.status == "succeeded")
+
+
+def _fault(emulator, **fault):
+    return emulator.ctl("POST", "/_emulator/faults", fault)
+
+
+def test_500s_are_retried_with_the_same_idempotency_key_and_create_one_intent(checkout, emulator):
+    shopper = checkout()
+    _fault(emulator, route=PI_ROUTE, status=500, count=2)
+    response = shopper.confirm(shopper.token())
+    assert response.status_code == 200 and response.json["status"] == "succeeded"
+    creates = [r for r in _posts(emulator) if r["path"] == "/v1/payment_intents"]
+    assert len(creates) == 3
+    assert len({r["idempotency_key"] for r in creates}) == 1
+    assert _stats(emulator) == (1, 1)
+
+
+def test_a_plain_429_storm_is_retried_with_backoff_then_succeeds(checkout, emulator):
+    shopper = checkout()
+    _fault(emulator, route=PI_ROUTE, rate_limit=True, should_retry=None, count=2)
+    response = shopper.confirm(shopper.token())
+    assert response.json["status"] == "succeeded"
+    assert len([r for r in _posts(emulator) if r["path"] == "/v1/payment_intents"]) == 3
+    assert _stats(emulator) == (1, 1)
+
+
+def test_should_retry_false_is_honoured(checkout, emulator):
+    shopper = checkout()
+    _fault(emulator, route=PI_ROUTE, status=500, should_retry=False, count=5)
+    response = shopper.confirm(shopper.token())
+    assert response.status_code == 503
+    assert response.json["error"] == UNAVAILABLE_MESSAGE
+    assert len([r for r in _posts(emulator) if r["path"] == "/v1/payment_intents"]) == 1
+
+
+def test_a_response_slower_than_the_read_timeout_is_retried_without_a_second_intent(checkout, emulator):
+    shopper = checkout()
+    _fault(emulator, route=PI_ROUTE, latency_ms=1500, count=1)  # read timeout is 1 s
+    started = time.monotonic()
+    response = shopper.confirm(shopper.token())
+    elapsed = time.monotonic() - started
+    assert response.json["status"] == "succeeded", response.json
+    assert elapsed < 4.0 + 0.5
+    time.sleep(1)  # let the slow first request finish at the emulator
+    assert _stats(emulator) == (1, 1)
+
+
+@pytest.mark.parametrize("fault", [{"hang": True}, {"drop": True}, {"status": 503}])
+def test_a_stripe_that_never_answers_never_holds_the_shopper_past_the_deadline(checkout, emulator, fault):
+    shopper = checkout()
+    token = shopper.token()
+    _fault(emulator, route="*", **fault)
+    started = time.monotonic()
+    response = shopper.confirm(token)
+    elapsed = time.monotonic() - started
+    assert response.status_code == 503
+    assert response.json["error"] == UNAVAILABLE_MESSAGE and response.json["retryable"] is True
+    assert response.headers["Retry-After"]
+    assert elapsed < 4.0 + 0.5, elapsed
+    emulator.ctl("DELETE", "/_emulator/faults")
+    assert _stats(emulator)[1] == 0
+
+
+def test_refused_connections_answer_503_and_keep_the_cart(checkout, emulator):
+    shopper = checkout()
+    token = shopper.token()
+    emulator.ctl("POST", "/_emulator/outage", {"down": True})
+    response = shopper.confirm(token)
+    assert response.status_code == 503 and response.json["error"] == UNAVAILABLE_MESSAGE
+    cart = shopper.client.get("/cart").get_data(as_text=True)
+    assert "Enamel Camp Mug" in cart
+    emulator.ctl("POST", "/_emulator/outage", {"down": False})
+    retried = shopper.confirm(token)  # the page retries with the same token: the same attempt and key
+    assert retried.json["status"] == "succeeded"
+    assert _stats(emulator) == (1, 1)
+
+
+def test_the_breaker_opens_answers_at_once_and_recovers_half_open(checkout, emulator, stripe_app):
+    from app.payments import get_gateway
+
+    shopper = checkout()
+    token = shopper.token()
+    emulator.ctl("POST", "/_emulator/outage", {"down": True})
+    for _ in range(3):
+        assert shopper.confirm(token).status_code == 503
+    assert get_gateway(stripe_app).breaker_state == "open"
+    started = time.monotonic()
+    response = shopper.confirm(token)
+    assert response.status_code == 503 and time.monotonic() - started < 0.05
+    assert stripe_app.test_client().get("/").status_code == 200  # the catalog never waits on Stripe
+    emulator.ctl("POST", "/_emulator/outage", {"down": False})
+    time.sleep(1.1)  # breaker_reset_timeout: the next call is a half-open probe
+    assert shopper.confirm(token).json["status"] == "succeeded"
+    assert get_gateway(stripe_app).breaker_state == "closed"
+
+
+def test_a_double_submit_replays_the_first_answer(checkout, emulator):
+    shopper = checkout()
+    token = shopper.token()
+    first, second = shopper.confirm(token), shopper.confirm(token)
+    assert first.json == second.json and first.json["status"] == "succeeded"
+    assert _stats(emulator) == (1, 1)
+
+
+def test_concurrent_submits_of_one_attempt_make_one_intent_and_one_charge(checkout, emulator, stripe_app):
+    shopper = checkout()
+    tokens = [shopper.token() for _ in range(6)]
+    cookie = shopper.client.get_cookie("session").value
+
+    def submit(token):
+        client = stripe_app.test_client()
+        client.set_cookie("session", cookie)
+        return shopper.confirm(token, client=client)
+
+    with ThreadPoolExecutor(6) as pool:
+        answers = list(pool.map(submit, tokens + tokens))
+    statuses = [a.status_code for a in answers]
+    assert all(s in (200, 409, 503) for s in statuses), statuses
+    assert any(a.json.get("status") == "succeeded" for a in answers)
+    created, charges = _stats(emulator)
+    assert (created, charges) == (1, 1)
+
+
+@pytest.mark.parametrize("payment_method,status,message", [
+    ("pm_card_visa_chargeDeclined", 402, "Your card was declined. Please try another card."),
+    ("pm_card_visa_chargeDeclinedInsufficientFunds", 402, "Your card has insufficient funds."),
+    ("pm_card_visa_chargeDeclinedStolenCard", 402, "Your card was declined. Please try another card."),
+    ("pm_card_chargeDeclinedExpiredCard", 402, "Your card has expired."),
+    ("pm_card_chargeDeclinedIncorrectCvc", 402, "Your card's security code is incorrect."),
+    ("pm_card_chargeDeclinedProcessingError", 402, "An error occurred while processing your card."),
+])
+def test_card_errors_map_to_402_and_a_plain_message(checkout, emulator, payment_method, status, message):
+    shopper = checkout()
+    response = shopper.confirm(shopper.token(payment_method))
+    assert response.status_code == status
+    assert response.json["status"] == "failed" and response.json["error"].startswith(message)
+    assert shopper.client.get("/cart").status_code == 200
+    # another card on the same order uses the same PaymentIntent
+    retry = shopper.confirm(shopper.token())
+    assert retry.json["status"] == "succeeded"
+    assert _stats(emulator) == (1, 1)
+
+
+def test_configuration_errors_are_logged_loudly_and_shown_generically(make_app, stripe_settings, emulator, caplog):
+    from tests_support import checkout_for
+
+    app = make_app(stripe_settings.with_overrides(stripe_secret_key="sk_test_wrong_key_123456"))
+    response, _ = checkout_for(app, emulator)
+    assert response.status_code == 502
+    assert "sk_test_wrong" not in response.get_data(as_text=True)
+    assert response.json["error"].startswith("We couldn't process your payment")
+    assert any(r.levelname == "ERROR" and "kind=configuration" in r.getMessage() for r in caplog.records)
+
+
+def test_a_bulkhead_full_of_slow_calls_turns_the_next_checkout_away_at_once(make_app, stripe_settings, emulator):
+    from app.payments import PaymentError, get_gateway
+
+    app = make_app(stripe_settings.with_overrides(stripe_max_concurrency=2))
+    gateway = get_gateway(app)
+    _fault(emulator, route="GET /v1/payment_intents/*", latency_ms=800)
+    with ThreadPoolExecutor(2) as pool:
+        slow = [pool.submit(gateway.retrieve_payment_intent, "pi_missing") for _ in range(2)]
+        time.sleep(0.2)
+        started = time.monotonic()
+        with pytest.raises(PaymentError) as refused:
+            gateway.retrieve_payment_intent("pi_missing")
+        assert refused.value.code == "bulkhead_full" and time.monotonic() - started < 0.05
+        for future in slow:
+            with pytest.raises(PaymentError):
+                future.result()
