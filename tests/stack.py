@@ -92,7 +92,8 @@ class Stack:
                     "STRIPE_JS_URL": f"{self.emulator.api}/v3/", "MAIL_URL": self.mail.url,
                     "RELAY_INTERVAL": "1", "RELAY_STALE_AFTER": "5", "RECONCILE_INTERVAL": "3600",
                     "PYTHONUNBUFFERED": "1", "RATE_LIMIT_CONFIRM": "100000/minute",  # storms: one client address
-                    "RATE_LIMIT_WEBHOOK": "100000/minute", **self.extra_env}
+                    "RATE_LIMIT_WEBHOOK": "100000/minute", "PROMETHEUS_MULTIPROC_DIR": str(self.tmp / "prometheus"),
+                    **self.extra_env}
         if self.database_url.startswith("postgresql"):
             self.database_url = self.env["DATABASE_URL"] = own_postgres_database(self.database_url)
         subprocess.run([sys.executable, "-m", "app.cli", "seed"], env=self.env, cwd=ROOT, check=True,

@@ -33,7 +33,8 @@ def shop(tmp_path_factory, redis_url):
            "DATABASE_URL": database_url, "REDIS_URL": redis_url, "STRIPE_SECRET_KEY": EMULATOR_SECRET_KEY,
            "STRIPE_PUBLISHABLE_KEY": EMULATOR_PUBLISHABLE_KEY, "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
            "STRIPE_API_BASE": emulator.api, "STRIPE_JS_URL": f"{emulator.api}/v3/", "RELAY_INTERVAL": "2",
-           "BREAKER_RESET_TIMEOUT": "3", "PYTHONUNBUFFERED": "1"}
+           "BREAKER_RESET_TIMEOUT": "3", "PYTHONUNBUFFERED": "1",
+           "PROMETHEUS_MULTIPROC_DIR": str(tmp / "prometheus")}
     log_path = tmp / "shop.log"
     log = log_path.open("w")
     from redis import Redis
