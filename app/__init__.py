@@ -42,7 +42,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     csrf.init_app(app)
     install_request_id(app)
 
-    from . import checkout, csp_reports, limits, orders, ops, security, shop, webhooks
+    from . import admin, checkout, csp_reports, limits, orders, ops, security, shop, webhooks
     from .cli import register_commands
 
     app.register_blueprint(shop.bp)
@@ -50,6 +50,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(orders.bp)
     app.register_blueprint(webhooks.bp)
     app.register_blueprint(ops.bp)
+    app.register_blueprint(admin.bp)
     app.register_blueprint(csp_reports.bp)
     csrf.exempt(webhooks.bp)  # authenticated by its Stripe signature alone
     csrf.exempt(csp_reports.bp)  # browsers send reports without a token; size- and rate-limited

@@ -1,4 +1,4 @@
-"""The `shop` command: dev, init-db, seed, reconcile, replay, relay, csp-report."""
+"""The `shop` command: dev, init-db, seed, reconcile, replay, relay, hash-password, csp-report."""
 from __future__ import annotations
 
 import json
@@ -8,8 +8,6 @@ import click
 from flask import current_app
 from flask.cli import FlaskGroup, with_appcontext
 
-from .models import EventStatus, StripeEvent, db
-
 
 def register_commands(app) -> None:
     for command in (init_db, seed, reconcile, replay, relay):
@@ -17,14 +15,17 @@ def register_commands(app) -> None:
 
 
 def init_database() -> None:
+    """Bring the schema to the newest migration (migrations/); safe to run on every deploy."""
+    from flask_migrate import upgrade
+
     os.makedirs(current_app.instance_path, exist_ok=True)
-    db.create_all()
+    upgrade()
 
 
 @click.command("init-db")
 @with_appcontext
 def init_db():
-    """Create the database schema."""
+    """Apply the schema migrations (creates the tables on a new database)."""
     init_database()
     click.echo("database ready")
 
@@ -65,22 +66,12 @@ def relay():
 @with_appcontext
 def replay(event_id: str, inline: bool):
     """Process a stored event again (a parked or failed one); already-processed events stay a no-op."""
-    from .fulfilment import apply_event
-    from .queue import enqueue_event
+    from .inbox import ReplayError, replay_event
 
-    event = db.session.get(StripeEvent, event_id)
-    if event is None:
-        raise click.ClickException(f"no stored event {event_id}")
-    if event.status in (EventStatus.PARKED.value, EventStatus.FAILED.value):
-        event.status = EventStatus.RECEIVED.value
-        event.attempts = 0
-        db.session.commit()
-    if inline:
-        click.echo(apply_event(event_id))
-    elif enqueue_event(event_id):
-        click.echo(f"enqueued {event_id}")
-    else:
-        raise click.ClickException("Redis is unreachable; try --now")
+    try:
+        click.echo(replay_event(event_id, inline=inline))
+    except ReplayError as error:
+        raise click.ClickException(str(error)) from None
 
 
 def _create_app():
@@ -91,6 +82,18 @@ def _create_app():
 
 main = FlaskGroup(create_app=_create_app, add_default_commands=True, load_dotenv=False,
                   help="The storefront's command line (`shop dev` runs everything locally).")
+
+
+@main.command("hash-password", with_appcontext=False)
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True,
+              help="Read from a prompt when not given.")
+def hash_password(password: str):
+    """Print a hash for ADMIN_PASSWORD_HASH (the admin pages stay disabled until it is set)."""
+    from werkzeug.security import generate_password_hash
+
+    if len(password) < 12:
+        raise click.ClickException("use at least 12 characters")
+    click.echo(generate_password_hash(password, method="scrypt"))
 
 
 @main.command("dev", with_appcontext=False)

@@ -87,10 +87,13 @@ def make_app(redis):
 
 
 def _reset_schema(db) -> None:
+    """An empty database brought up by the migrations, as `shop init-db` does (about 30 ms on SQLite)."""
+    from flask_migrate import upgrade
+
     if db.engine.dialect.name == "postgresql":
         with db.engine.begin() as connection:
             connection.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
-    db.create_all()
+    upgrade()
 
 
 @pytest.fixture

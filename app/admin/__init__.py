@@ -1,0 +1,170 @@
+"""The admin pages, behind the admin login: health, orders and their timelines, refunds, the webhook event
+inbox with replay, failed jobs with retry, CSP reports. Server-rendered; every form carries a CSRF token.
+
+Without ADMIN_PASSWORD_HASH every page answers 404. Anonymous visitors are sent to the login page (GET) or
+refused with 403 (anything else).
+"""
+from __future__ import annotations
+
+import secrets
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from sqlalchemy import select
+
+from ..inbox import ReplayError, failed_jobs, replay_event, retry_job
+from ..models import CspReport, EventStatus, Order, OrderState, Refund, StripeEvent, db
+from ..money import to_decimal
+from ..payments import get_gateway
+from . import auth, queries
+from .refunds import RefundError, parse_amount, refundable, request_refund, send
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+PAGE = 100
+OPEN = ("admin.login",)
+
+
+@bp.before_request
+def require_admin():
+    if not auth.enabled():
+        abort(404)
+    if request.endpoint in OPEN or auth.logged_in():
+        return None
+    if request.method == "GET":
+        return redirect(url_for("admin.login", next=request.full_path if request.query_string else request.path))
+    abort(403)
+
+
+@bp.after_request
+def never_cache(response):
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Robots-Tag"] = "noindex"
+    return response
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    error, status = None, 200
+    if request.method == "POST":
+        try:
+            if auth.attempt_login(request.form.get("password", "")):
+                target = request.args.get("next", "")
+                return redirect(target if target.startswith("/admin") else url_for("admin.dashboard"))
+            error, status = "That password is not right.", 401
+        except auth.LockedOut as locked:
+            error, status = f"Too many failed attempts. Try again in {locked.seconds // 60 + 1} minutes.", 429
+    response = current_app.make_response((render_template("admin/login.html", error=error), status))
+    if status == 429:
+        response.headers["Retry-After"] = "60"
+    return response
+
+
+@bp.post("/logout")
+def logout():
+    auth.logout()
+    return redirect(url_for("admin.login"))
+
+
+@bp.get("/")
+def dashboard():
+    return render_template("admin/dashboard.html", panel=queries.health())
+
+
+@bp.get("/orders")
+def orders():
+    state = request.args.get("state", "")
+    query = select(Order).order_by(Order.id.desc()).limit(PAGE)
+    if state:
+        query = query.where(Order.state == state)
+    return render_template("admin/orders.html", orders=db.session.scalars(query).all(), state=state,
+                           states=[s.value for s in OrderState])
+
+
+@bp.get("/orders/<public_id>")
+def order(public_id: str):
+    found = _order(public_id)
+    left = refundable(found)
+    return render_template("admin/order.html", order=found, timeline=queries.timeline(found),
+                           refunds=queries.refunds(found), refundable=left,
+                           refundable_text=str(to_decimal(left, found.currency)),
+                           form_token=secrets.token_hex(16))
+
+
+@bp.post("/orders/<public_id>/refund")
+def refund(public_id: str):
+    found = _order(public_id)
+    form_token = request.form.get("form_token", "")
+    if not 16 <= len(form_token) <= 64:
+        abort(400)
+    try:
+        amount = parse_amount(request.form.get("amount", ""), found.currency)
+        made = request_refund(found, amount, form_token, get_gateway(current_app), request.form.get("reason", ""))
+        flash(f"Refund {made.number} is {made.status}; the order changes when Stripe confirms it.", "success")
+    except RefundError as error:
+        flash(str(error), "error")
+    return redirect(url_for("admin.order", public_id=public_id))
+
+
+@bp.post("/orders/<public_id>/refunds/<int:number>/retry")
+def retry_refund(public_id: str, number: int):
+    found = _order(public_id)
+    row = db.session.scalars(select(Refund).where(Refund.order_id == found.id, Refund.number == number)).first()
+    if row is None:
+        abort(404)
+    try:
+        if row.status == "requested":
+            send(row, found, get_gateway(current_app))
+        flash(f"Refund {row.number} is {row.status}.", "success")
+    except RefundError as error:
+        flash(str(error), "error")
+    return redirect(url_for("admin.order", public_id=public_id))
+
+
+@bp.get("/events")
+def events():
+    status = request.args.get("status", "")
+    query = select(StripeEvent).order_by(StripeEvent.received_at.desc()).limit(PAGE)
+    if status:
+        query = query.where(StripeEvent.status == status)
+    return render_template("admin/events.html", events=db.session.scalars(query).all(), status=status,
+                           statuses=[s.value for s in EventStatus])
+
+
+@bp.post("/events/<event_id>/replay")
+def replay(event_id: str):
+    try:
+        flash(f"Replay of {event_id}: {replay_event(event_id)}.", "success")
+    except ReplayError as error:
+        flash(str(error), "error")
+    return redirect(url_for("admin.events", status=request.args.get("status", "")))
+
+
+@bp.get("/jobs")
+def jobs():
+    try:
+        found, error = failed_jobs(), None
+    except Exception as failure:  # Redis down: say so
+        found, error = [], f"{type(failure).__name__}: {failure}"
+    return render_template("admin/jobs.html", jobs=found, error=error)
+
+
+@bp.post("/jobs/<queue>/<job_id>/retry")
+def retry(queue: str, job_id: str):
+    try:
+        retry_job(queue, job_id)
+        flash(f"Job {job_id} is back on the {queue} queue.", "success")
+    except ReplayError as error:
+        flash(str(error), "error")
+    return redirect(url_for("admin.jobs"))
+
+
+@bp.get("/csp-reports")
+def csp_reports():
+    reports = db.session.scalars(select(CspReport).order_by(CspReport.last_seen.desc()).limit(PAGE)).all()
+    return render_template("admin/csp_reports.html", reports=reports)
+
+
+def _order(public_id: str) -> Order:
+    found = db.session.scalars(select(Order).where(Order.public_id == public_id)).first()
+    if found is None:
+        abort(404)
+    return found

@@ -1,0 +1,98 @@
+"""Refunding an order from the admin, through the gateway, with an idempotency key derived from a stored row.
+
+The `Refund` row is written first; its key is `refund-<order>-<n>`. Submitting the same form twice finds the
+same row (its form token is unique) and so sends the same key: Stripe answers the first refund again. A refund
+whose answer never came stays `requested` and can be sent again with its key. The order itself moves only when
+Stripe's `charge.refunded` webhook arrives (app/fulfilment.py).
+"""
+from __future__ import annotations
+
+import logging
+from decimal import Decimal, InvalidOperation
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from .. import metrics
+from ..models import Order, OrderState, Refund, RefundStatus, db
+from ..money import minor_unit_exponent
+from ..payments import Gateway, PaymentError
+
+log = logging.getLogger(__name__)
+REFUNDABLE_STATES = (OrderState.PAID.value, OrderState.FULFILLED.value)
+STRIPE_STATUS = {"succeeded": RefundStatus.SUCCEEDED, "pending": RefundStatus.PENDING,
+                 "requires_action": RefundStatus.PENDING, "failed": RefundStatus.FAILED,
+                 "canceled": RefundStatus.FAILED}
+
+
+class RefundError(Exception):
+    pass
+
+
+def refundable(order: Order) -> int:
+    """What may still be refunded: the amount less what Stripe refunded or what is asked and not failed."""
+    asked = db.session.scalar(select(func.coalesce(func.sum(Refund.amount), 0)).where(
+        Refund.order_id == order.id, Refund.status != RefundStatus.FAILED.value))
+    return max(0, order.amount - max(order.amount_refunded, asked))
+
+
+def parse_amount(text: str, currency: str) -> int:
+    """'12.50' usd -> 1250. Refuses more decimals than the currency has."""
+    try:
+        value = Decimal(text.strip())
+    except InvalidOperation:
+        raise RefundError("Enter the amount as a number, e.g. 12.50.") from None
+    minor = value.scaleb(minor_unit_exponent(currency))
+    if minor != minor.to_integral_value() or minor <= 0:
+        raise RefundError("Enter a positive amount with at most the currency's decimals.")
+    return int(minor)
+
+
+def request_refund(order: Order, amount: int, form_token: str, gateway: Gateway, reason: str = "") -> Refund:
+    refund = _by_token(form_token)
+    if refund is None:
+        if order.state not in REFUNDABLE_STATES or not order.payment_intent_id:
+            raise RefundError(f"An order that is {order.state} cannot be refunded.")
+        if not 0 < amount <= refundable(order):
+            raise RefundError("That is more than is left to refund on this order.")
+        number = (db.session.scalar(select(func.max(Refund.number)).where(Refund.order_id == order.id)) or 0) + 1
+        refund = Refund(order_id=order.id, number=number, amount=amount, currency=order.currency,
+                        form_token=form_token, idempotency_key=f"refund-{order.public_id}-{number}",
+                        reason=reason[:200])
+        db.session.add(refund)
+        try:
+            db.session.commit()
+        except IntegrityError:  # the same form twice at once, or a concurrent refund took this number
+            db.session.rollback()
+            refund = _by_token(form_token)
+            if refund is None:
+                raise RefundError("Another refund of this order was just made; check it and try again.") from None
+    if refund.status == RefundStatus.REQUESTED.value:
+        send(refund, order, gateway)
+    return refund
+
+
+def send(refund: Refund, order: Order, gateway: Gateway) -> None:
+    """Ask Stripe for the refund with the row's key; a transient failure leaves it `requested` for a retry."""
+    try:
+        result = gateway.refund(order.payment_intent_id, amount=refund.amount,
+                                idempotency_key=refund.idempotency_key)
+    except PaymentError as error:
+        refund.last_error = f"{error.kind}: {error.code or error.user_message}"[:2000]
+        if error.kind not in ("transient", "unavailable"):
+            refund.status = RefundStatus.FAILED.value
+        db.session.commit()
+        metrics.REFUNDS.labels(error.kind).inc()
+        log.warning("refund failed order=%s refund=%s kind=%s", order.public_id, refund.number, error.kind)
+        raise RefundError(f"Stripe did not refund: {error.user_message}") from None
+    refund.stripe_refund_id = result.get("id")
+    refund.status = STRIPE_STATUS.get(result.get("status"), RefundStatus.PENDING).value
+    refund.last_error = None
+    db.session.commit()
+    metrics.REFUNDS.labels(refund.status).inc()
+    log.info("refund sent order=%s refund=%s amount=%d status=%s", order.public_id, refund.number, refund.amount,
+             refund.status)
+
+
+def _by_token(form_token: str) -> Refund | None:
+    return db.session.scalars(select(Refund).where(Refund.form_token == form_token)).first()
