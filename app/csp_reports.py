@@ -67,7 +67,7 @@ def parse(body: bytes) -> list[dict]:
     """The normalized reports in a body of either format."""
     try:
         data = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         raise BadReport("The body is not JSON.") from None
     if isinstance(data, dict) and isinstance(data.get("csp-report"), dict):
         raw = data["csp-report"]

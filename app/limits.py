@@ -12,6 +12,7 @@ import math
 import time
 
 from flask import Flask, request
+from flask.json.provider import DefaultJSONProvider
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
@@ -28,6 +29,16 @@ BODY_CAPS = {  # endpoint -> bytes; every other endpoint gets MAX_CONTENT_LENGTH
 }
 
 
+class BoundedJSONProvider(DefaultJSONProvider):
+    """`request.get_json()` refuses JSON nested past Python's recursion limit as malformed (a 400, not a 500)."""
+
+    def loads(self, s, **kwargs):
+        try:
+            return super().loads(s, **kwargs)
+        except RecursionError:
+            raise ValueError("JSON nested too deeply") from None
+
+
 def storage_uri(settings: Settings) -> str:
     return settings.rate_limit_storage or settings.redis_url or "memory://"
 
@@ -40,6 +51,7 @@ def rate_limits(settings: Settings) -> dict[str, str]:
 def init_app(app: Flask) -> Limiter:
     """Call after the blueprints are registered: the limits wrap their views."""
     settings: Settings = app.config["SETTINGS"]
+    app.json = BoundedJSONProvider(app)
     caps = dict(BODY_CAPS, **{"webhooks.receive": settings.webhook_max_body})
 
     def cap_body():
