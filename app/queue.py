@@ -8,7 +8,7 @@ from flask import current_app
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue, Retry
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, update
 
 from .models import EventStatus, StripeEvent, db, utcnow
 
@@ -58,18 +58,20 @@ def enqueue_event(event_id: str, request_id: str | None = None) -> bool:
 def relay_events(limit: int = 500) -> int:
     """Enqueue events that were stored but never queued, or queued long ago and still not processed."""
     stale = utcnow() - _stale_after()
-    rows = db.session.scalars(
-        select(StripeEvent).where(or_(
+    rows = db.session.execute(
+        select(StripeEvent.id, StripeEvent.status).where(or_(
             StripeEvent.status == EventStatus.RECEIVED.value,
             (StripeEvent.status.in_([EventStatus.QUEUED.value, EventStatus.FAILED.value]))
             & (StripeEvent.enqueued_at < stale),
         )).order_by(StripeEvent.received_at).limit(limit)).all()
     relayed = 0
-    for event in rows:
-        if not enqueue_event(event.id):
+    for event_id, status in rows:
+        if not enqueue_event(event_id):
             break
-        event.status = EventStatus.QUEUED.value if event.status == EventStatus.RECEIVED.value else event.status
-        event.enqueued_at = utcnow()
+        # Only if the row is still as read: a worker may have processed it meanwhile (no lost update).
+        db.session.execute(update(StripeEvent).where(StripeEvent.id == event_id, StripeEvent.status == status)
+                           .values(status=EventStatus.QUEUED.value if status == EventStatus.RECEIVED.value
+                                   else status, enqueued_at=utcnow()))
         relayed += 1
     db.session.commit()
     if relayed:
