@@ -1,10 +1,13 @@
-"""gunicorn settings for the shop (`gunicorn -c gunicorn.conf.py "app:create_app()"`), from the environment.
+"""gunicorn settings for the shop (`gunicorn "app:create_app()"` reads this file from the working directory).
 
-Metrics: every worker process writes its counters to PROMETHEUS_MULTIPROC_DIR (emptied when the master
-starts), /metrics in any worker sums them, and a worker that exits is marked dead so its live gauges go.
+Metrics: every process writes its counters to PROMETHEUS_MULTIPROC_DIR (app/metrics.py names the files by host
+and pid), /metrics in any worker sums them, and a worker that exits is marked dead so its live gauges go.
+At start the files of this host's web processes that no longer exist are removed (a restart resets counters,
+which Prometheus handles); RQ workers' files and other hosts' files sharing the directory are left alone.
 """
+import glob
 import os
-import shutil
+import socket
 import tempfile
 
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
@@ -13,22 +16,35 @@ threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = 20
 keepalive = 5
-max_requests = 5000  # recycle workers slowly; the jitter keeps them from restarting together
+max_requests = 5000  # recycle workers now and then; the jitter keeps them from restarting together
 max_requests_jitter = 500
 accesslog = "-" if os.environ.get("GUNICORN_ACCESS_LOG") else None
-forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 
 # Must be set before any worker imports prometheus_client.
 os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", os.path.join(tempfile.gettempdir(), "shop-prometheus"))
+HOST = socket.gethostname().replace("_", "-")
 
 
 def on_starting(server):
     directory = os.environ["PROMETHEUS_MULTIPROC_DIR"]
-    shutil.rmtree(directory, ignore_errors=True)
     os.makedirs(directory, exist_ok=True)
+    for path in glob.glob(os.path.join(directory, f"*_{HOST}-*.db")):
+        pid = path.rsplit("-", 1)[1].removesuffix(".db")
+        if "-rq-" not in path and pid.isdigit() and not _alive(int(pid)):  # RQ workers' files stay
+            os.remove(path)
 
 
 def child_exit(server, worker):
     from prometheus_client import multiprocess
 
-    multiprocess.mark_process_dead(worker.pid)
+    multiprocess.mark_process_dead(f"{HOST}-{worker.pid}")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True

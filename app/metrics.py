@@ -1,5 +1,31 @@
-"""Prometheus metrics, defined once. Under gunicorn set PROMETHEUS_MULTIPROC_DIR and they aggregate across workers."""
-from prometheus_client import Counter, Gauge, Histogram
+"""Prometheus metrics, defined once.
+
+With PROMETHEUS_MULTIPROC_DIR set (gunicorn.conf.py sets it) every process writes its values to files there,
+named by host and pid so that several containers may share one directory (docker-compose.yml shares it between
+the web and worker containers), and /metrics in any web process sums them all.
+"""
+import os
+import socket
+
+from prometheus_client import Counter, Gauge, Histogram, values
+
+
+def process_identifier() -> str:
+    """Names this process's metric files: '<host>-<pid>' (a pid alone repeats across containers), or in an RQ
+    job '<host>-rq-<worker name>': RQ forks a process per job, one at a time per worker, so the jobs of a worker
+    share its files instead of leaving a set of files per job."""
+    from rq import get_current_job
+
+    host = socket.gethostname().replace("_", "-")
+    job = get_current_job()
+    if job is not None and job.worker_name:
+        return f"{host}-rq-{job.worker_name.replace('_', '-')}"
+    return f"{host}-{os.getpid()}"
+
+
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # noqa: the prometheus client's own switch, read before any metric
+    os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
+    values.ValueClass = values.MultiProcessValue(process_identifier)
 
 STRIPE_REQUESTS = Counter("shop_stripe_requests_total", "Stripe API calls by endpoint and outcome",
                           ["endpoint", "outcome"])
