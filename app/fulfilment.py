@@ -87,8 +87,15 @@ def _claim(event_id: str) -> StripeEvent | None:
     return db.session.get(StripeEvent, event_id) if claimed else None
 
 
+# Types that happen once per object, so a second Event object of the type is the same change. Not
+# `charge.refunded`: each partial refund of a charge is its own event (and its handler is idempotent).
+ONCE_PER_OBJECT = {"payment_intent.succeeded", "payment_intent.canceled"}
+
+
 def _already_applied(event: StripeEvent) -> str | None:
     """Stripe may send two Event objects for one change: the second is a no-op."""
+    if event.type not in ONCE_PER_OBJECT:
+        return None
     return db.session.scalar(select(StripeEvent.id).where(
         StripeEvent.object_id == event.object_id, StripeEvent.type == event.type,
         StripeEvent.id != event.id, StripeEvent.status == EventStatus.PROCESSED.value).limit(1))
