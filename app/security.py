@@ -1,8 +1,9 @@
 """Security headers and script integrity for every page, configured from Settings.
 
 - A nonce-based Content-Security-Policy (flask-talisman) that lets the page load scripts only from the shop and
-  the configured Stripe.js origin, frames only from Stripe, and reports every violation to /csp-report (both
-  `report-uri` and `report-to` with a Reporting-Endpoints header).
+  the configured Stripe.js origin, frames only from Stripe, and reports every violation to /csp-report:
+  `report-uri` always; over HTTPS (`force_https`) also `report-to` with a Reporting-Endpoints header. Not over
+  plain HTTP: Chromium then ignores `report-uri` but delivers nothing through the Reporting API.
 - Permissions-Policy (payment for the shop and Stripe only), Referrer-Policy, X-Content-Type-Options,
   X-Frame-Options, Cross-Origin-Opener-Policy; HSTS and the HTTPS redirect when `force_https` (production).
 - `sri(filename)`: the Subresource Integrity value of one of the shop's static files, for `integrity=`.
@@ -44,7 +45,7 @@ def stripe_sources(settings: Settings) -> dict[str, list[str]]:
 
 def content_security_policy(settings: Settings) -> dict:
     stripe = stripe_sources(settings)
-    return {
+    policy = {
         "default-src": "'self'",
         "script-src": ["'self'", *stripe["script"]],  # + the per-request nonce (talisman)
         "style-src": "'self'",
@@ -57,8 +58,10 @@ def content_security_policy(settings: Settings) -> dict:
         "form-action": "'self'",
         "frame-ancestors": "'none'",
         "report-uri": "/csp-report",
-        "report-to": REPORT_GROUP,
     }
+    if settings.force_https:
+        policy["report-to"] = REPORT_GROUP
+    return policy
 
 
 def security_headers(settings: Settings) -> dict:
@@ -116,7 +119,9 @@ def init_app(app: Flask) -> None:
     @app.after_request
     def more_headers(response):
         response.headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
-        response.headers["Reporting-Endpoints"] = f'{REPORT_GROUP}="{url_for("csp_reports.receive", _external=True)}"'
+        if settings.force_https:
+            endpoint = url_for("csp_reports.receive", _external=True, _scheme="https")
+            response.headers["Reporting-Endpoints"] = f'{REPORT_GROUP}="{endpoint}"'
         return response
 
     _serve_probes_over_http(app)

@@ -9,18 +9,17 @@ from security_checks import NONCE, csp_without_nonce, fill_cart, pending_order
 EMULATOR_CSP = ("default-src 'self'; script-src 'self' http://127.0.0.1:9 'nonce-N'; style-src 'self'; "
                 "img-src 'self' data:; frame-src http://127.0.0.1:9; connect-src 'self' http://127.0.0.1:9; "
                 "font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'; "
-                "report-uri /csp-report; report-to csp-endpoint")
+                "report-uri /csp-report")
 STRIPE_CSP = ("default-src 'self'; script-src 'self' https://js.stripe.com https://*.js.stripe.com 'nonce-N'; "
               "style-src 'self'; img-src 'self' data: https://*.stripe.com; "
               "frame-src https://js.stripe.com https://*.js.stripe.com https://hooks.stripe.com; "
               "connect-src 'self' https://api.stripe.com; font-src 'self'; object-src 'none'; base-uri 'none'; "
-              "form-action 'self'; frame-ancestors 'none'; report-uri /csp-report; report-to csp-endpoint")
+              "form-action 'self'; frame-ancestors 'none'; report-uri /csp-report")
 FIXED_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "strict-origin-when-cross-origin",
     "Cross-Origin-Opener-Policy": "same-origin",
-    "Reporting-Endpoints": 'csp-endpoint="http://localhost/csp-report"',
 }
 PERMISSIONS = ('payment=(self "{origin}"), camera=(), microphone=(), geolocation=(), usb=(), '
                'browsing-topics=()')
@@ -50,6 +49,7 @@ def test_every_page_type_carries_the_exact_csp_and_headers(app, client):
             assert response.headers.get(header) == value, (name, header)
         assert response.headers["Permissions-Policy"] == PERMISSIONS.format(origin="http://127.0.0.1:9"), name
         assert "Strict-Transport-Security" not in response.headers, name  # development: plain HTTP
+        assert "Reporting-Endpoints" not in response.headers, name  # report-uri only over plain HTTP
 
 
 def test_the_csp_never_allows_inline_code_eval_or_strict_dynamic(app, client):
@@ -113,6 +113,9 @@ def test_production_sends_hsts_over_https(production):
     assert response.status_code == 200
     assert response.headers["Strict-Transport-Security"] == "max-age=63072000; includeSubDomains"
     assert response.headers["Reporting-Endpoints"] == 'csp-endpoint="https://localhost/csp-report"'
+    assert csp_without_nonce(response.headers["Content-Security-Policy"]) == EMULATOR_CSP + "; report-to csp-endpoint"
+    for header, value in FIXED_HEADERS.items():
+        assert response.headers.get(header) == value, header
 
 
 def test_production_health_probes_answer_over_plain_http(production):
