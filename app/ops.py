@@ -10,6 +10,7 @@ failed jobs, orders by state, pending events), which are right whatever the numb
 """
 from __future__ import annotations
 
+import hmac
 import os
 import threading
 import time
@@ -77,6 +78,9 @@ def _ping_database(engine) -> None:
 
 @bp.get("/metrics")
 def metrics():
+    token = current_app.config["SETTINGS"].metrics_token
+    if token and not hmac.compare_digest(request.headers.get("Authorization", ""), f"Bearer {token}"):
+        return jsonify(error="metrics need the bearer token"), 401, {"WWW-Authenticate": "Bearer"}
     scraped = CollectorRegistry(auto_describe=True)
     scraped.register(_Snapshot(collect_snapshot()))
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # noqa: the prometheus client's own switch

@@ -63,6 +63,7 @@ class Settings:
     db_connect_timeout: int = 3
     db_statement_timeout: int = 5000  # milliseconds; PostgreSQL only
     health_timeout: float = 2.0  # seconds each /readyz check may take
+    metrics_token: str = ""  # set: /metrics wants "Authorization: Bearer <token>"
     rate_limit_storage: str = ""  # empty: the Redis URL, else memory://
     rate_limit_confirm: str = "20/minute;200/hour"  # per client address; "" turns a limit off
     rate_limit_webhook: str = "1200/minute"  # Stripe retries a 429, so this only sheds floods
@@ -135,6 +136,7 @@ class Settings:
             "db_connect_timeout": env.get("DB_CONNECT_TIMEOUT"),
             "db_statement_timeout": env.get("DB_STATEMENT_TIMEOUT"),
             "health_timeout": env.get("HEALTH_TIMEOUT"),
+            "metrics_token": env.get("METRICS_TOKEN"),
             "rate_limit_storage": env.get("RATE_LIMIT_STORAGE"),
             "rate_limit_confirm": env.get("RATE_LIMIT_CONFIRM"),
             "rate_limit_webhook": env.get("RATE_LIMIT_WEBHOOK"),

@@ -270,3 +270,10 @@ def test_the_request_id_comes_back_and_follows_the_event_into_the_worker_logs(ap
 def test_a_malformed_request_id_is_replaced(client, incoming):
     returned = client.get("/healthz", headers={"X-Request-ID": incoming}).headers["X-Request-ID"]
     assert returned != incoming and len(returned) == 32
+
+
+def test_metrics_want_the_bearer_token_when_one_is_set(make_app, settings):
+    client = make_app(settings.with_overrides(metrics_token="t" * 32)).test_client()
+    assert client.get("/metrics").status_code == 401
+    assert client.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    assert client.get("/metrics", headers={"Authorization": "Bearer " + "t" * 32}).status_code == 200
