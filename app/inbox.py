@@ -9,6 +9,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
+from flask import g, has_request_context
 from redis.exceptions import RedisError
 from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job
@@ -44,7 +45,7 @@ def replay_event(event_id: str, inline: bool = False) -> str:
         return apply_event(event_id)
     get_queue("events").remove(f"event-{event_id}")  # a finished job with this id would block a new one
     _delete_job(f"event-{event_id}")
-    if not enqueue_event(event_id):
+    if not enqueue_event(event_id, request_id=g.get("request_id") if has_request_context() else None):
         raise ReplayError("Redis is unreachable; replay it in this process instead (shop replay --now)")
     return f"enqueued {event_id}"
 

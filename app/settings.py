@@ -137,6 +137,7 @@ class Settings:
             "db_statement_timeout": env.get("DB_STATEMENT_TIMEOUT"),
             "health_timeout": env.get("HEALTH_TIMEOUT"),
             "metrics_token": env.get("METRICS_TOKEN"),
+            "job_retries": env.get("JOB_RETRIES"),
             "rate_limit_storage": env.get("RATE_LIMIT_STORAGE"),
             "rate_limit_confirm": env.get("RATE_LIMIT_CONFIRM"),
             "rate_limit_webhook": env.get("RATE_LIMIT_WEBHOOK"),

@@ -277,3 +277,14 @@ def test_metrics_want_the_bearer_token_when_one_is_set(make_app, settings):
     assert client.get("/metrics").status_code == 401
     assert client.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
     assert client.get("/metrics", headers={"Authorization": "Bearer " + "t" * 32}).status_code == 200
+
+
+def test_pool_sizes_and_the_statement_timeout_come_from_settings(make_app, settings, database_url):
+    app = make_app(settings.with_overrides(db_pool_size=3, db_max_overflow=2, db_statement_timeout=1234))
+    with app.app_context():
+        if not database_url.startswith("postgresql"):
+            assert db.engine.dialect.name == "sqlite"  # one file, no pool to size; a 15 s busy timeout
+            assert settings.engine_options()["connect_args"]["timeout"] == 15
+            return
+        assert (db.engine.pool.size(), db.engine.pool._max_overflow) == (3, 2)
+        assert db.session.execute(db.text("SHOW statement_timeout")).scalar_one() == "1234ms"
