@@ -8,7 +8,7 @@ from flask import current_app
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue, Retry
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, select, update
 
 from .models import EventStatus, StripeEvent, db, utcnow
 
@@ -56,14 +56,16 @@ def enqueue_event(event_id: str, request_id: str | None = None) -> bool:
 
 
 def relay_events(limit: int = 500) -> int:
-    """Enqueue events that were stored but never queued, or queued long ago and still not processed."""
+    """Enqueue events still unprocessed a while after they were stored (or last relayed): their job never
+    reached Redis, or was lost with it. The webhook itself writes nothing after enqueueing (one commit per
+    delivery), so "received" means "stored, maybe queued"."""
     stale = utcnow() - _stale_after()
+    pending = [EventStatus.RECEIVED.value, EventStatus.QUEUED.value, EventStatus.FAILED.value]
     rows = db.session.execute(
-        select(StripeEvent.id, StripeEvent.status).where(or_(
-            StripeEvent.status == EventStatus.RECEIVED.value,
-            (StripeEvent.status.in_([EventStatus.QUEUED.value, EventStatus.FAILED.value]))
-            & (StripeEvent.enqueued_at < stale),
-        )).order_by(StripeEvent.received_at).limit(limit)).all()
+        select(StripeEvent.id, StripeEvent.status).where(
+            StripeEvent.status.in_(pending),
+            func.coalesce(StripeEvent.enqueued_at, StripeEvent.received_at) < stale,
+        ).order_by(StripeEvent.received_at).limit(limit)).all()
     relayed = 0
     for event_id, status in rows:
         if not enqueue_event(event_id):

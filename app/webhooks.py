@@ -13,7 +13,7 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 
 from . import metrics
-from .models import EventStatus, StripeEvent, db, utcnow
+from .models import StripeEvent, db
 from .payments import WebhookSignatureError, verify_webhook
 from .queue import enqueue_event
 
@@ -38,12 +38,7 @@ def receive():
 
     result = store_event(event, payload.decode("utf-8"), source="webhook")
     if result == "stored":
-        queued = enqueue_event(event["id"], request_id=g.get("request_id"))
-        if queued:
-            db.session.execute(update(StripeEvent).where(StripeEvent.id == event["id"],
-                                                         StripeEvent.status == EventStatus.RECEIVED.value)
-                               .values(status=EventStatus.QUEUED.value, enqueued_at=utcnow()))
-            db.session.commit()
+        enqueue_event(event["id"], request_id=g.get("request_id"))  # if Redis is down, the relay enqueues it
     metrics.WEBHOOK_EVENTS.labels(event["type"], result).inc()
     metrics.WEBHOOK_ACK.observe(time.perf_counter() - started)
     return jsonify(received=True, duplicate=result == "duplicate")

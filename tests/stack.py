@@ -81,6 +81,7 @@ class Stack:
 
     # ---- lifecycle ---------------------------------------------------------------------------
     def start(self) -> "Stack":
+        (self.tmp / "prometheus").mkdir(exist_ok=True)
         if self.own_redis:
             self.start_redis()
         self.mail = MailSink()

@@ -213,7 +213,7 @@ def test_scrape_time_gauges_show_queue_depth_failed_jobs_orders_and_pending_even
     assert values['shop_queue_depth{queue="events"}'] == 1
     assert values['shop_queue_oldest_job_age_seconds{queue="events"}'] >= 0
     assert values['shop_orders{state="paid"}'] == 1
-    assert values['shop_events{status="queued"}'] == 1
+    assert values['shop_events{status="received"}'] == 1
     assert values["shop_event_oldest_pending_age_seconds"] >= 0
     assert values['shop_scrape_errors{source="redis"}'] == 0
 

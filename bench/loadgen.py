@@ -1,0 +1,69 @@
+"""A small closed-loop load generator (aiohttp) and the stack the benchmarks run against."""
+from __future__ import annotations
+
+import asyncio
+import statistics
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
+import aiohttp  # noqa: E402
+
+
+@dataclass
+class Result:
+    latencies: list[float] = field(default_factory=list)
+    errors: int = 0
+    statuses: dict[int, int] = field(default_factory=dict)
+    elapsed: float = 0.0
+
+    def pct(self, p: float) -> float:
+        if not self.latencies:
+            return float("nan")
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] * 1000
+
+    @property
+    def rate(self) -> float:
+        return len(self.latencies) / self.elapsed if self.elapsed else 0.0
+
+    def line(self, label: str) -> str:
+        return (f"{label:<44} {self.rate:8.1f} req/s  p50 {self.pct(50):7.1f} ms  p99 {self.pct(99):7.1f} ms  "
+                f"errors {self.errors}  statuses {dict(sorted(self.statuses.items()))}")
+
+
+async def closed_loop(make_request, concurrency: int, duration: float, ok=lambda status: status < 400,
+                      max_requests: int | None = None) -> Result:
+    """`concurrency` clients, each sending `make_request(session, n)` back to back for `duration` seconds."""
+    result = Result()
+    counter = iter(range(10**9))
+    deadline = time.monotonic() + duration
+    timeout = aiohttp.ClientTimeout(total=30)
+    async with aiohttp.ClientSession(timeout=timeout, connector=aiohttp.TCPConnector(limit=concurrency)) as session:
+        async def client():
+            while time.monotonic() < deadline:
+                n = next(counter)
+                if max_requests is not None and n >= max_requests:
+                    return
+                started = time.perf_counter()
+                try:
+                    status = await make_request(session, n)
+                except Exception:
+                    result.errors += 1
+                    continue
+                result.latencies.append(time.perf_counter() - started)
+                result.statuses[status] = result.statuses.get(status, 0) + 1
+                if not ok(status):
+                    result.errors += 1
+
+        started = time.monotonic()
+        await asyncio.gather(*(client() for _ in range(concurrency)))
+        result.elapsed = time.monotonic() - started
+    return result
+
+
+def median(values):
+    return statistics.median(values) if values else float("nan")
