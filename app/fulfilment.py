@@ -14,9 +14,9 @@ from sqlalchemy import select, update
 
 from . import metrics
 from .models import EventStatus, Order, OrderState, OutboxEmail, StripeEvent, db, utcnow
-from .order_state import transition
+from .order_state import refuse, transition
 
-__all__ = ["process_event", "send_receipt", "apply_event", "OrderNotKnownYet"]
+__all__ = ["process_event", "send_receipt", "apply_event", "OrderNotKnownYet", "OrderNotReadyYet"]
 
 log = logging.getLogger(__name__)
 DONE = (EventStatus.PROCESSED.value, EventStatus.IGNORED.value)
@@ -24,6 +24,10 @@ DONE = (EventStatus.PROCESSED.value, EventStatus.IGNORED.value)
 
 class OrderNotKnownYet(Exception):
     """The event names an order this shop has not stored (yet): retried, then parked."""
+
+
+class OrderNotReadyYet(Exception):
+    """The event arrived before the one it follows (a refund before the payment): retried, then parked."""
 
 
 # ---- job entry points (run by worker.py) --------------------------------------------------------
@@ -136,7 +140,8 @@ def on_payment_succeeded(intent: dict, receipts: list[int]) -> str:
     if order.payment_intent_id is None:
         order.payment_intent_id = intent["id"]
     if intent.get("amount") != order.amount or intent.get("currency") != order.currency:
-        transition(order, OrderState.PAID, f"amount mismatch: paid {intent.get('amount')} {intent.get('currency')}")
+        refuse(order, OrderState.PAID, f"amount mismatch: paid {intent.get('amount')} {intent.get('currency')}")
+        log.error("payment amount mismatch order=%s intent=%s", order.public_id, intent.get("id"))
         return "amount_mismatch"
     transition(order, OrderState.PAID, f"payment_intent.succeeded {intent['id']}")
     if order.state == OrderState.PAID.value:
@@ -159,6 +164,8 @@ def on_payment_canceled(intent: dict, _receipts) -> str:
 
 def on_charge_refunded(charge: dict, _receipts) -> str:
     order = _order_for({"id": charge.get("payment_intent"), "metadata": charge.get("metadata")})
+    if order.state in (OrderState.PENDING.value, OrderState.PAYMENT_FAILED.value):
+        raise OrderNotReadyYet(f"order {order.public_id} is {order.state}: its payment event comes first")
     order.amount_refunded = max(order.amount_refunded, int(charge.get("amount_refunded") or 0))
     if order.amount_refunded >= order.amount:
         transition(order, OrderState.REFUNDED, f"charge.refunded {charge.get('id')}")

@@ -47,8 +47,7 @@ def transition(order: Order, target: OrderState, reason: str = "") -> bool:
         if current == target:
             return False
         if not can_transition(current, target):
-            db.session.add(OrderTransition(order_id=order.id, from_state=current.value, to_state=target.value,
-                                           accepted=False, reason=reason[:200]))
+            refuse(order, target, reason)
             return False
         now = utcnow()
         values = {"state": target.value, "updated_at": now}
@@ -72,6 +71,12 @@ def transition(order: Order, target: OrderState, reason: str = "") -> bool:
     db.session.add(OrderTransition(order_id=order.id, from_state=current.value, to_state=target.value,
                                    reason=reason[:200]))
     return True
+
+
+def refuse(order: Order, target: OrderState, reason: str) -> None:
+    """Record on the order's timeline a move that was asked for and not made."""
+    db.session.add(OrderTransition(order_id=order.id, from_state=order.state, to_state=target.value,
+                                   accepted=False, reason=reason[:200]))
 
 
 def reserve_stock(order: Order, strict: bool = True) -> None:
