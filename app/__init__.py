@@ -52,6 +52,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(ops.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(csp_reports.bp)
+    if settings.env == "development":
+        from . import devmail
+
+        app.register_blueprint(devmail.bp)
     csrf.exempt(webhooks.bp)  # authenticated by its Stripe signature alone
     csrf.exempt(csp_reports.bp)  # browsers send reports without a token; size- and rate-limited
     security.init_app(app)
