@@ -19,6 +19,8 @@ CARD = "4242 4242 4242 4242"
 DECLINED = "4000 0000 0000 0002"
 THREE_DS = "4000 0027 6000 3184"
 ORDER_URL = re.compile(r".*/orders/[0-9a-f]{32}$")
+# the product every checkout here buys: plenty in stock, and one test_purchase.py doesn't count orders of
+PRODUCT, PRICE = "Single-Origin Beans, 340 g", "$18.50"
 VIEWPORTS = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 375, "height": 812}}
 UNAVAILABLE = "Payments are temporarily unavailable. Your cart is saved — try again in a minute."
 
@@ -84,7 +86,7 @@ def cart_error(page, shop):
 
 
 def checkout(page, shop):
-    add_to_cart(page, shop.url, "Gooseneck Kettle")
+    add_to_cart(page, shop.url, PRODUCT)
     open_checkout(page, shop.url)
 
 
@@ -128,7 +130,7 @@ def unavailable(page, shop):
 
 def stripe_down(page, shop):
     """Stripe.js itself can't be loaded (the emulator is down): the same message and a retry link."""
-    add_to_cart(page, shop.url, "Gooseneck Kettle")
+    add_to_cart(page, shop.url, PRODUCT)
     shop.emulator.ctl("POST", "/_emulator/outage", {"down": True})
     page.goto(shop.url + "/checkout")
     expect(page.locator("#payment-form")).to_have_attribute("data-state", "unavailable")

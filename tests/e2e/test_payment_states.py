@@ -80,7 +80,7 @@ def test_a_decline_explains_why_moves_focus_to_it_and_keeps_the_cart(shop, shop_
     expect(alert).to_have_text("Your card was declined. Please try another card.")
     expect(alert).to_be_focused()
     expect(page.locator("#payment-hint")).to_contain_text("use a different card")
-    expect(page.locator("#pay-button")).to_have_text("Pay $45.99")
+    expect(page.locator("#pay-button")).to_have_text(f"Pay {sf.PRICE}")
     expect(page.get_by_test_id("cart-count")).to_have_text("1")
     # another card, same page: it goes through
     page.frame_locator(sf.FRAME).locator('input[name="number"]').fill(sf.CARD)
@@ -132,7 +132,7 @@ def test_success_shows_the_order_number_and_what_happens_next(shop, shop_page):
     expect(page.get_by_test_id("next-steps")).to_contain_text("ships within 2 business days")
     expect(page.locator(".timeline li.done")).to_have_count(3)
     expect(page.get_by_test_id("payment-state")).to_have_text("Paid by card")
-    expect(page.get_by_test_id("order-total")).to_have_text("$45.99")
+    expect(page.get_by_test_id("order-total")).to_have_text(sf.PRICE)
     expect(page.get_by_test_id("cart-count")).to_have_text("0")
 
 
