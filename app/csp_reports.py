@@ -51,7 +51,7 @@ def receive():
         return _refuse("Send a CSP report (application/csp-report or application/reports+json).", 415)
     if (request.content_length or 0) > MAX_BODY:
         return _refuse(f"A CSP report is at most {MAX_BODY} bytes.", 413)
-    body = request.stream.read(MAX_BODY + 1)
+    body = request.get_data(cache=True)  # capped at MAX_BODY by limits.BODY_CAPS
     if len(body) > MAX_BODY:
         return _refuse(f"A CSP report is at most {MAX_BODY} bytes.", 413)
     try:

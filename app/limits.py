@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import time
 
-from flask import Flask, request
+from flask import Flask, abort, request
 from flask.json.provider import DefaultJSONProvider
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -43,6 +43,25 @@ def storage_uri(settings: Settings) -> str:
     return settings.rate_limit_storage or settings.redis_url or "memory://"
 
 
+FORMS = {"application/x-www-form-urlencoded", "multipart/form-data"}
+
+
+def refuse_nul():
+    """No shopper input contains a NUL character, and PostgreSQL cannot store one: a 400, never a 500.
+    The webhook is exempt: its raw body is checked by signature and stored as sent (JSON escapes NULs)."""
+    if request.endpoint == "webhooks.receive":
+        return
+    found = "\x00" in request.path or b"%00" in request.query_string or b"\x00" in request.query_string
+    if not found and request.method in ("POST", "PUT", "PATCH"):
+        if request.mimetype in FORMS:
+            found = any("\x00" in key + value for key, value in request.form.items(multi=True))
+        else:
+            data = request.get_data(cache=True)
+            found = b"\x00" in data or b"\\u0000" in data
+    if found:
+        abort(400, description="Requests may not contain NUL characters.")
+
+
 def rate_limits(settings: Settings) -> dict[str, str]:
     return {"checkout.confirm": settings.rate_limit_confirm, "webhooks.receive": settings.rate_limit_webhook,
             "csp_reports.receive": settings.rate_limit_csp_report}
@@ -60,6 +79,7 @@ def init_app(app: Flask) -> Limiter:
 
     # first of all before-request hooks, so CSRF's form parsing already honours the cap
     app.before_request_funcs.setdefault(None, []).insert(0, cap_body)
+    app.before_request_funcs[None].insert(1, refuse_nul)
 
     limiter = Limiter(get_remote_address, app=app, storage_uri=storage_uri(settings), strategy="fixed-window",
                       key_prefix="shop-limits", headers_enabled=False, swallow_errors=True,
