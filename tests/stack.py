@@ -62,7 +62,7 @@ def own_postgres_database(url: str) -> str:
 
 class Stack:
     def __init__(self, tmp: Path, database_url: str | None = None, redis_url: str | None = None,
-                 web_workers: int = 2, workers: int = 2, worker_args: tuple[str, ...] = (),
+                 web_workers: int = 2, workers: int = 2, web_threads: int = 8, worker_args: tuple[str, ...] = (),
                  extra_env: dict | None = None):
         self.tmp = tmp
         self.own_redis = redis_url is None
@@ -74,6 +74,7 @@ class Stack:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.web_workers, self.worker_count, self.worker_args = web_workers, workers, worker_args
+        self.web_threads = web_threads
         self.extra_env = extra_env or {}
         self.workers: list[subprocess.Popen] = []
         self.processes: list[subprocess.Popen] = []
@@ -101,7 +102,7 @@ class Stack:
                        stdout=self.log, stderr=subprocess.STDOUT)
         self.processes.append(subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{self.port}", "--workers",
-             str(self.web_workers), "--threads", "8", "--timeout", "60", "app:create_app()"],
+             str(self.web_workers), "--threads", str(self.web_threads), "--timeout", "60", "app:create_app()"],
             env=self.env, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT))
         for number in range(self.worker_count):
             self.start_worker(cron=number == 0)

@@ -1,0 +1,129 @@
+"""Stability under payment load, in one run, against gunicorn:
+  1. catalog (GET /) p50/p99 and errors at idle;
+  2. the same while 50 concurrent checkouts run against a Stripe that answers in 2 s;
+  3. while Stripe is down: checkout latency with the breaker closed (the first failures), then open.
+Goal: catalog p99 under load at most 1.25x its idle p99, zero errors; checkout with the breaker open p99 < 50 ms.
+
+    .venv/bin/python bench/checkout_stability.py [--seconds 10] [--web-workers 2] [--threads 16]
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import re
+import tempfile
+import threading
+from pathlib import Path
+
+from loadgen import closed_loop
+
+from stack import Shopper, Stack
+
+CHECKOUTS = 50
+
+
+def prepared_shoppers(stack: Stack, count: int) -> list[Shopper]:
+    """Shoppers with a cart and a checkout page open, each holding a ConfirmationToken."""
+    shoppers = []
+    for _ in range(count):
+        shopper = Shopper(stack)
+        page = shopper.http.get(f"{stack.url}/").text
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+        shopper.http.post(f"{stack.url}/cart/add", data={"csrf_token": token, "product_id": "enamel-mug",
+                                                         "quantity": 1})
+        checkout = shopper.http.get(f"{stack.url}/checkout").text
+        shopper.attempt_id = re.search(r'data-attempt-id="([0-9a-f]{32})"', checkout).group(1)
+        shopper.csrf = re.search(r'data-csrf-token="([^"]+)"', checkout).group(1)
+        shopper.token = shopper.confirmation_token()
+        shoppers.append(shopper)
+    return shoppers
+
+
+def catalog(stack, seconds, concurrency=4):
+    async def get(session, n):
+        async with session.get(f"{stack.url}/") as response:
+            await response.read()
+            return response.status
+
+    return asyncio.run(closed_loop(get, concurrency, seconds))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--web-workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=16)
+    args = parser.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="bench-stability-"))
+    stack = Stack(tmp, web_workers=args.web_workers, web_threads=args.threads, workers=1, extra_env={
+        "BREAKER_RESET_TIMEOUT": "30",
+        "STRIPE_READ_TIMEOUT": "8", "CHECKOUT_DEADLINE": "10"}).start()
+    try:
+        catalog(stack, 2)  # warm up
+        idle = catalog(stack, args.seconds)
+
+        pool = prepared_shoppers(stack, CHECKOUTS * 4)
+        stack.emulator.ctl("POST", "/_emulator/faults", {"route": "POST /v1/payment_intents*", "latency_ms": 2000})
+        answers: list[int] = []
+        lock = threading.Lock()
+
+        def checkout_loop(stop):
+            """One shopper after another pays; one turned away (503) waits a second, as a person would."""
+            while not stop.is_set():
+                with lock:
+                    if not pool:
+                        return
+                    shopper = pool.pop()
+                status, _ = shopper.confirm(shopper.token, timeout=60)
+                answers.append(status)
+                if status == 503:
+                    stop.wait(1)
+
+        stop = threading.Event()
+        threads = [threading.Thread(target=checkout_loop, args=(stop,)) for _ in range(CHECKOUTS)]
+        for thread in threads:
+            thread.start()
+        loaded = catalog(stack, args.seconds)
+        stop.set()
+        for thread in threads:
+            thread.join()
+        stack.emulator.ctl("DELETE", "/_emulator/faults")
+
+        down_shoppers = prepared_shoppers(stack, 40)
+        stack.emulator.ctl("POST", "/_emulator/outage", {"down": True})
+        results = {}
+        # each gunicorn process has its own breaker: the first phase opens all of them
+        for label, group in (("breaker closed (first failures)", down_shoppers[:20]),
+                             ("breaker open", down_shoppers[20:] * 5)):
+            async def confirm(session, n, group=group):
+                shopper = group[n % len(group)]
+                cookie = "; ".join(f"{c.name}={c.value}" for c in shopper.http.cookies)
+                async with session.post(f"{stack.url}/checkout/confirm",
+                                        headers={"X-CSRFToken": shopper.csrf, "Cookie": cookie},
+                                        json={"confirmation_token": shopper.token, "attempt_id": shopper.attempt_id,
+                                              "email": "bench@example.com"}) as response:
+                    await response.read()
+                    return response.status
+
+            results[label] = asyncio.run(closed_loop(confirm, 2, 60, ok=lambda s: s == 503,
+                                                     max_requests=len(group)))
+        down_catalog = catalog(stack, args.seconds / 2)
+        stack.emulator.ctl("POST", "/_emulator/outage", {"down": False})
+
+        print(f"machine: {platform.machine()}, {os.cpu_count()} cores; gunicorn {args.web_workers} workers x "
+              f"{args.threads} threads (gthread); SQLite; catalog: 4 concurrent clients, {args.seconds:.0f} s")
+        print(idle.line("catalog, idle"))
+        print(loaded.line(f"catalog, {CHECKOUTS} checkouts at 2 s Stripe latency"))
+        print(f"  checkout answers meanwhile: {dict(sorted({s: answers.count(s) for s in set(answers)}.items()))}")
+        print(f"  catalog p99 loaded/idle: {loaded.pct(99) / idle.pct(99):.2f}x")
+        for label, result in results.items():
+            print(result.line(f"checkout, Stripe down, {label}"))
+        print(down_catalog.line("catalog, Stripe down"))
+    finally:
+        stack.stop()
+
+
+if __name__ == "__main__":
+    main()
