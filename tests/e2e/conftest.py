@@ -13,10 +13,23 @@ from helpers import (EMULATOR_PUBLISHABLE_KEY, EMULATOR_SECRET_KEY, ROOT, WEBHOO
                      free_port, wait_for_http)
 
 
+LIVE = os.environ.get("E2E_STRIPE") == "live"  # run against Stripe's test mode with the keys in the environment
+
+
+def pytest_collection_modifyitems(config, items):
+    """Against real Stripe only the tests marked `live_ok` run: the rest drive the emulator's fault API."""
+    if not LIVE:
+        return
+    skip = pytest.mark.skip(reason="needs the emulator (E2E_STRIPE=live)")
+    for item in items:
+        if "live_ok" not in item.keywords and "/e2e/" in str(item.fspath):
+            item.add_marker(skip)
+
+
 @dataclass
 class Shop:
     url: str
-    emulator: EmulatorProcess
+    emulator: EmulatorProcess | None
     database_url: str
     log_path: Path
     env: dict
@@ -25,9 +38,9 @@ class Shop:
 @pytest.fixture(scope="session")
 def shop(tmp_path_factory, redis_url):
     tmp = tmp_path_factory.mktemp("shop")
-    port = free_port()
+    port = int(os.environ.get("E2E_SHOP_PORT", "5055")) if LIVE else free_port()
     url = f"http://127.0.0.1:{port}"
-    emulator = EmulatorProcess(f"{url}/webhooks/stripe", WEBHOOK_SECRET)
+    emulator = None if LIVE else EmulatorProcess(f"{url}/webhooks/stripe", WEBHOOK_SECRET)
     database_url = os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{tmp / 'shop.sqlite3'}"
     env = {**os.environ, "SHOP_ENV": "development", "SECRET_KEY": "e2e-" + "k" * 40,
            "DATABASE_URL": database_url, "REDIS_URL": redis_url, "STRIPE_SECRET_KEY": EMULATOR_SECRET_KEY,
@@ -38,6 +51,11 @@ def shop(tmp_path_factory, redis_url):
            # every browser here is 127.0.0.1: the UI suites pay far more than 20 times a minute (the limit
            # itself is tested in tests/integration/test_bad_input.py)
            "RATE_LIMIT_CONFIRM": "1000/minute"}
+    if LIVE:  # keys and webhook secret (from `stripe listen --forward-to URL/webhooks/stripe`) from the environment
+        for name in ("STRIPE_SECRET_KEY", "STRIPE_PUBLISHABLE_KEY", "STRIPE_WEBHOOK_SECRET"):
+            env[name] = os.environ[name]
+        for name in ("STRIPE_API_BASE", "STRIPE_JS_URL"):
+            env.pop(name)
     log_path = tmp / "shop.log"
     log = log_path.open("w")
     from redis import Redis
@@ -64,14 +82,16 @@ def shop(tmp_path_factory, redis_url):
             process.wait(10)
         except subprocess.TimeoutExpired:
             process.kill()
-    emulator.stop()
+    if emulator is not None:
+        emulator.stop()
     log.close()
 
 
 @pytest.fixture
 def shop_page(shop, page):
-    shop.emulator.ctl("DELETE", "/_emulator/faults")
-    shop.emulator.ctl("POST", "/_emulator/outage", {"down": False})
+    if shop.emulator is not None:
+        shop.emulator.ctl("DELETE", "/_emulator/faults")
+        shop.emulator.ctl("POST", "/_emulator/outage", {"down": False})
     page.set_default_timeout(15000)
     return page
 

@@ -2,12 +2,14 @@
 import re
 import time
 
+import pytest
 from playwright.sync_api import expect
 from sqlalchemy import create_engine, text
 
 from checkout_steps import add_to_cart, fill_card, open_checkout, pay
 
 CARD = "4242 4242 4242 4242"
+pytestmark = pytest.mark.live_ok  # these run unchanged against Stripe's test mode (E2E_STRIPE=live)
 
 
 def test_buying_with_4242_ends_on_an_order_page_that_says_fulfilled(shop, shop_page):
