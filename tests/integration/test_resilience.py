@@ -196,3 +196,29 @@ def test_a_bulkhead_full_of_slow_calls_turns_the_next_checkout_away_at_once(make
         for future in slow:
             with pytest.raises(PaymentError):
                 future.result()
+
+
+def test_a_request_stripe_calls_invalid_is_logged_with_its_request_id_and_shown_generically(checkout, emulator,
+                                                                                                caplog):
+    shopper = checkout()
+    response = shopper.confirm("ctoken_does_not_exist_at_stripe")
+    assert response.status_code == 502
+    assert response.json["error"].startswith("We couldn't process your payment")
+    failures = [r.getMessage() for r in caplog.records if "kind=programming" in r.getMessage()]
+    assert failures and "request_id=req_" in failures[0]
+
+
+def test_each_error_class_is_counted(checkout, emulator):
+    from app import metrics
+
+    def count(kind):
+        return metrics.STRIPE_ERRORS.labels(kind)._value.get()
+
+    before = {kind: count(kind) for kind in ("card", "transient", "programming")}
+    shopper = checkout()
+    shopper.confirm(shopper.token("pm_card_visa_chargeDeclined"))
+    shopper.confirm("ctoken_does_not_exist_at_stripe")
+    token = shopper.token()
+    _fault(emulator, route=PI_ROUTE + "/*", status=500, should_retry=False, count=1)
+    shopper.confirm(token)
+    assert {kind: count(kind) - before[kind] for kind in before} == {"card": 1, "transient": 1, "programming": 1}
