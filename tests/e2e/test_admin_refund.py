@@ -62,3 +62,28 @@ def test_a_refund_from_the_admin_ends_with_the_order_refunded_by_the_webhook(tmp
         assert "Nothing to refund" in timeline
     finally:
         stack.stop()
+
+
+def test_the_admin_pages_pass_axe_and_load_nothing_the_csp_blocks(tmp_path, page):
+    import storefront as sf
+
+    stack = Stack(tmp_path, workers=1, extra_env={"ADMIN_PASSWORD_HASH": generate_password_hash(PASSWORD)}).start()
+    violations = []
+    page.on("console", lambda message: violations.append(message.text)
+            if "Content Security Policy" in message.text else None)
+    try:
+        status, body = Shopper(stack).buy("enamel-mug", 1)
+        assert status == 200, body
+        public_id = body["order_url"].rsplit("/", 1)[1]
+        page.goto(f"{stack.url}/admin/")
+        sf.assert_accessible(page)  # the login page
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Log in").click()
+        page.wait_for_url("**/admin/")
+        for path in ("/admin/", "/admin/orders", f"/admin/orders/{public_id}", "/admin/events", "/admin/jobs",
+                     "/admin/csp-reports"):
+            page.goto(stack.url + path)
+            sf.assert_accessible(page)
+        assert not violations, violations
+    finally:
+        stack.stop()
