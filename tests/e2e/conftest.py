@@ -36,7 +36,16 @@ class Shop:
 
 
 @pytest.fixture(scope="session")
-def shop(tmp_path_factory, redis_url):
+def e2e_redis_url(redis_url):
+    """Database 1 of the session's Redis: the E2E shop's worker must never take other tests' jobs (db 0)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    return urlunsplit(urlsplit(redis_url)._replace(path="/1"))
+
+
+@pytest.fixture(scope="session")
+def shop(tmp_path_factory, e2e_redis_url):
+    redis_url = e2e_redis_url
     tmp = tmp_path_factory.mktemp("shop")
     port = int(os.environ.get("E2E_SHOP_PORT", "5055")) if LIVE else free_port()
     url = f"http://127.0.0.1:{port}"

@@ -1,7 +1,6 @@
 """The Stripe.js look-alike in a real browser, on a page with a strict CSP (no unsafe-inline/eval)."""
 
 import json
-import os
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -9,7 +8,7 @@ import pytest
 
 from emu_helpers import PUBLISHABLE_KEY
 
-playwright_sync = pytest.importorskip("playwright.sync_api")
+pytest.importorskip("playwright.sync_api")
 
 PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><title>Checkout</title>
@@ -77,22 +76,10 @@ def shop_page(emulator_process):
     server.server_close()
 
 
-@pytest.fixture(scope="module")
-def emu_browser():
-    with playwright_sync.sync_playwright() as p:
-        kwargs = {}
-        if not os.path.exists(p.chromium.executable_path) and os.path.exists("/usr/bin/chromium"):
-            kwargs = {"executable_path": "/usr/bin/chromium",
-                      "args": ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                               "--disable-component-update", "--disable-sync"]}
-        browser = p.chromium.launch(**kwargs)
-        yield browser
-        browser.close()
-
-
 @pytest.fixture
-def checkout_page(emu_browser, shop_page, emu):
-    context = emu_browser.new_context()
+def checkout_page(browser, shop_page, emu):
+    """pytest-playwright's browser (Debian's chromium where Playwright's own is absent: tests/conftest.py)."""
+    context = browser.new_context()
     page = context.new_page()
     page.goto(shop_page)
     page.wait_for_function("() => window.elementReady === true")
