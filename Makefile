@@ -41,7 +41,7 @@ test-postgres: $(VENV)/.test-installed
 	TEST_REDIS_URL=$${TEST_REDIS_URL:-redis://127.0.0.1:6379/0} $(PYTEST) tests/unit tests/integration tests/e2e
 
 bench: $(VENV)/.test-installed
-	for b in bench/*.py; do $(PY) $$b || exit 1; done
+	for b in bench/[!_]*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache test-results

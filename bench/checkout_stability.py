@@ -17,7 +17,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-from loadgen import closed_loop
+from _loadgen import closed_loop
 
 from stack import Shopper, Stack
 

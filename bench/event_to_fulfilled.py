@@ -16,7 +16,7 @@ import uuid
 from pathlib import Path
 
 import aiohttp
-from loadgen import median  # noqa: F401  (keeps the tests/ path set up)
+from _loadgen import median  # noqa: F401  (keeps the tests/ path set up)
 from sqlalchemy import create_engine, text
 
 from helpers import event_payload, sign

@@ -13,7 +13,7 @@ import platform
 import tempfile
 from pathlib import Path
 
-from loadgen import closed_loop
+from _loadgen import closed_loop
 
 from helpers import event_payload, sign
 from stack import Stack
