@@ -40,13 +40,30 @@ def redis(redis_url):
     connection.close()
 
 
-@pytest.fixture
-def database_url(tmp_path):
+@pytest.fixture(scope="session")
+def postgres_url():
+    """With TEST_DATABASE_URL: a database of this session's own on that server (dropped at the end), so suites
+    running at once on one PostgreSQL (several people, several CI jobs) never drop each other's tables."""
     url = os.environ.get("TEST_DATABASE_URL")
-    if url:
-        yield url
+    if not url:
+        yield None
         return
-    yield f"sqlite:///{tmp_path / 'shop.sqlite3'}"
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+
+    name = f"test_{os.getpid()}_{os.urandom(3).hex()}"
+    server = create_engine(url, isolation_level="AUTOCOMMIT")
+    with server.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    yield make_url(url).set(database=name).render_as_string(hide_password=False)
+    with server.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    server.dispose()
+
+
+@pytest.fixture
+def database_url(tmp_path, postgres_url):
+    yield postgres_url or f"sqlite:///{tmp_path / 'shop.sqlite3'}"
 
 
 @pytest.fixture
