@@ -1,13 +1,10 @@
 """Integration fixtures: the real emulator over HTTP, and an app pointed at it with short timeouts."""
 from __future__ import annotations
 
-import re
-
 import pytest
 
-from helpers import EMULATOR_SECRET_KEY, EmulatorProcess
-
-ATTEMPT = re.compile(r'data-attempt-id="([0-9a-f]{32})"')
+from checkout_client import Checkout
+from helpers import EmulatorProcess
 
 
 @pytest.fixture(scope="session")
@@ -34,29 +31,6 @@ def stripe_settings(settings, emulator):
 @pytest.fixture
 def stripe_app(make_app, stripe_settings):
     return make_app(stripe_settings)
-
-
-class Checkout:
-    """A shopper's session against the app's test client; ConfirmationTokens from Stripe's test helper."""
-
-    def __init__(self, app, emulator, product="enamel-mug", quantity=1):
-        import requests
-
-        self.app, self.emulator, self.requests = app, emulator, requests
-        self.client = app.test_client()
-        assert self.client.post("/cart/add", data={"product_id": product, "quantity": quantity}).status_code == 303
-        self.attempt_id = ATTEMPT.search(self.client.get("/checkout").get_data(as_text=True)).group(1)
-
-    def token(self, payment_method="pm_card_visa") -> str:
-        response = self.requests.post(f"{self.emulator.api}/v1/test_helpers/confirmation_tokens",
-                                      data={"payment_method": payment_method}, auth=(EMULATOR_SECRET_KEY, ""),
-                                      timeout=10)
-        response.raise_for_status()
-        return response.json()["id"]
-
-    def confirm(self, token: str, client=None):
-        return (client or self.client).post("/checkout/confirm", json={
-            "confirmation_token": token, "attempt_id": self.attempt_id, "email": "shopper@example.com"})
 
 
 @pytest.fixture

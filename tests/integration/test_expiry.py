@@ -3,7 +3,7 @@ from sqlalchemy import select
 
 from app.expiry import expire_pending_orders
 from app.models import Order, Product, db
-from conftest import Checkout
+from checkout_client import Checkout
 
 
 def _stock(app):

@@ -170,7 +170,7 @@ def test_card_errors_map_to_402_and_a_plain_message(checkout, emulator, payment_
 
 
 def test_configuration_errors_are_logged_loudly_and_shown_generically(make_app, stripe_settings, emulator, caplog):
-    from tests_support import checkout_for
+    from checkout_client import checkout_for
 
     app = make_app(stripe_settings.with_overrides(stripe_secret_key="sk_test_wrong_key_123456"))
     response, _ = checkout_for(app, emulator)
