@@ -10,17 +10,19 @@ import socket
 from prometheus_client import Counter, Gauge, Histogram, values
 
 
+HOST = socket.gethostname().replace("_", "-")
+
+
 def process_identifier() -> str:
     """Names this process's metric files: '<host>-<pid>' (a pid alone repeats across containers), or in an RQ
     job '<host>-rq-<worker name>': RQ forks a process per job, one at a time per worker, so the jobs of a worker
     share its files instead of leaving a set of files per job."""
     from rq import get_current_job
 
-    host = socket.gethostname().replace("_", "-")
     job = get_current_job()
     if job is not None and job.worker_name:
-        return f"{host}-rq-{job.worker_name.replace('_', '-')}"
-    return f"{host}-{os.getpid()}"
+        return f"{HOST}-rq-{job.worker_name.replace('_', '-')}"
+    return f"{HOST}-{os.getpid()}"
 
 
 if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # noqa: the prometheus client's own switch, read before any metric

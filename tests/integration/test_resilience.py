@@ -68,7 +68,7 @@ def test_a_response_slower_than_the_read_timeout_is_retried_without_a_second_int
     response = shopper.confirm(shopper.token())
     elapsed = time.monotonic() - started
     assert response.json["status"] == "succeeded", response.json
-    assert elapsed < 4.0 + 0.5
+    assert elapsed < 4.0 + 1.5  # the deadline (4 s) plus scheduling slack on a busy machine
     time.sleep(1)  # let the slow first request finish at the emulator
     assert _stats(emulator) == (1, 1)
 
@@ -84,7 +84,7 @@ def test_a_stripe_that_never_answers_never_holds_the_shopper_past_the_deadline(c
     assert response.status_code == 503
     assert response.json["error"] == UNAVAILABLE_MESSAGE and response.json["retryable"] is True
     assert response.headers["Retry-After"]
-    assert elapsed < 4.0 + 0.5, elapsed
+    assert elapsed < 4.0 + 1.5, elapsed  # the deadline plus scheduling slack
     emulator.ctl("DELETE", "/_emulator/faults")
     assert _stats(emulator)[1] == 0
 
