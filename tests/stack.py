@@ -113,6 +113,7 @@ class Stack:
         args = [sys.executable, "worker.py", *self.worker_args] + ([] if cron else ["--no-cron"])
         worker = subprocess.Popen(args, env=self.env, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT,
                                   start_new_session=True)
+        worker.runs_cron = cron
         self.workers.append(worker)
         return worker
 
