@@ -14,7 +14,7 @@ from .models import Order, OutboxEmail, db, utcnow
 from .money import format_money
 
 log = logging.getLogger(__name__)
-CLAIM_LEASE = timedelta(seconds=60)  # a claim older than this is from a crashed sender
+CLAIM_LEASE = timedelta(seconds=20)  # a claim older than this is from a crashed sender (SMTP timeout is 10 s)
 
 
 def receipt_for(order: Order) -> OutboxEmail:

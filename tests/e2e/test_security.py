@@ -136,6 +136,6 @@ def test_a_full_purchase_sends_no_card_data_to_the_shop_and_stores_none(shop, sh
         for secret in (digits, CARD, EXPIRY, EXPIRY.replace(" ", "")):
             assert secret not in blob, (secret, where)
     # a 3-digit CVC is too short to look for as bare text (timings contain it): look for it as a value
-    cvc_as_value = re.compile(rf"""(?:[=:]\s*["']?|["']|\| ){CVC}(?![\w.])|cvc\W{{0,4}}\d""", re.I)
+    cvc_as_value = re.compile(rf"""(?:[=:]\s*["']?|["']|\| ){CVC}(?![\w.])|(?<![a-z0-9])cvc\W{{1,4}}\d""", re.I)
     for where, blob in (("database", rows), ("shop log", log)):
         assert not cvc_as_value.search(blob), (where, cvc_as_value.search(blob))

@@ -63,7 +63,7 @@ def _redeliver_everything(stack, copies=(1, 4), threads: int = 16) -> int:
     return len(bodies)
 
 
-def _assert_exactly_once(stack, count: int, stock_before: int) -> None:
+def _assert_exactly_once(stack, count: int, stock_before: int, resends_allowed: int = 0) -> None:
     states = stack.order_states()
     assert states == {"fulfilled": count}, states
     fulfilments = stack.query("SELECT order_id, count(*) FROM order_transition "
@@ -71,15 +71,17 @@ def _assert_exactly_once(stack, count: int, stock_before: int) -> None:
     assert len(fulfilments) == count and all(n == 1 for _, n in fulfilments)
     receipts = stack.query("SELECT count(*), count(sent_at) FROM outbox_email")[0]
     assert receipts == (count, count)
-    assert sorted(stack.mail.message_ids) == sorted(set(stack.mail.message_ids))
-    assert len(stack.mail.message_ids) == count
+    assert len(set(stack.mail.message_ids)) == count
+    # SMTP is the one at-least-once edge: a sender killed between the server's 250 and its own commit sends
+    # again after the lease, with the same Message-ID (so a mail system can drop the copy)
+    assert len(stack.mail.message_ids) - count <= resends_allowed
     assert _initial_stock(stack) == stock_before - count
     stats = stack.emulator.ctl("GET", "/_emulator/stats")
     assert stats["payment_intents"]["created"] == count and stats["charges"]["created"] == count, stats
 
 
 def _all_fulfilled_and_mailed(stack, count):
-    return lambda: stack.order_states() == {"fulfilled": count} and len(stack.mail.message_ids) >= count
+    return lambda: stack.order_states() == {"fulfilled": count} and len(set(stack.mail.message_ids)) >= count
 
 
 def test_a_storm_of_duplicated_and_reordered_events_fulfils_each_order_exactly_once(stack):
@@ -122,9 +124,9 @@ def test_workers_killed_mid_fulfilment_lose_nothing_and_do_nothing_twice(stack):
             if kills >= 8:
                 break
         paying.result()
-    waited = stack.wait_until(_all_fulfilled_and_mailed(stack, count), timeout=120)
+    waited = stack.wait_until(_all_fulfilled_and_mailed(stack, count), timeout=180)
     print(f"{kills} SIGKILLs: all {count} orders fulfilled {waited:.1f} s after the last payment")
-    _assert_exactly_once(stack, count, stock)
+    _assert_exactly_once(stack, count, stock, resends_allowed=kills)
 
 
 def test_reconcile_recovers_every_event_the_webhook_never_delivered(stack):
