@@ -26,6 +26,12 @@ CHECKOUTS = 50
 
 def prepared_shoppers(stack: Stack, count: int) -> list[Shopper]:
     """Shoppers with a cart and a checkout page open, each holding a ConfirmationToken."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(stack.database_url)
+    with engine.begin() as connection:  # every pending order holds stock: keep the shelf full
+        connection.execute(text("UPDATE product SET stock = 100000"))
+    engine.dispose()
     shoppers = []
     for _ in range(count):
         shopper = Shopper(stack)
