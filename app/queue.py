@@ -66,19 +66,22 @@ def relay_events(limit: int = 500) -> int:
             StripeEvent.status.in_(pending),
             func.coalesce(StripeEvent.enqueued_at, StripeEvent.received_at) < stale,
         ).order_by(StripeEvent.received_at).limit(limit)).all()
-    relayed = 0
+    db.session.rollback()  # end the read before talking to Redis
+    enqueued = []
     for event_id, status in rows:
         if not enqueue_event(event_id):
             break
-        # Only if the row is still as read: a worker may have processed it meanwhile (no lost update).
+        enqueued.append((event_id, status))
+    # One short write at the end (never a write lock held across Redis calls), and only for rows still as
+    # read: a worker may have processed one meanwhile (no lost update).
+    for event_id, status in enqueued:
         db.session.execute(update(StripeEvent).where(StripeEvent.id == event_id, StripeEvent.status == status)
                            .values(status=EventStatus.QUEUED.value if status == EventStatus.RECEIVED.value
                                    else status, enqueued_at=utcnow()))
-        relayed += 1
     db.session.commit()
-    if relayed:
-        log.info("relay enqueued %d events", relayed)
-    return relayed
+    if enqueued:
+        log.info("relay enqueued %d events", len(enqueued))
+    return len(enqueued)
 
 
 def relay_outbox(limit: int = 200) -> int:

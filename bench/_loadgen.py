@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import asyncio
-import statistics
 import sys
 import time
 from dataclasses import dataclass, field
@@ -64,6 +63,3 @@ async def closed_loop(make_request, concurrency: int, duration: float, ok=lambda
         result.elapsed = time.monotonic() - started
     return result
 
-
-def median(values):
-    return statistics.median(values) if values else float("nan")

@@ -16,7 +16,7 @@ import uuid
 from pathlib import Path
 
 import aiohttp
-from _loadgen import median  # noqa: F401  (keeps the tests/ path set up)
+import _loadgen  # noqa: F401  (puts tests/ on the path for helpers and stack)
 from sqlalchemy import create_engine, text
 
 from helpers import event_payload, sign
