@@ -86,9 +86,10 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--web-workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=16)
+    parser.add_argument("--postgres", default=None, help="a PostgreSQL URL (default: SQLite)")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-stability-"))
-    stack = Stack(tmp, web_workers=args.web_workers, web_threads=args.threads, workers=1, extra_env={
+    stack = Stack(tmp, database_url=args.postgres, web_workers=args.web_workers, web_threads=args.threads, workers=1, extra_env={
         "BREAKER_RESET_TIMEOUT": "30",
         "STRIPE_READ_TIMEOUT": "8", "CHECKOUT_DEADLINE": "10"}).start()
     try:
@@ -131,7 +132,7 @@ def main() -> None:
         stack.emulator.ctl("POST", "/_emulator/outage", {"down": False})
 
         print(f"machine: {platform.machine()}, {os.cpu_count()} cores; gunicorn {args.web_workers} workers x "
-              f"{args.threads} threads (gthread); SQLite; catalog: 4 concurrent clients, {args.seconds:.0f} s")
+              f"{args.threads} threads (gthread); {'PostgreSQL' if args.postgres else 'SQLite'}; catalog: 4 concurrent clients, {args.seconds:.0f} s")
         print(idle.line("catalog, idle"))
         print(loaded.line(f"catalog, {CHECKOUTS} checkouts at 2 s Stripe latency"))
         print(f"  checkout answers meanwhile: {dict(sorted({s: answers.count(s) for s in set(answers)}.items()))}")
