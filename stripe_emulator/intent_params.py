@@ -50,7 +50,7 @@ def currency_param(params):
 def capture_method_param(params, default):
     value = params.get("capture_method") or default
     if value not in ("automatic", "automatic_async", "manual"):
-        raise invalid(f"Invalid capture_method: must be one of automatic, automatic_async, or manual",
+        raise invalid("Invalid capture_method: must be one of automatic, automatic_async, or manual",
                       code="parameter_invalid_string", param="capture_method")
     return value
 

@@ -4,7 +4,6 @@ checkout pictures are also copied to docs/ for the README."""
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import pytest
