@@ -56,8 +56,9 @@ def test_create_and_confirm_with_test_helper_token_succeeds(client, webhook_rece
     again = client.v1.payment_intents.retrieve(pi.id)
     assert again.status == "succeeded" and again.metadata["order_id"] == "42"
 
-    succeeded = webhook_receiver.wait_for(lambda e: e["type"] == "payment_intent.succeeded")
-    assert succeeded[0]["data"]["object"]["id"] == pi.id
+    succeeded = webhook_receiver.wait_for(  # this intent's event: an earlier test's may arrive late
+        lambda e: e["type"] == "payment_intent.succeeded" and e["data"]["object"]["id"] == pi.id)
+    assert succeeded[0]["data"]["object"]["amount"] == 2500
     webhook_receiver.wait_for(lambda e: e["type"] == "charge.succeeded")
     webhook_receiver.wait_for(lambda e: e["type"] == "payment_intent.created")
 
