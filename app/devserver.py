@@ -60,6 +60,12 @@ def run_dev(port: int = 5000, emulator_port: int = 12111, workers: int = 1) -> N
     children: list[subprocess.Popen] = []
     valkey = None
 
+    def start(args: list[str]) -> subprocess.Popen:
+        # its own process group: Ctrl-C reaches only `shop dev`, which then stops each child and what it forked
+        child = subprocess.Popen(args, env=env, cwd=PROJECT_ROOT, start_new_session=True)
+        children.append(child)
+        return child
+
     def stop(*_):
         raise KeyboardInterrupt
 
@@ -73,24 +79,22 @@ def run_dev(port: int = 5000, emulator_port: int = 12111, workers: int = 1) -> N
             env["REDIS_URL"] = valkey.connection_url + "/0"
             print(f"  valkey    {env['REDIS_URL']} (embedded)")
         if not env.get("MAIL_URL"):
-            children.append(subprocess.Popen([sys.executable, "-m", "app.mailsink", "--port", "8025"], env=env))
+            start([sys.executable, "-m", "app.mailsink", "--port", "8025"])
             env["MAIL_URL"] = "smtp://127.0.0.1:8025"
         if use_emulator:
-            children.append(subprocess.Popen(
-                [sys.executable, "-m", "stripe_emulator", "--host", "127.0.0.1", "--port", str(emulator_port),
-                 "--control-port", str(emulator_port + 1), "--secret-key", env["STRIPE_SECRET_KEY"],
-                 "--publishable-key", env["STRIPE_PUBLISHABLE_KEY"],
-                 "--webhook-url", f"http://127.0.0.1:{port}/webhooks/stripe",
-                 "--webhook-secret", env["STRIPE_WEBHOOK_SECRET"].split(",")[0]], env=env))
+            start([sys.executable, "-m", "stripe_emulator", "--host", "127.0.0.1", "--port", str(emulator_port),
+                   "--control-port", str(emulator_port + 1), "--secret-key", env["STRIPE_SECRET_KEY"],
+                   "--publishable-key", env["STRIPE_PUBLISHABLE_KEY"],
+                   "--webhook-url", f"http://127.0.0.1:{port}/webhooks/stripe",
+                   "--webhook-secret", env["STRIPE_WEBHOOK_SECRET"].split(",")[0]])
             wait_for(f"http://127.0.0.1:{emulator_port}/v3/")
             print(f"  emulator  http://127.0.0.1:{emulator_port} (control http://127.0.0.1:{emulator_port + 1})")
         subprocess.run([sys.executable, "-m", "app.cli", "seed"], env=env, check=True, cwd=PROJECT_ROOT)
         for number in range(workers):
             args = [sys.executable, str(PROJECT_ROOT / "worker.py")] + (["--no-cron"] if number else [])
-            children.append(subprocess.Popen(args, env=env, cwd=PROJECT_ROOT))
-        children.append(subprocess.Popen(
-            [sys.executable, "-m", "flask", "--app", "app", "run", "--host", "127.0.0.1", "--port", str(port),
-             "--no-reload", "--with-threads"], env=env, cwd=PROJECT_ROOT))
+            start(args)
+        start([sys.executable, "-m", "flask", "--app", "app", "run", "--host", "127.0.0.1", "--port", str(port),
+               "--no-reload", "--with-threads"])
         wait_for(f"http://127.0.0.1:{port}/healthz")
         print(f"\n  The shop is running at http://127.0.0.1:{port}  (Ctrl-C stops everything)\n")
         while all(child.poll() is None for child in children):
@@ -99,13 +103,28 @@ def run_dev(port: int = 5000, emulator_port: int = 12111, workers: int = 1) -> N
     except KeyboardInterrupt:
         print("\nstopping…")
     finally:
-        for child in reversed(children):
-            if child.poll() is None:
-                child.terminate()
-        for child in children:
-            try:
-                child.wait(10)
-            except subprocess.TimeoutExpired:
-                child.kill()
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the clean-up short
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        stop_all(children)
         if valkey is not None:
             valkey.stop()
+
+
+def stop_all(children: list[subprocess.Popen], grace: float = 10.0) -> None:
+    """SIGTERM each child's process group, then SIGKILL whatever is still there after `grace` seconds."""
+    for child in reversed(children):
+        _signal_group(child, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    for child in children:
+        try:
+            child.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            pass
+        _signal_group(child, signal.SIGKILL)  # also reaps what the child forked (the worker's cron process)
+
+
+def _signal_group(child: subprocess.Popen, signum: int) -> None:
+    try:
+        os.killpg(child.pid, signum)
+    except (ProcessLookupError, PermissionError):
+        pass
