@@ -12,6 +12,7 @@ from __future__ import annotations
 from sqlalchemy import update
 from sqlalchemy.orm.attributes import set_committed_value
 
+from . import metrics
 from .models import Order, OrderState, OrderTransition, Product, db, utcnow
 
 S = OrderState
@@ -70,6 +71,7 @@ def transition(order: Order, target: OrderState, reason: str = "") -> bool:
         release_stock(order)
     db.session.add(OrderTransition(order_id=order.id, from_state=current.value, to_state=target.value,
                                    reason=reason[:200]))
+    metrics.ORDERS.labels(target.value).inc()
     return True
 
 

@@ -5,7 +5,7 @@ No other module reads ``os.environ``: everything configurable lives here with it
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 from dotenv import load_dotenv
@@ -70,7 +70,6 @@ class Settings:
     rate_limit_csp_report: str = "60/minute"
     trusted_proxies: int = 0  # reverse proxies in front whose X-Forwarded-For/-Proto/-Host are believed
     log_json: bool = False
-    extra: dict = field(default_factory=dict)
 
     @property
     def is_production(self) -> bool:

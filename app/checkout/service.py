@@ -64,7 +64,6 @@ def place_order(attempt_id: str, cart_lines, currency: str, email: str) -> Order
         order = find_order(attempt_id)
         if order is None:
             raise
-    metrics.ORDERS.labels(OrderState.PENDING.value).inc()
     return order
 
 
@@ -138,8 +137,7 @@ def _confirmed(order: Order, attempt: PaymentAttempt, intent: dict, order_url: s
     status = intent.get("status")
     body: dict = {"status": status, "order_url": order_url}
     if status == "succeeded":
-        if transition(order, OrderState.PAID, f"confirmed at checkout {intent['id']}"):
-            metrics.ORDERS.labels(OrderState.PAID.value).inc()
+        transition(order, OrderState.PAID, f"confirmed at checkout {intent['id']}")
     elif status == "requires_action":
         body["client_secret"] = intent["client_secret"]
     elif status != "processing":

@@ -60,3 +60,17 @@ def test_stock_never_goes_below_zero(app):
             reserve_stock(order)
         db.session.rollback()
         assert db.session.get(Product, "enamel-mug").stock >= 0
+
+
+def test_every_accepted_transition_is_counted_and_a_refused_one_is_not(app):
+    from app import metrics
+
+    def count(state):
+        return metrics.ORDERS.labels(state)._value.get()
+
+    with app.app_context():
+        order, _ = _order(app)
+        paid, failed = count("paid"), count("payment_failed")
+        assert transition(order, S.PAID)
+        assert not transition(order, S.PAYMENT_FAILED)
+        assert (count("paid") - paid, count("payment_failed") - failed) == (1, 0)
