@@ -14,6 +14,7 @@ import logging
 import random
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -77,6 +78,11 @@ class _Deadline(threading.local):
     at: float | None = None
 
 
+class _Admission(threading.local):
+    """The current thread's shopper request, while `Gateway.admission` holds a bulkhead slot for it."""
+    deadline_at: float | None = None
+
+
 class DeadlineRequestsClient(stripe.RequestsClient):
     """stripe-python's requests client, with the read timeout cut to what is left of the current deadline."""
 
@@ -111,10 +117,31 @@ class Gateway:
         self.client = stripe.StripeClient(settings.stripe_secret_key or "sk_unset", base_addresses=base,
                                           max_network_retries=0, http_client=self.http)
         self.bulkhead = threading.BoundedSemaphore(settings.stripe_max_concurrency)
+        self.admitted = _Admission()
+        self.opened_at = 0.0  # monotonic time the breaker last opened
         self.breaker = pybreaker.CircuitBreaker(
             fail_max=settings.breaker_fail_max, reset_timeout=settings.breaker_reset_timeout,
             exclude=[lambda e: not (isinstance(e, PaymentError) and e.kind == "transient")],
-            listeners=[_BreakerMetrics()], name="stripe")
+            listeners=[_BreakerMetrics(self)], name="stripe")
+
+    @contextmanager
+    def admission(self, deadline: float | None = None):
+        """One shopper request's share of Stripe: a single bulkhead slot and a single deadline for all the calls
+        it makes (create, then confirm). Refused at once, before the shop does any work for the request, when
+        every slot is taken or the breaker is open and not yet due for a probe."""
+        if (self.breaker.current_state == pybreaker.STATE_OPEN
+                and time.monotonic() < self.opened_at + self.breaker.reset_timeout):
+            metrics.STRIPE_ERRORS.labels("unavailable").inc()
+            raise PaymentError("unavailable", UNAVAILABLE_MESSAGE, status=503, code="circuit_open")
+        if not self.bulkhead.acquire(blocking=False):
+            metrics.STRIPE_ERRORS.labels("unavailable").inc()
+            raise PaymentError("unavailable", UNAVAILABLE_MESSAGE, status=503, code="bulkhead_full")
+        self.admitted.deadline_at = time.monotonic() + (deadline or self.settings.checkout_deadline)
+        try:
+            yield
+        finally:
+            self.admitted.deadline_at = None
+            self.bulkhead.release()
 
     # ---- the calls the shop makes -------------------------------------------------------------
     def create_payment_intent(self, *, amount: int, currency: str, metadata: dict, idempotency_key: str,
@@ -154,19 +181,24 @@ class Gateway:
     # ---- the one place that decides timeouts, retries and errors ------------------------------
     def _call(self, endpoint: str, send: Callable[[dict], Any], idempotency_key: str | None = None,
               deadline: float | None = None) -> dict:
-        if not self.bulkhead.acquire(blocking=False):
+        admitted_until = self.admitted.deadline_at
+        if admitted_until is not None:  # inside `admission`: its slot and its deadline cover this call
+            deadline_at = admitted_until
+        elif not self.bulkhead.acquire(blocking=False):
             metrics.STRIPE_ERRORS.labels("unavailable").inc()
             raise PaymentError("unavailable", UNAVAILABLE_MESSAGE, status=503, code="bulkhead_full")
+        else:
+            deadline_at = time.monotonic() + (deadline or self.settings.checkout_deadline)
         try:
-            return self.breaker.call(self._with_retries, endpoint, send, idempotency_key, deadline)
+            return self.breaker.call(self._with_retries, endpoint, send, idempotency_key, deadline_at)
         except pybreaker.CircuitBreakerError:
             metrics.STRIPE_ERRORS.labels("unavailable").inc()
             raise PaymentError("unavailable", UNAVAILABLE_MESSAGE, status=503, code="circuit_open") from None
         finally:
-            self.bulkhead.release()
+            if admitted_until is None:
+                self.bulkhead.release()
 
-    def _with_retries(self, endpoint, send, idempotency_key, deadline) -> dict:
-        deadline_at = time.monotonic() + (deadline or self.settings.checkout_deadline)
+    def _with_retries(self, endpoint, send, idempotency_key, deadline_at: float) -> dict:
         options = {"idempotency_key": idempotency_key} if idempotency_key else {}
         attempt = network_failures = throttled = 0
         while True:
@@ -292,7 +324,12 @@ def _log_failure(endpoint: str, failure: PaymentError, attempts: int) -> None:
 
 
 class _BreakerMetrics(pybreaker.CircuitBreakerListener):
+    def __init__(self, gateway: Gateway):
+        self.gateway = gateway
+
     def state_change(self, cb, old_state, new_state):
+        if new_state.name == pybreaker.STATE_OPEN:
+            self.gateway.opened_at = time.monotonic()
         metrics.BREAKER_STATE.set({"closed": 0, "half-open": 1, "open": 2}.get(new_state.name, -1))
         log.warning("stripe circuit breaker %s -> %s", old_state.name if old_state else None, new_state.name)
 

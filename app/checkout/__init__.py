@@ -5,7 +5,7 @@ import re
 
 from flask import Blueprint, current_app, jsonify, redirect, render_template, request, url_for
 
-from ..payments import get_gateway
+from ..payments import PaymentError, get_gateway
 from ..shop import cart
 from . import service
 
@@ -44,16 +44,24 @@ def confirm():
         return _error(f"Unknown field: {sorted(unknown)[0]}.", 400)
 
     settings = current_app.config["SETTINGS"]
+    gateway = get_gateway(current_app)
     try:
         order = service.find_order(attempt_id)
-        if order is None:
-            if attempt_id != cart.checkout_attempt():
-                return _error("Your cart changed since this page was loaded. Please review your order.", 409)
-            order = service.place_order(attempt_id, cart.lines(), settings.currency, email.strip())
-        order_url = url_for("orders.show", public_id=order.public_id, _external=True)
-        answer = service.pay(order, token, get_gateway(current_app), order_url)
+        answer = order and service.known_answer(order, token, _order_url(order))
+        if not answer:
+            # Admitted before any write: when Stripe is saturated or the breaker is open, the shopper hears so
+            # at once and the shop stores nothing (no order, no stock held) for a payment it cannot attempt.
+            with gateway.admission():
+                if order is None:
+                    if attempt_id != cart.checkout_attempt():
+                        return _error("Your cart changed since this page was loaded. Please review your order.",
+                                      409)
+                    order = service.place_order(attempt_id, cart.lines(), settings.currency, email.strip())
+                answer = service.pay(order, token, gateway, _order_url(order))
     except service.CheckoutError as error:
         return _error(error.message, error.status)
+    except PaymentError as error:  # not admitted
+        answer = service.Answer({"status": "error", "error": error.user_message, "retryable": True}, 503)
     if answer.body.get("status") in ("succeeded", "processing"):
         cart.clear()
     response = jsonify(answer.body)
@@ -61,6 +69,10 @@ def confirm():
     if answer.status == 503:
         response.headers["Retry-After"] = "30"
     return response
+
+
+def _order_url(order) -> str:
+    return url_for("orders.show", public_id=order.public_id, _external=True)
 
 
 def _error(message: str, status: int):

@@ -224,3 +224,64 @@ def test_each_error_class_is_counted(checkout, emulator):
     _fault(emulator, route=PI_ROUTE + "/*", status=500, should_retry=False, count=1)
     shopper.confirm(token)
     assert {kind: count(kind) - before[kind] for kind in before} == {"card": 1, "transient": 1, "programming": 1}
+
+
+def test_one_deadline_covers_every_stripe_call_of_a_checkout(make_app, stripe_settings, emulator):
+    from checkout_client import Checkout
+
+    app = make_app(stripe_settings.with_overrides(stripe_read_timeout=3.0, checkout_deadline=4.0))
+    shopper = Checkout(app, emulator)
+    token = shopper.token()
+    _fault(emulator, route=PI_ROUTE, latency_ms=2500)  # the create answers, late
+    _fault(emulator, route="POST /v1/payment_intents/*/confirm", hang=True)  # the confirm never does
+    started = time.monotonic()
+    response = shopper.confirm(token)
+    elapsed = time.monotonic() - started
+    assert response.status_code == 503 and response.json["error"] == UNAVAILABLE_MESSAGE
+    assert elapsed < 4.0 + 1.0, elapsed  # one 4 s deadline for both calls (two would allow ~6.5 s)
+
+
+def _order_for(app, attempt_id):
+    from app.models import Order, db
+
+    with app.app_context():
+        return db.session.scalars(db.select(Order).where(Order.attempt_id == attempt_id)).first()
+
+
+def test_a_checkout_turned_away_by_the_bulkhead_stores_nothing(make_app, stripe_settings, emulator):
+    from checkout_client import Checkout
+
+    app = make_app(stripe_settings.with_overrides(stripe_max_concurrency=1, stripe_read_timeout=3.0))
+    first, second = Checkout(app, emulator), Checkout(app, emulator)
+    tokens = first.token(), second.token()
+    _fault(emulator, route=PI_ROUTE, latency_ms=1500, count=1)
+    with ThreadPoolExecutor(1) as pool:
+        slow = pool.submit(first.confirm, tokens[0])
+        time.sleep(0.5)
+        started = time.monotonic()
+        refused = second.confirm(tokens[1])
+        assert time.monotonic() - started < 0.5
+        assert slow.result().json["status"] == "succeeded"
+    assert refused.status_code == 503 and refused.json["error"] == UNAVAILABLE_MESSAGE
+    assert _order_for(app, second.attempt_id) is None  # no pending order, no stock held
+    assert "Enamel Camp Mug" in second.client.get("/cart").get_data(as_text=True)
+    assert second.confirm(tokens[1]).json["status"] == "succeeded"  # the retry button, once a slot is free
+
+
+def test_payments_down_a_paid_order_still_answers_from_the_database(checkout, emulator, stripe_app):
+    from app.payments import get_gateway
+
+    paid, unlucky = checkout(), checkout()
+    paid_token, unlucky_token = paid.token(), unlucky.token()
+    assert paid.confirm(paid_token).json["status"] == "succeeded"
+    emulator.ctl("POST", "/_emulator/outage", {"down": True})
+    try:
+        for _ in range(3):
+            assert unlucky.confirm(unlucky_token).status_code == 503
+        assert get_gateway(stripe_app).breaker_state == "open"
+        again = paid.confirm(paid_token)  # a reload of the paid checkout: no Stripe call needed
+        assert again.status_code == 200 and again.json["status"] == "succeeded"
+        pending = _order_for(stripe_app, unlucky.attempt_id)
+        assert pending is not None and pending.state == "pending"  # tried before the breaker opened
+    finally:
+        emulator.ctl("POST", "/_emulator/outage", {"down": False})
