@@ -8,6 +8,7 @@ from flask import current_app
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue, Retry
+from rq.job import Job, JobStatus
 from sqlalchemy import func, select, update
 
 from .models import EventStatus, StripeEvent, db, utcnow
@@ -67,8 +68,15 @@ def relay_events(limit: int = 500) -> int:
             func.coalesce(StripeEvent.enqueued_at, StripeEvent.received_at) < stale,
         ).order_by(StripeEvent.received_at).limit(limit)).all()
     db.session.rollback()  # end the read before talking to Redis
+    try:
+        alive = _jobs_alive([f"event-{event_id}" for event_id, _ in rows])
+    except RedisError as error:
+        log.warning("relay cannot reach Redis: %s", error)
+        return 0
     enqueued = []
-    for event_id, status in rows:
+    for (event_id, status), job_alive in zip(rows, alive):
+        if job_alive:  # only slow (a backlog, a retry waiting its turn): enqueueing again would add work
+            continue
         if not enqueue_event(event_id):
             break
         enqueued.append((event_id, status))
@@ -82,6 +90,15 @@ def relay_events(limit: int = 500) -> int:
     if enqueued:
         log.info("relay enqueued %d events", len(enqueued))
     return len(enqueued)
+
+
+LIVE_JOB = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
+
+
+def _jobs_alive(job_ids: list[str]) -> list[bool]:
+    """Whether each job is still on its way (queued, running, or waiting for a retry) rather than lost."""
+    jobs = Job.fetch_many(job_ids, connection=redis_connection())
+    return [job is not None and job.get_status(refresh=False) in LIVE_JOB for job in jobs]
 
 
 def relay_outbox(limit: int = 200) -> int:

@@ -38,8 +38,9 @@ def reconcile() -> dict:
             newest = max(newest, int(event.get("created") or 0))
             if event["id"] in known:
                 continue
-            if store_event(event, json.dumps(event), source="reconcile") == "stored":
-                stored += 1
+            result = store_event(event, json.dumps(event), source="reconcile")
+            stored += result != "duplicate"
+            if result == "stored":
                 enqueue_event(event["id"])
         if not page.get("has_more") or not events:
             break

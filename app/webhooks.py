@@ -9,11 +9,11 @@ import logging
 import time
 
 from flask import Blueprint, current_app, g, jsonify, request
-from sqlalchemy import update
+from sqlalchemy import insert, update
 from sqlalchemy.exc import IntegrityError
 
 from . import metrics
-from .models import StripeEvent, db
+from .models import EventStatus, StripeEvent, db, utcnow
 from .payments import WebhookSignatureError, verify_webhook
 from .queue import enqueue_event
 
@@ -45,14 +45,21 @@ def receive():
 
 
 def store_event(event: dict, raw: str, source: str) -> str:
-    """Insert the event by its Stripe id; 'stored', or 'duplicate' if it was already there (a no-op)."""
+    """Insert the event by its Stripe id: 'stored' (to be applied by a worker), 'ignored' (a type the shop does
+    not act on: kept for the record, no job), or 'duplicate' if it was already there (a no-op)."""
+    from .fulfilment import HANDLERS
+
     data_object = (event.get("data") or {}).get("object") or {}
-    row = StripeEvent(id=event["id"], type=str(event["type"])[:100], object_id=str(data_object.get("id", ""))[:255],
-                      payload=raw, source=source, stripe_created=int(event.get("created") or 0))
-    db.session.add(row)
+    handled = event["type"] in HANDLERS
+    now = utcnow()
     try:
+        db.session.execute(insert(StripeEvent).values(
+            id=event["id"], type=str(event["type"])[:100], object_id=str(data_object.get("id", ""))[:255],
+            payload=raw, source=source, stripe_created=int(event.get("created") or 0), received_at=now,
+            status=EventStatus.RECEIVED.value if handled else EventStatus.IGNORED.value,
+            processed_at=None if handled else now))
         db.session.commit()
-        return "stored"
+        return "stored" if handled else "ignored"
     except IntegrityError:
         db.session.rollback()
         db.session.execute(update(StripeEvent).where(StripeEvent.id == event["id"])

@@ -93,11 +93,15 @@ def test_a_late_payment_failed_never_reverts_a_paid_order(app, client, redis):
 
 
 def test_unknown_event_types_are_stored_and_acknowledged(app, client, redis):
+    from rq import Queue
+
     body = event_payload("customer.created", {"id": "cus_1", "object": "customer"}, event_id="evt_unknown")
     assert _post(client, body).status_code == 200
-    _drain(app, redis)
+    assert Queue("events", connection=redis).count == 0  # nothing for a worker to do: no job
     with app.app_context():
-        assert db.session.get(StripeEvent, "evt_unknown").status == "ignored"
+        event = db.session.get(StripeEvent, "evt_unknown")
+        assert event.status == "ignored" and event.processed_at is not None and event.payload == body
+    assert _post(client, body).json["duplicate"] is True
 
 
 def test_the_event_is_stored_and_acknowledged_while_redis_is_down(make_app, settings, redis):
@@ -107,3 +111,31 @@ def test_the_event_is_stored_and_acknowledged_while_redis_is_down(make_app, sett
     assert response.status_code == 200
     with app.app_context():
         assert db.session.get(StripeEvent, "evt_no_redis").status == "received"
+
+
+def _relay(app):
+    from app.queue import relay_events
+
+    with app.app_context():
+        return relay_events()
+
+
+def test_the_relay_enqueues_what_redis_never_got_and_skips_what_is_still_queued(make_app, settings, redis):
+    from rq import Queue
+
+    app = make_app(settings.with_overrides(relay_stale_after=0))
+    events = Queue("events", connection=redis)
+    public_id = _pending_order(app)
+    client = app.test_client()
+    assert _post(client, _succeeded(public_id, event_id="evt_queued")).status_code == 200
+    assert events.count == 1
+    assert _relay(app) == 0  # its job is still waiting in the queue: not enqueued a second time
+    assert events.count == 1
+    redis.flushdb()  # Redis lost everything: the job is gone, the stored event is not
+    assert _relay(app) == 1
+    assert events.count == 1
+    _drain(app, redis)
+    with app.app_context():
+        assert db.session.get(StripeEvent, "evt_queued").status == "processed"
+        assert db.session.scalar(select(Order.state).where(Order.public_id == public_id)) == "fulfilled"
+    assert _relay(app) == 0  # processed: nothing left to relay
