@@ -19,6 +19,14 @@ class Result:
     statuses: dict[int, int] = field(default_factory=dict)
     elapsed: float = 0.0
 
+    def add(self, other: "Result") -> None:
+        """Fold another run's figures into this one (rounds of one measurement)."""
+        self.latencies += other.latencies
+        self.errors += other.errors
+        self.elapsed += other.elapsed
+        for status, count in other.statuses.items():
+            self.statuses[status] = self.statuses.get(status, 0) + count
+
     def pct(self, p: float) -> float:
         if not self.latencies:
             return float("nan")
@@ -35,17 +43,18 @@ class Result:
 
 
 async def closed_loop(make_request, concurrency: int, duration: float, ok=lambda status: status < 400,
-                      max_requests: int | None = None) -> Result:
-    """`concurrency` clients, each sending `make_request(session, n)` back to back for `duration` seconds."""
+                      max_requests: int | None = None, first: int = 0) -> Result:
+    """`concurrency` clients, each sending `make_request(session, n)` back to back for `duration` seconds;
+    n counts from `first`."""
     result = Result()
-    counter = iter(range(10**9))
+    counter = iter(range(first, 10**9))
     deadline = time.monotonic() + duration
     timeout = aiohttp.ClientTimeout(total=30)
     async with aiohttp.ClientSession(timeout=timeout, connector=aiohttp.TCPConnector(limit=concurrency)) as session:
         async def client():
             while time.monotonic() < deadline:
                 n = next(counter)
-                if max_requests is not None and n >= max_requests:
+                if max_requests is not None and n - first >= max_requests:
                     return
                 started = time.perf_counter()
                 try:

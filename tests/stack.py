@@ -162,6 +162,11 @@ class Stack:
         self.log.close()
 
     # ---- reading the shop's state -------------------------------------------------------------
+    def redis(self):
+        from redis import Redis
+
+        return Redis.from_url(self.redis_url)
+
     def query(self, sql: str, **params):
         engine = create_engine(self.database_url)
         try:
