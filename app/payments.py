@@ -5,7 +5,7 @@ Every call the shop makes to Stripe passes through `Gateway._call`, which decide
   * retries: connection errors, 409, 5xx, `Stripe-Should-Retry: true`, and (unlike stripe-python) 429s and
     `lock_timeout`, with exponential backoff and full jitter, never past the deadline, never when Stripe says
     `Stripe-Should-Retry: false`; every retry of a POST reuses its idempotency key;
-  * a bulkhead (a cap on concurrent Stripe calls per process) and a circuit breaker (pybreaker);
+  * a bulkhead (a cap on concurrent Stripe calls per process) and a circuit breaker (app.breaker);
   * error classification: card / transient / configuration / programming, each a `PaymentError`.
 """
 from __future__ import annotations
@@ -18,12 +18,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Callable
 
-import pybreaker
 import requests
 import stripe
 from requests.adapters import HTTPAdapter
 
 from . import metrics
+from .breaker import Breaker, BreakerOpen
 
 log = logging.getLogger(__name__)
 
@@ -118,19 +118,15 @@ class Gateway:
                                           max_network_retries=0, http_client=self.http)
         self.bulkhead = threading.BoundedSemaphore(settings.stripe_max_concurrency)
         self.admitted = _Admission()
-        self.opened_at = 0.0  # monotonic time the breaker last opened
-        self.breaker = pybreaker.CircuitBreaker(
-            fail_max=settings.breaker_fail_max, reset_timeout=settings.breaker_reset_timeout,
-            exclude=[lambda e: not (isinstance(e, PaymentError) and e.kind == "transient")],
-            listeners=[_BreakerMetrics(self)], name="stripe")
+        self.breaker = Breaker(fail_max=settings.breaker_fail_max, reset_timeout=settings.breaker_reset_timeout,
+                               counts=lambda e: isinstance(e, PaymentError) and e.kind == "transient")
 
     @contextmanager
     def admission(self, deadline: float | None = None):
         """One shopper request's share of Stripe: a single bulkhead slot and a single deadline for all the calls
         it makes (create, then confirm). Refused at once, before the shop does any work for the request, when
         every slot is taken or the breaker is open and not yet due for a probe."""
-        if (self.breaker.current_state == pybreaker.STATE_OPEN
-                and time.monotonic() < self.opened_at + self.breaker.reset_timeout):
+        if self.breaker.refusing():
             metrics.STRIPE_ERRORS.labels("unavailable").inc()
             raise PaymentError("unavailable", UNAVAILABLE_MESSAGE, status=503, code="circuit_open")
         if not self.bulkhead.acquire(blocking=False):
@@ -190,8 +186,9 @@ class Gateway:
         else:
             deadline_at = time.monotonic() + (deadline or self.settings.checkout_deadline)
         try:
-            return self.breaker.call(self._with_retries, endpoint, send, idempotency_key, deadline_at)
-        except pybreaker.CircuitBreakerError:
+            with self.breaker.guard():
+                return self._with_retries(endpoint, send, idempotency_key, deadline_at)
+        except BreakerOpen:
             metrics.STRIPE_ERRORS.labels("unavailable").inc()
             raise PaymentError("unavailable", UNAVAILABLE_MESSAGE, status=503, code="circuit_open") from None
         finally:
@@ -240,7 +237,7 @@ class Gateway:
 
     @property
     def breaker_state(self) -> str:
-        return self.breaker.current_state
+        return self.breaker.state
 
 
 def verify_webhook(payload: bytes, header: str | None, secrets: tuple[str, ...], tolerance: int) -> dict:
@@ -321,17 +318,6 @@ def _log_failure(endpoint: str, failure: PaymentError, attempts: int) -> None:
     level = {"configuration": logging.ERROR, "programming": logging.ERROR}.get(failure.kind, logging.WARNING)
     log.log(level, "stripe call failed endpoint=%s kind=%s code=%s request_id=%s attempts=%d", endpoint,
             failure.kind, failure.code, failure.request_id, attempts)
-
-
-class _BreakerMetrics(pybreaker.CircuitBreakerListener):
-    def __init__(self, gateway: Gateway):
-        self.gateway = gateway
-
-    def state_change(self, cb, old_state, new_state):
-        if new_state.name == pybreaker.STATE_OPEN:
-            self.gateway.opened_at = time.monotonic()
-        metrics.BREAKER_STATE.set({"closed": 0, "half-open": 1, "open": 2}.get(new_state.name, -1))
-        log.warning("stripe circuit breaker %s -> %s", old_state.name if old_state else None, new_state.name)
 
 
 _gateways: dict[int, Gateway] = {}

@@ -1,4 +1,4 @@
-"""A small closed-loop load generator (aiohttp) and the stack the benchmarks run against."""
+"""Small load generators (aiohttp; closed and open loop) and the stack the benchmarks run against."""
 from __future__ import annotations
 
 import asyncio
@@ -72,3 +72,34 @@ async def closed_loop(make_request, concurrency: int, duration: float, ok=lambda
         result.elapsed = time.monotonic() - started
     return result
 
+
+
+async def open_loop(make_request, rate: float, duration: float, ok=lambda status: status < 400) -> Result:
+    """Requests sent at a steady `rate` per second for `duration` seconds, whatever the answers take (an open
+    loop: a slow answer does not slow the arrivals). Each latency counts from the request's scheduled time, so
+    a request that waited for a free client is not under-reported."""
+    result = Result()
+    timeout = aiohttp.ClientTimeout(total=30)
+    async with aiohttp.ClientSession(timeout=timeout, connector=aiohttp.TCPConnector(limit=0)) as session:
+        async def one(n, scheduled):
+            try:
+                status = await make_request(session, n)
+            except Exception:
+                result.errors += 1
+                return
+            result.latencies.append(time.perf_counter() - scheduled)
+            result.statuses[status] = result.statuses.get(status, 0) + 1
+            if not ok(status):
+                result.errors += 1
+
+        started = time.perf_counter()
+        tasks = []
+        for n in range(int(rate * duration)):
+            scheduled = started + n / rate
+            delay = scheduled - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(n, scheduled)))
+        await asyncio.gather(*tasks)
+        result.elapsed = time.perf_counter() - started
+    return result

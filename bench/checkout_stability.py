@@ -1,10 +1,16 @@
 """Stability under payment load, in one run, against gunicorn:
   1. catalog (GET /) p50/p99 and errors at idle;
-  2. the same while 50 concurrent checkouts run against a Stripe that answers in 2 s;
+  2. the same while 50 shoppers keep checking out against a Stripe that answers in 2 s (a shopper turned away
+     with the saved-cart 503 presses "try again" a second later; one whose payment went through is replaced
+     by the next);
   3. while Stripe is down: checkout latency with the breaker closed (the first failures), then open.
+The catalog is browsed at a steady rate (an open loop: --catalog-rate requests/s whatever the answers take,
+latency counted from each request's scheduled time), as shoppers arrive at a shop; `--closed-loop N` instead
+runs N clients back to back, which keeps the two cores saturated and so measures CPU share, not stability.
 Goal: catalog p99 under load at most 1.25x its idle p99, zero errors; checkout with the breaker open p99 < 50 ms.
 
-    .venv/bin/python bench/checkout_stability.py [--seconds 10] [--web-workers 2] [--threads 16]
+    .venv/bin/python bench/checkout_stability.py [--seconds 10] [--catalog-rate 50] [--web-workers 2]
+        [--threads 16] [--postgres URL]
 """
 from __future__ import annotations
 
@@ -16,13 +22,16 @@ import platform
 import re
 import tempfile
 import threading
+import time
 from pathlib import Path
 
-from _loadgen import closed_loop
+from _loadgen import closed_loop, open_loop
 
 from stack import Shopper, Stack
 
 CHECKOUTS = 50
+POOL = 200  # prepared shoppers: enough that the 50 never run out within a phase
+RAMP_UP = 3.0
 
 
 def prepared_shoppers(stack: Stack, count: int) -> list[Shopper]:
@@ -49,7 +58,8 @@ def prepared_shoppers(stack: Stack, count: int) -> list[Shopper]:
 
 
 def run_checkouts(pool: list[Shopper], stop, results) -> None:
-    """CHECKOUTS shoppers pay one after another; one turned away (503) waits a second, as a person would."""
+    """CHECKOUTS shoppers at once until `stop`: a 503 is retried by the same shopper a second later (the page's
+    "try again"); any other answer ends that checkout and the thread takes the next shopper."""
     answers: list[int] = []
     lock = threading.Lock()
 
@@ -59,9 +69,11 @@ def run_checkouts(pool: list[Shopper], stop, results) -> None:
                 if not pool:
                     return
                 shopper = pool.pop()
-            status, _ = shopper.confirm(shopper.token, timeout=60)
-            answers.append(status)
-            if status == 503:
+            while not stop.is_set():
+                status, _ = shopper.confirm(shopper.token, timeout=60)
+                answers.append(status)
+                if status != 503:
+                    break
                 stop.wait(1)
 
     threads = [threading.Thread(target=checkout_loop) for _ in range(CHECKOUTS)]
@@ -69,16 +81,18 @@ def run_checkouts(pool: list[Shopper], stop, results) -> None:
         thread.start()
     for thread in threads:
         thread.join()
-    results.put(answers)
+    results.put((answers, len(pool)))
 
 
-def catalog(stack, seconds, concurrency=4):
+def catalog(stack, seconds, rate, closed_loop_clients=0):
     async def get(session, n):
         async with session.get(f"{stack.url}/") as response:
             await response.read()
             return response.status
 
-    return asyncio.run(closed_loop(get, concurrency, seconds))
+    if closed_loop_clients:
+        return asyncio.run(closed_loop(get, closed_loop_clients, seconds))
+    return asyncio.run(open_loop(get, rate, seconds))
 
 
 def main() -> None:
@@ -87,16 +101,20 @@ def main() -> None:
     parser.add_argument("--web-workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=16)
     parser.add_argument("--postgres", default=None, help="a PostgreSQL URL (default: SQLite)")
+    parser.add_argument("--catalog-rate", type=float, default=50, help="catalog requests per second")
+    parser.add_argument("--closed-loop", type=int, default=0, metavar="N",
+                        help="browse the catalog with N back-to-back clients instead of a steady rate")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-stability-"))
     stack = Stack(tmp, database_url=args.postgres, web_workers=args.web_workers, web_threads=args.threads, workers=1, extra_env={
         "BREAKER_RESET_TIMEOUT": "30",
         "STRIPE_READ_TIMEOUT": "8", "CHECKOUT_DEADLINE": "10"}).start()
     try:
-        catalog(stack, 2)  # warm up
-        idle = catalog(stack, args.seconds)
+        browse = lambda seconds: catalog(stack, seconds, args.catalog_rate, args.closed_loop)  # noqa: E731
+        browse(5)  # warm up: every process and thread has served the page
+        idle = browse(args.seconds)
 
-        pool = prepared_shoppers(stack, CHECKOUTS * 4)
+        pool = prepared_shoppers(stack, POOL)
         stack.emulator.ctl("POST", "/_emulator/faults", {"route": "POST /v1/payment_intents*", "latency_ms": 2000})
         stop = multiprocessing.get_context("fork").Event()
         results_queue = multiprocessing.get_context("fork").Queue()
@@ -104,9 +122,10 @@ def main() -> None:
         shoppers_process = multiprocessing.get_context("fork").Process(
             target=run_checkouts, args=(pool, stop, results_queue))
         shoppers_process.start()
-        loaded = catalog(stack, args.seconds)
+        time.sleep(RAMP_UP)  # every shopper has submitted once: the bulkhead is full, the rest are retrying
+        loaded = browse(args.seconds)
         stop.set()
-        answers = results_queue.get(timeout=120)
+        answers, left = results_queue.get(timeout=120)
         shoppers_process.join(30)
         stack.emulator.ctl("DELETE", "/_emulator/faults")
 
@@ -128,14 +147,18 @@ def main() -> None:
 
             results[label] = asyncio.run(closed_loop(confirm, 2, 60, ok=lambda s: s == 503,
                                                      max_requests=len(group)))
-        down_catalog = catalog(stack, args.seconds / 2)
+        down_catalog = browse(args.seconds / 2)
         stack.emulator.ctl("POST", "/_emulator/outage", {"down": False})
 
+        load = (f"{args.closed_loop} back-to-back clients" if args.closed_loop
+                else f"{args.catalog_rate:.0f} requests/s (open loop)")
         print(f"machine: {platform.machine()}, {os.cpu_count()} cores; gunicorn {args.web_workers} workers x "
-              f"{args.threads} threads (gthread); {'PostgreSQL' if args.postgres else 'SQLite'}; catalog: 4 concurrent clients, {args.seconds:.0f} s")
+              f"{args.threads} threads (gthread); {'PostgreSQL' if args.postgres else 'SQLite'}; catalog: {load}, "
+              f"{args.seconds:.0f} s per phase")
         print(idle.line("catalog, idle"))
         print(loaded.line(f"catalog, {CHECKOUTS} checkouts at 2 s Stripe latency"))
-        print(f"  checkout answers meanwhile: {dict(sorted({s: answers.count(s) for s in set(answers)}.items()))}")
+        print(f"  checkout answers meanwhile: {dict(sorted({s: answers.count(s) for s in set(answers)}.items()))}"
+              f"{'' if left else ' (the pool of prepared shoppers ran out: raise POOL)'}")
         print(f"  catalog p99 loaded/idle: {loaded.pct(99) / idle.pct(99):.2f}x")
         for label, result in results.items():
             print(result.line(f"checkout, Stripe down, {label}"))

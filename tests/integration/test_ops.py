@@ -164,7 +164,7 @@ def test_readyz_turns_503_naming_the_database_when_it_stops_and_200_when_it_is_b
 def test_readyz_reports_an_open_breaker_as_degraded_but_stays_ready(app, client):
     from app.payments import get_gateway
 
-    get_gateway(app).breaker.open()
+    get_gateway(app).breaker.state_machine.open()
     body = client.get("/readyz")
     assert body.status_code == 200
     assert body.json["checks"]["stripe_breaker"] == "open" and body.json["degraded"] == ["stripe_breaker"]
@@ -203,9 +203,19 @@ def test_a_stripe_503_retried_increments_the_retry_counter(make_app, settings):
         emulator.stop()
 
 
+def _canceled_event(app, event_id, attempt_id):
+    """A `payment_intent.canceled` for a new pending order: a type the worker applies."""
+    with app.app_context():
+        order = Order(attempt_id=attempt_id, amount=100, currency="usd")
+        db.session.add(order)
+        db.session.commit()
+        public_id = order.public_id
+    return event_payload("payment_intent.canceled", {"id": f"pi_{event_id}", "object": "payment_intent",
+                                                     "metadata": {"order_id": public_id}}, event_id=event_id)
+
+
 def test_scrape_time_gauges_show_queue_depth_failed_jobs_orders_and_pending_events(app, client, redis):
-    body = event_payload("customer.created", {"id": "cus_2", "object": "customer"}, event_id="evt_gauges")
-    post_event(client, body)
+    post_event(client, _canceled_event(app, "evt_gauges", "h" * 32))
     with app.app_context():
         db.session.add(Order(attempt_id="g" * 32, amount=100, currency="usd", state="paid"))
         db.session.commit()
@@ -225,7 +235,7 @@ def test_scrape_time_gauges_show_queue_depth_failed_jobs_orders_and_pending_even
     values = scrape(client)
     assert values['shop_queue_depth{queue="events"}'] == 0
     assert values['shop_failed_jobs{queue="maintenance"}'] == 1
-    assert values['shop_events{status="ignored"}'] == 1
+    assert values['shop_events{status="processed"}'] == 1
     assert values["shop_event_oldest_pending_age_seconds"] == 0
 
 
@@ -246,8 +256,7 @@ def test_http_responses_are_counted_by_route_and_status(client):
 
 # ---- logs -----------------------------------------------------------------------------------------
 def test_the_request_id_comes_back_and_follows_the_event_into_the_worker_logs(app, client, redis):
-    body = event_payload("customer.created", {"id": "cus_3", "object": "customer"}, event_id="evt_logged")
-    response = post_event(client, body, request_id="req-trace-42")
+    response = post_event(client, _canceled_event(app, "evt_logged", "l" * 32), request_id="req-trace-42")
     assert response.headers["X-Request-ID"] == "req-trace-42"
     assert client.get("/healthz").headers["X-Request-ID"]  # generated when none is given
     stream = io.StringIO()

@@ -285,3 +285,17 @@ def test_payments_down_a_paid_order_still_answers_from_the_database(checkout, em
         assert pending is not None and pending.state == "pending"  # tried before the breaker opened
     finally:
         emulator.ctl("POST", "/_emulator/outage", {"down": False})
+
+
+def test_slow_stripe_calls_of_one_process_run_side_by_side(make_app, stripe_settings, emulator):
+    from app.payments import get_gateway
+
+    gateway = get_gateway(make_app(stripe_settings.with_overrides(stripe_read_timeout=3.0)))
+    _fault(emulator, route=PI_ROUTE, latency_ms=1000)
+    started = time.monotonic()
+    with ThreadPoolExecutor(6) as pool:
+        intents = list(pool.map(lambda n: gateway.create_payment_intent(
+            amount=1200, currency="usd", metadata={}, idempotency_key=f"side-by-side-{n}"), range(6)))
+    elapsed = time.monotonic() - started
+    assert len({intent["id"] for intent in intents}) == 6
+    assert elapsed < 2.5, elapsed  # one at a time (a lock held across the call) would take 6 s
