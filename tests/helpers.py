@@ -42,7 +42,8 @@ def wait_for_http(url: str, timeout: float = 20.0) -> None:
 class EmulatorProcess:
     """The real emulator, over HTTP, on its own ports."""
 
-    def __init__(self, webhook_url: str | None = None, webhook_secret: str = WEBHOOK_SECRET, *extra: str):
+    def __init__(self, webhook_url: str | None = None, webhook_secret: str = WEBHOOK_SECRET, *extra: str,
+                 nice: int = 0):
         self.port, self.control_port = free_port(), free_port()
         self.api = f"http://127.0.0.1:{self.port}"
         self.control = f"http://127.0.0.1:{self.control_port}"
@@ -51,7 +52,8 @@ class EmulatorProcess:
                 EMULATOR_PUBLISHABLE_KEY, "--retry-compression", "1000", "--webhook-timeout", "5", *extra]
         if webhook_url:
             args += ["--webhook-url", webhook_url, "--webhook-secret", webhook_secret]
-        self.process = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL)
+        self.process = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL,
+                                        preexec_fn=(lambda: os.nice(nice)) if nice else None)
         wait_for_http(f"{self.control}/_emulator/faults")
 
     def ctl(self, method: str, path: str, body: dict | None = None):

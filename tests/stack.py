@@ -48,6 +48,25 @@ class MailSink:
         self.controller.stop()
 
 
+class MailProcess:
+    """aiosmtpd's own server in a process of its own, accepting and discarding every message."""
+
+    def __init__(self, log):
+        self.port = free_port()
+        self.url = f"smtp://127.0.0.1:{self.port}"
+        self.process = subprocess.Popen([sys.executable, "-m", "aiosmtpd", "-n", "-c", "aiosmtpd.handlers.Sink",
+                                         "-l", f"127.0.0.1:{self.port}"], stdout=log, stderr=subprocess.STDOUT)
+
+    def stop(self):
+        self.process.terminate()
+        self.process.wait(10)
+
+
+def _niced(nice: int):
+    """A preexec_fn lowering the child's CPU priority before it starts any thread (threads inherit it)."""
+    return (lambda: os.nice(nice)) if nice else None
+
+
 def own_postgres_database(url: str) -> str:
     """A fresh database on the same PostgreSQL server, so concurrent suites never share tables."""
     from sqlalchemy.engine import make_url
@@ -61,9 +80,16 @@ def own_postgres_database(url: str) -> str:
 
 
 class Stack:
+    """`payments_pool=True` runs a second gunicorn for the payment paths (the shopper's confirm and Stripe's
+    webhooks go there; a proxy would route /checkout/confirm and /webhooks/stripe to it), so a checkout spike
+    never queues the shop's pages behind it. `background_nice` runs what is not the shop's pages (that pool,
+    the RQ workers, the emulator standing in for Stripe) at a lower CPU priority, as a deployment gives them a
+    smaller CPU weight. `mail_process=True` runs the SMTP sink as its own process (no Message-ID counting)."""
+
     def __init__(self, tmp: Path, database_url: str | None = None, redis_url: str | None = None,
                  web_workers: int = 2, workers: int = 2, web_threads: int = 8, worker_args: tuple[str, ...] = (),
-                 extra_env: dict | None = None):
+                 extra_env: dict | None = None, payments_pool: bool = False, background_nice: int = 0,
+                 mail_process: bool = False):
         self.tmp = tmp
         self.own_redis = redis_url is None
         self.valkey = None
@@ -73,6 +99,9 @@ class Stack:
         self.server_url = database_url
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.payments_pool, self.background_nice, self.mail_process = payments_pool, background_nice, mail_process
+        self.payments_port = free_port() if payments_pool else self.port
+        self.payments_url = f"http://127.0.0.1:{self.payments_port}"
         self.web_workers, self.worker_count, self.worker_args = web_workers, workers, worker_args
         self.web_threads = web_threads
         self.extra_env = extra_env or {}
@@ -85,8 +114,9 @@ class Stack:
         (self.tmp / "prometheus").mkdir(exist_ok=True)
         if self.own_redis:
             self.start_redis()
-        self.mail = MailSink()
-        self.emulator = EmulatorProcess(f"{self.url}/webhooks/stripe", WEBHOOK_SECRET)
+        self.mail = MailProcess(self.log) if self.mail_process else MailSink()
+        self.emulator = EmulatorProcess(f"{self.payments_url}/webhooks/stripe", WEBHOOK_SECRET,
+                                        nice=self.background_nice)
         self.env = {**os.environ, "SHOP_ENV": "development", "SECRET_KEY": "stack-" + "s" * 40,
                     "DATABASE_URL": self.database_url, "REDIS_URL": self.redis_url,
                     "STRIPE_SECRET_KEY": EMULATOR_SECRET_KEY, "STRIPE_PUBLISHABLE_KEY": EMULATOR_PUBLISHABLE_KEY,
@@ -100,19 +130,25 @@ class Stack:
             self.database_url = self.env["DATABASE_URL"] = own_postgres_database(self.database_url)
         subprocess.run([sys.executable, "-m", "app.cli", "seed"], env=self.env, cwd=ROOT, check=True,
                        stdout=self.log, stderr=subprocess.STDOUT)
-        self.processes.append(subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{self.port}", "--workers",
-             str(self.web_workers), "--threads", str(self.web_threads), "--timeout", "60", "app:create_app()"],
-            env=self.env, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT))
+        self.processes.append(self._gunicorn(self.port))
+        if self.payments_pool:
+            self.processes.append(self._gunicorn(self.payments_port, nice=self.background_nice))
         for number in range(self.worker_count):
             self.start_worker(cron=number == 0)
         wait_for_http(f"{self.url}/healthz")
+        wait_for_http(f"{self.payments_url}/healthz")
         return self
+
+    def _gunicorn(self, port: int, nice: int = 0) -> subprocess.Popen:
+        return subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", str(self.web_workers),
+             "--threads", str(self.web_threads), "--timeout", "60", "app:create_app()"],
+            env=self.env, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT, preexec_fn=_niced(nice))
 
     def start_worker(self, cron: bool = False) -> subprocess.Popen:
         args = [sys.executable, "worker.py", *self.worker_args] + ([] if cron else ["--no-cron"])
         worker = subprocess.Popen(args, env=self.env, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT,
-                                  start_new_session=True)
+                                  start_new_session=True, preexec_fn=_niced(self.background_nice))
         worker.runs_cron = cron
         self.workers.append(worker)
         return worker
@@ -213,7 +249,7 @@ class Shopper:
         return response.json()["id"]
 
     def confirm(self, token: str, timeout: float = 30) -> tuple[int, dict]:
-        response = self.http.post(f"{self.stack.url}/checkout/confirm", timeout=timeout,
+        response = self.http.post(f"{self.stack.payments_url}/checkout/confirm", timeout=timeout,
                                   headers={"X-CSRFToken": self.csrf},
                                   json={"confirmation_token": token, "attempt_id": self.attempt_id,
                                         "email": "storm@example.com"})
