@@ -51,11 +51,12 @@ class MailSink:
 class MailProcess:
     """aiosmtpd's own server in a process of its own, accepting and discarding every message."""
 
-    def __init__(self, log):
+    def __init__(self, log, nice: int = 0):
         self.port = free_port()
         self.url = f"smtp://127.0.0.1:{self.port}"
         self.process = subprocess.Popen([sys.executable, "-m", "aiosmtpd", "-n", "-c", "aiosmtpd.handlers.Sink",
-                                         "-l", f"127.0.0.1:{self.port}"], stdout=log, stderr=subprocess.STDOUT)
+                                         "-l", f"127.0.0.1:{self.port}"], stdout=log, stderr=subprocess.STDOUT,
+                                        preexec_fn=_niced(nice))
 
     def stop(self):
         self.process.terminate()
@@ -83,8 +84,8 @@ class Stack:
     """`payments_pool=True` runs a second gunicorn for the payment paths (the shopper's confirm and Stripe's
     webhooks go there; a proxy would route /checkout/confirm and /webhooks/stripe to it), so a checkout spike
     never queues the shop's pages behind it. `background_nice` runs what is not the shop's pages (that pool,
-    the RQ workers, the emulator standing in for Stripe) at a lower CPU priority, as a deployment gives them a
-    smaller CPU weight. `mail_process=True` runs the SMTP sink as its own process (no Message-ID counting)."""
+    the RQ workers, the emulator standing in for Stripe, the SMTP sink) at a lower CPU priority, as a deployment
+    gives them a smaller CPU weight. `mail_process=True` runs the SMTP sink as its own process (no Message-ID counting)."""
 
     def __init__(self, tmp: Path, database_url: str | None = None, redis_url: str | None = None,
                  web_workers: int = 2, workers: int = 2, web_threads: int = 8, worker_args: tuple[str, ...] = (),
@@ -114,7 +115,7 @@ class Stack:
         (self.tmp / "prometheus").mkdir(exist_ok=True)
         if self.own_redis:
             self.start_redis()
-        self.mail = MailProcess(self.log) if self.mail_process else MailSink()
+        self.mail = MailProcess(self.log, nice=self.background_nice) if self.mail_process else MailSink()
         self.emulator = EmulatorProcess(f"{self.payments_url}/webhooks/stripe", WEBHOOK_SECRET,
                                         nice=self.background_nice)
         self.env = {**os.environ, "SHOP_ENV": "development", "SECRET_KEY": "stack-" + "s" * 40,
