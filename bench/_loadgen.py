@@ -19,6 +19,18 @@ class Result:
     statuses: dict[int, int] = field(default_factory=dict)
     elapsed: float = 0.0
 
+    async def timed(self, request, started: float, ok) -> None:
+        """Await one request and record its answer, timed from `started` (perf_counter)."""
+        try:
+            status = await request
+        except Exception:
+            self.errors += 1
+            return
+        self.latencies.append(time.perf_counter() - started)
+        self.statuses[status] = self.statuses.get(status, 0) + 1
+        if not ok(status):
+            self.errors += 1
+
     def add(self, other: "Result") -> None:
         """Fold another run's figures into this one (rounds of one measurement)."""
         self.latencies += other.latencies
@@ -56,22 +68,12 @@ async def closed_loop(make_request, concurrency: int, duration: float, ok=lambda
                 n = next(counter)
                 if max_requests is not None and n - first >= max_requests:
                     return
-                started = time.perf_counter()
-                try:
-                    status = await make_request(session, n)
-                except Exception:
-                    result.errors += 1
-                    continue
-                result.latencies.append(time.perf_counter() - started)
-                result.statuses[status] = result.statuses.get(status, 0) + 1
-                if not ok(status):
-                    result.errors += 1
+                await result.timed(make_request(session, n), time.perf_counter(), ok)
 
         started = time.monotonic()
         await asyncio.gather(*(client() for _ in range(concurrency)))
         result.elapsed = time.monotonic() - started
     return result
-
 
 
 async def open_loop(make_request, rate: float, duration: float, ok=lambda status: status < 400) -> Result:
@@ -81,17 +83,6 @@ async def open_loop(make_request, rate: float, duration: float, ok=lambda status
     result = Result()
     timeout = aiohttp.ClientTimeout(total=30)
     async with aiohttp.ClientSession(timeout=timeout, connector=aiohttp.TCPConnector(limit=0)) as session:
-        async def one(n, scheduled):
-            try:
-                status = await make_request(session, n)
-            except Exception:
-                result.errors += 1
-                return
-            result.latencies.append(time.perf_counter() - scheduled)
-            result.statuses[status] = result.statuses.get(status, 0) + 1
-            if not ok(status):
-                result.errors += 1
-
         started = time.perf_counter()
         tasks = []
         for n in range(int(rate * duration)):
@@ -99,7 +90,7 @@ async def open_loop(make_request, rate: float, duration: float, ok=lambda status
             delay = scheduled - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(one(n, scheduled)))
+            tasks.append(asyncio.create_task(result.timed(make_request(session, n), scheduled, ok)))
         await asyncio.gather(*tasks)
         result.elapsed = time.perf_counter() - started
     return result
