@@ -18,6 +18,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import SimpleWorker, Worker
 from rq.cron import CronScheduler
+from rq.utils import now
 
 from app import create_app
 from app.fulfilment import bind_app
@@ -25,6 +26,27 @@ from app.queue import MAINTENANCE, QUEUES, redis_connection
 
 log = logging.getLogger("worker")
 REDIS_DOWN = (RedisConnectionError, RedisTimeoutError)
+HEARTBEAT_EVERY = 1.0  # seconds
+
+
+class ThrottledHeartbeat:
+    """RQ sends a standalone heartbeat (three Redis round trips) several times per job; at a hundred jobs a
+    second that is most of a worker's Redis traffic. One a second is plenty for a worker key that lives
+    `worker_ttl` (420 s). Heartbeats that ride in RQ's own pipelines are sent as RQ sends them."""
+
+    def heartbeat(self, timeout=None, pipeline=None):
+        if (pipeline is None and self.last_heartbeat is not None
+                and (now() - self.last_heartbeat).total_seconds() < HEARTBEAT_EVERY):
+            return
+        super().heartbeat(timeout, pipeline)
+
+
+class ShopWorker(ThrottledHeartbeat, SimpleWorker):
+    """Jobs run in the worker process (fast; worker.py's default)."""
+
+
+class ShopForkWorker(ThrottledHeartbeat, Worker):
+    """Each job in a forked process (isolation; `--fork`)."""
 
 
 def retry_while_redis_is_down(run) -> None:
@@ -70,7 +92,7 @@ def main(argv: list[str] | None = None) -> None:
         cron.start()
 
     def work():
-        worker_class = Worker if args.fork else SimpleWorker
+        worker_class = ShopForkWorker if args.fork else ShopWorker
         worker = worker_class(list(QUEUES), connection=redis_connection(app))
         worker.work(with_scheduler=True, burst=args.burst, logging_level="WARNING")
 

@@ -92,13 +92,24 @@ def relay_events(limit: int = 500) -> int:
     return len(enqueued)
 
 
-LIVE_JOB = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
+WAITING = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
 
 
 def _jobs_alive(job_ids: list[str]) -> list[bool]:
-    """Whether each job is still on its way (queued, running, or waiting for a retry) rather than lost."""
-    jobs = Job.fetch_many(job_ids, connection=redis_connection())
-    return [job is not None and job.get_status(refresh=False) in LIVE_JOB for job in jobs]
+    """Whether each job is still on its way rather than lost: waiting in a queue or for a retry, or started
+    recently. A job still "started" after the relay's staleness window lost its worker (a fulfilment takes
+    milliseconds; a SIGKILLed worker leaves its job "started" until RQ's own cleanup, minutes later)."""
+    started_since = utcnow() - _stale_after()
+
+    def alive(job) -> bool:
+        if job is None:
+            return False
+        status = job.get_status(refresh=False)
+        if status == JobStatus.STARTED:
+            return job.started_at is not None and job.started_at > started_since
+        return status in WAITING
+
+    return [alive(job) for job in Job.fetch_many(job_ids, connection=redis_connection())]
 
 
 def relay_outbox(limit: int = 200) -> int:

@@ -59,6 +59,8 @@ def store_event(event: dict, raw: str, source: str) -> str:
             status=EventStatus.RECEIVED.value if handled else EventStatus.IGNORED.value,
             processed_at=None if handled else now))
         db.session.commit()
+        if not handled:  # done at once: counted with the events workers apply
+            metrics.EVENTS_PROCESSED.labels(str(event["type"])[:100], "ignored").inc()
         return "stored" if handled else "ignored"
     except IntegrityError:
         db.session.rollback()

@@ -139,3 +139,30 @@ def test_the_relay_enqueues_what_redis_never_got_and_skips_what_is_still_queued(
         assert db.session.get(StripeEvent, "evt_queued").status == "processed"
         assert db.session.scalar(select(Order.state).where(Order.public_id == public_id)) == "fulfilled"
     assert _relay(app) == 0  # processed: nothing left to relay
+
+
+def test_the_relay_enqueues_again_an_event_whose_worker_died_mid_job(make_app, settings, redis):
+    from datetime import timedelta
+
+    from rq import Queue
+    from rq.job import Job, JobStatus
+    from rq.utils import now
+
+    app = make_app(settings.with_overrides(relay_stale_after=5))
+    public_id = _pending_order(app)
+    assert _post(app.test_client(), _succeeded(public_id, event_id="evt_orphan")).status_code == 200
+    events = Queue("events", connection=redis)
+    job = Job.fetch(events.pop_job_id(), connection=redis)  # a worker took it...
+    job.set_status(JobStatus.STARTED)
+    job.started_at = now() - timedelta(seconds=2)
+    job.save()
+    with app.app_context():  # ...and the event is older than the relay's window
+        db.session.execute(db.update(StripeEvent).values(received_at=now() - timedelta(seconds=60)))
+        db.session.commit()
+    assert _relay(app) == 0  # started 2 s ago: still running as far as anyone can tell
+    job.started_at = now() - timedelta(seconds=60)  # ...then SIGKILLed: "started" forever
+    job.save()
+    assert _relay(app) == 1
+    _drain(app, redis)
+    with app.app_context():
+        assert db.session.get(StripeEvent, "evt_orphan").status == "processed"
