@@ -65,8 +65,9 @@ class Breaker:
             self.state_machine.call(outcome, *args)
         except BreakerOpen:
             pass  # this failure opened it (or it was already open): the next caller hears so
-        except Exception:  # noqa: BLE001 - the outcome itself, handed back by pybreaker
-            pass
+        except Exception as error:
+            if not args or error is not args[0]:
+                raise  # not the outcome pybreaker hands back: a real fault (a listener's, say)
 
 
 def _raise(error: Exception):
