@@ -75,26 +75,20 @@ def known_answer(order: Order, confirmation_token: str, order_url: str) -> Answe
     """The answer this submit already has, from the shop's database alone: a paid order, or the stored outcome
     of this confirmation token. Such a submit never needs Stripe, even while payments are unavailable."""
     if order.state in FINAL_STATES:
-        return Answer({"status": "succeeded", "order_url": order_url})
-    attempt = db.session.scalars(select(PaymentAttempt).where(
-        PaymentAttempt.order_id == order.id, PaymentAttempt.fingerprint == _fingerprint(confirmation_token))).first()
-    if attempt is not None and attempt.outcome:
-        metrics.IDEMPOTENT_REPLAYS.inc()
-        return Answer(json.loads(attempt.outcome), attempt.http_status or 200)
-    return None
+        return _paid(order_url)
+    attempt = _find_attempt(order, _fingerprint(confirmation_token))
+    return _replay(attempt) if attempt is not None and attempt.outcome else None
 
 
 def pay(order: Order, confirmation_token: str, gateway: Gateway, order_url: str) -> Answer:
     """Confirm the order's payment with this confirmation token; the same token always gets the same answer."""
-    known = known_answer(order, confirmation_token, order_url)
-    if known is not None:
-        return known
+    if order.state in FINAL_STATES:
+        return _paid(order_url)
     if order.state not in (OrderState.PENDING.value, OrderState.PAYMENT_FAILED.value):
         raise CheckoutError("This order is closed. Please start a new checkout.", 409)
     attempt = _attempt_for(order, confirmation_token)
     if attempt.outcome:
-        metrics.IDEMPOTENT_REPLAYS.inc()
-        return Answer(json.loads(attempt.outcome), attempt.http_status or 200)
+        return _replay(attempt)
 
     try:
         if not order.payment_intent_id:
@@ -119,15 +113,28 @@ def _create_intent(order: Order, gateway: Gateway) -> None:
     db.session.commit()
 
 
+def _paid(order_url: str) -> Answer:
+    return Answer({"status": "succeeded", "order_url": order_url})
+
+
+def _replay(attempt: PaymentAttempt) -> Answer:
+    metrics.IDEMPOTENT_REPLAYS.inc()
+    return Answer(json.loads(attempt.outcome), attempt.http_status or 200)
+
+
 def _fingerprint(confirmation_token: str) -> str:
     return hashlib.sha256(confirmation_token.encode()).hexdigest()
+
+
+def _find_attempt(order: Order, fingerprint: str) -> PaymentAttempt | None:
+    return db.session.scalars(select(PaymentAttempt).where(
+        PaymentAttempt.order_id == order.id, PaymentAttempt.fingerprint == fingerprint)).first()
 
 
 def _attempt_for(order: Order, confirmation_token: str) -> PaymentAttempt:
     fingerprint = _fingerprint(confirmation_token)
     for _ in range(3):
-        attempt = db.session.scalars(select(PaymentAttempt).where(
-            PaymentAttempt.order_id == order.id, PaymentAttempt.fingerprint == fingerprint)).first()
+        attempt = _find_attempt(order, fingerprint)
         if attempt is not None:
             return attempt
         try:

@@ -271,8 +271,8 @@ def test_a_checkout_turned_away_by_the_bulkhead_stores_nothing(make_app, stripe_
 def test_payments_down_a_paid_order_still_answers_from_the_database(checkout, emulator, stripe_app):
     from app.payments import get_gateway
 
-    paid, unlucky = checkout(), checkout()
-    paid_token, unlucky_token = paid.token(), unlucky.token()
+    paid, unlucky, late = checkout(), checkout(), checkout()
+    paid_token, unlucky_token, late_token = paid.token(), unlucky.token(), late.token()
     assert paid.confirm(paid_token).json["status"] == "succeeded"
     emulator.ctl("POST", "/_emulator/outage", {"down": True})
     try:
@@ -283,6 +283,9 @@ def test_payments_down_a_paid_order_still_answers_from_the_database(checkout, em
         assert again.status_code == 200 and again.json["status"] == "succeeded"
         pending = _order_for(stripe_app, unlucky.attempt_id)
         assert pending is not None and pending.state == "pending"  # tried before the breaker opened
+        refused = late.confirm(late_token)  # a first submit while the breaker is open: refused before any write
+        assert refused.status_code == 503 and refused.json["error"] == UNAVAILABLE_MESSAGE
+        assert _order_for(stripe_app, late.attempt_id) is None
     finally:
         emulator.ctl("POST", "/_emulator/outage", {"down": False})
 
