@@ -16,8 +16,10 @@ threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = 20
 keepalive = 5
-max_requests = 5000  # recycle workers now and then; the jitter keeps them from restarting together
-max_requests_jitter = 500
+# Recycle workers now and then (a safety net, not a leak fix); the jitter keeps them from restarting together.
+# Not too often: a restart re-imports the app (about a second of CPU), which a busy server feels.
+max_requests = 100_000
+max_requests_jitter = 10_000
 accesslog = "-" if os.environ.get("GUNICORN_ACCESS_LOG") else None
 
 # Must be set before any worker imports prometheus_client.

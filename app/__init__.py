@@ -99,7 +99,7 @@ def _register_error_pages(app: Flask) -> None:
                     413: "That request is too large.", 429: "Too many requests. Please wait a moment."}
         response = render_error(error.code or 500, messages.get(error.code, error.description or "Error"))
         if error.code == 429:
-            response.headers["Retry-After"] = "60"
+            response.headers["Retry-After"] = str(getattr(error, "retry_after", None) or 60)
         return response
 
     @app.errorhandler(Exception)

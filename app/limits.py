@@ -1,8 +1,9 @@
 """Input limits: request-body caps per endpoint and rate limits (Flask-Limiter, on Redis) per client address.
 
-Rate-limited: POST /checkout/confirm (each call may reach Stripe), POST /webhooks/stripe (generous: Stripe
-retries a 429) and POST /csp-report (anyone can send one). The limits are settings; a breach answers 429
-with Retry-After (the seconds until the window resets) and the shop's error page or JSON.
+Rate-limited: POST /checkout/confirm (each call may reach Stripe) and POST /csp-report (anyone can send one)
+count every request; POST /webhooks/stripe counts only the requests it refuses (`RefusalLimit`). The limits
+are settings; a breach answers 429 with Retry-After (the seconds until the window resets) and the shop's error
+page or JSON.
 If the limit store (Redis) is down the limits fall back to per-process memory: they never take checkout or
 the webhook down with them.
 """
@@ -15,10 +16,13 @@ from flask import Flask, abort, request
 from flask.json.provider import DefaultJSONProvider
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
+from limits import parse_many
+from limits.storage import MemoryStorage, storage_from_string
+from limits.strategies import FixedWindowRateLimiter
 
 from .settings import Settings
 
-__all__ = ["init_app", "BODY_CAPS", "storage_uri"]
+__all__ = ["init_app", "BODY_CAPS", "storage_uri", "RefusalLimit"]
 
 BODY_CAPS = {  # endpoint -> bytes; every other endpoint gets MAX_CONTENT_LENGTH
     "checkout.confirm": 4 * 1024,
@@ -63,8 +67,33 @@ def refuse_nul():
 
 
 def rate_limits(settings: Settings) -> dict[str, str]:
-    return {"checkout.confirm": settings.rate_limit_confirm, "webhooks.receive": settings.rate_limit_webhook,
-            "csp_reports.receive": settings.rate_limit_csp_report}
+    return {"checkout.confirm": settings.rate_limit_confirm, "csp_reports.receive": settings.rate_limit_csp_report}
+
+
+class RefusalLimit:
+    """A per-address limit on the requests an endpoint refuses, on the same store and strategy as the other
+    limits. The webhook's signed deliveries never spend it: a burst of Stripe's redeliveries is never
+    throttled (a 429 would only delay fulfilment) and costs no round trip to the store, while a flood of
+    forged, stale or malformed requests is answered 429 once over the limit. If the store is down the count
+    falls back to this process's memory, like the other limits."""
+
+    def __init__(self, uri: str, limit: str | None, scope: str):
+        self.items = parse_many(limit) if limit and limit != "off" else []
+        self.scope = scope
+        self.strategy = FixedWindowRateLimiter(storage_from_string(uri))
+        self.fallback = FixedWindowRateLimiter(MemoryStorage())
+
+    def spend(self) -> int | None:
+        """Count one refusal by this request's client; the seconds to wait if it is now over the limit."""
+        identifiers = ("shop-limits", self.scope, get_remote_address())
+        for item in self.items:
+            try:
+                strategy, allowed = self.strategy, self.strategy.hit(item, *identifiers)
+            except Exception:  # the store is down: a limit must never take the endpoint down with it
+                strategy, allowed = self.fallback, self.fallback.hit(item, *identifiers)
+            if not allowed:
+                return max(1, math.ceil(strategy.get_window_stats(item, *identifiers).reset_time - time.time()))
+        return None
 
 
 def init_app(app: Flask) -> Limiter:
@@ -85,15 +114,19 @@ def init_app(app: Flask) -> Limiter:
                       key_prefix="shop-limits", headers_enabled=False, swallow_errors=True,
                       in_memory_fallback_enabled=True)
     for endpoint, limit in rate_limits(settings).items():
-        if limit and endpoint in app.view_functions:
+        if limit and limit != "off" and endpoint in app.view_functions:
             app.view_functions[endpoint] = limiter.limit(limit)(app.view_functions[endpoint])
+
+    if "webhooks" in app.blueprints:  # its limit is the RefusalLimit below: skip Flask-Limiter's per-request check
+        limiter.exempt(app.blueprints["webhooks"])
+    app.extensions["webhook_refusals"] = RefusalLimit(storage_uri(settings), settings.rate_limit_webhook,
+                                                      "webhooks.receive")
 
     @app.after_request
     def retry_after(response):
-        if response.status_code == 429:
-            current = limiter.current_limit
-            wait = math.ceil(current.reset_at - time.time()) if current else 60
-            response.headers["Retry-After"] = str(max(wait, 1))
+        current = limiter.current_limit if response.status_code == 429 else None
+        if current:
+            response.headers["Retry-After"] = str(max(math.ceil(current.reset_at - time.time()), 1))
         return response
 
     return limiter

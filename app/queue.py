@@ -47,9 +47,12 @@ def retry_policy(app=None) -> Retry:
 def enqueue_event(event_id: str, request_id: str | None = None) -> bool:
     """Put `process_event(event_id)` on the events queue. False (logged) if Redis is unreachable."""
     try:
-        get_queue(EVENTS).enqueue("app.fulfilment.process_event", event_id, job_id=f"event-{event_id}",
-                                  retry=retry_policy(), meta={"request_id": request_id}, result_ttl=300,
-                                  failure_ttl=7 * 24 * 3600)
+        queue = get_queue(EVENTS)
+        with queue.connection.pipeline() as pipeline:  # one round trip (RQ alone makes two)
+            queue.enqueue("app.fulfilment.process_event", event_id, job_id=f"event-{event_id}",
+                          retry=retry_policy(), meta={"request_id": request_id}, result_ttl=300,
+                          failure_ttl=7 * 24 * 3600, pipeline=pipeline)
+            pipeline.execute()
         return True
     except RedisError as error:
         log.warning("enqueue failed event_id=%s error=%s; the relay will retry", event_id, error)

@@ -65,8 +65,8 @@ class Settings:
     health_timeout: float = 2.0  # seconds each /readyz check may take
     metrics_token: str = ""  # set: /metrics wants "Authorization: Bearer <token>"
     rate_limit_storage: str = ""  # empty: the Redis URL, else memory://
-    rate_limit_confirm: str = "20/minute;200/hour"  # per client address; "" turns a limit off
-    rate_limit_webhook: str = "1200/minute"  # Stripe retries a 429, so this only sheds floods
+    rate_limit_confirm: str = "20/minute;200/hour"  # per client address; "off" (or "") turns a limit off
+    rate_limit_webhook: str = "120/minute"  # refused requests only: signed deliveries never spend it
     rate_limit_csp_report: str = "60/minute"
     trusted_proxies: int = 0  # reverse proxies in front whose X-Forwarded-For/-Proto/-Host are believed
     log_json: bool = False

@@ -55,14 +55,15 @@ class Result:
 
 
 async def closed_loop(make_request, concurrency: int, duration: float, ok=lambda status: status < 400,
-                      max_requests: int | None = None, first: int = 0) -> Result:
+                      max_requests: int | None = None, first: int = 0, new_connections: bool = False) -> Result:
     """`concurrency` clients, each sending `make_request(session, n)` back to back for `duration` seconds;
-    n counts from `first`."""
+    n counts from `first`. `new_connections`: each request on a connection of its own (no keep-alive)."""
     result = Result()
     counter = iter(range(first, 10**9))
     deadline = time.monotonic() + duration
     timeout = aiohttp.ClientTimeout(total=30)
-    async with aiohttp.ClientSession(timeout=timeout, connector=aiohttp.TCPConnector(limit=concurrency)) as session:
+    connector = aiohttp.TCPConnector(limit=concurrency, force_close=new_connections)
+    async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
         async def client():
             while time.monotonic() < deadline:
                 n = next(counter)

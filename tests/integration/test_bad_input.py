@@ -322,6 +322,30 @@ def test_floods_get_429_with_retry_after_and_a_clear_message(limited, path, body
     assert response.json["error"] == "Too many requests. Please wait a moment."
 
 
+def test_the_webhook_limit_counts_only_refused_requests(limited):
+    """Stripe's signed deliveries never spend the webhook's limit (a 429 would only delay fulfilment); a flood
+    of unsigned ones is still cut off once over it."""
+    client = limited.test_client()
+    for n in range(6):  # twice the limit
+        body = event_payload("customer.created", {"id": f"cus_{n}", "object": "customer"})
+        assert client.post("/webhooks/stripe", data=body, headers={"Stripe-Signature": sign(body)},
+                           content_type="application/json").status_code == 200
+    statuses = [client.post("/webhooks/stripe", data="{}", content_type="application/json").status_code
+                for _ in range(4)]
+    assert statuses == [400, 400, 400, 429]
+    body = event_payload("customer.created", {"id": "cus_after", "object": "customer"})
+    assert client.post("/webhooks/stripe", data=body, headers={"Stripe-Signature": sign(body)},
+                       content_type="application/json").status_code == 200  # the signed ones still get in
+
+
+def test_the_webhook_refusal_limit_survives_the_store_being_down(make_app, settings):
+    app = make_app(settings.with_overrides(rate_limit_storage="redis://127.0.0.1:1/0", rate_limit_webhook="2/minute"))
+    client = app.test_client()
+    statuses = [client.post("/webhooks/stripe", data="{}", content_type="application/json").status_code
+                for _ in range(3)]
+    assert statuses == [400, 400, 429]  # counted in this process's memory, no 500
+
+
 def test_each_client_address_has_its_own_budget(limited):
     client = limited.test_client()
     for _ in range(3):
