@@ -2,7 +2,11 @@
   1. catalog (GET /) p50/p99 and errors at idle;
   2. the same while 50 shoppers keep checking out against a Stripe that answers in 2 s (a shopper turned away
      with the saved-cart 503 presses "try again" 0.5-2.5 s later; one whose payment went through is replaced
-     by the next);
+     by the next). Idle and loaded phases alternate (ROUNDS of each, --seconds each), the checkouts paused and
+     settled in between, so a slow spell of a shared machine weighs on both alike: with no load at all, two
+     phases of the same catalog differ by up to a quarter in p99 here. A control phase in each round browses
+     beside two busy loops at idle scheduling priority (SCHED_IDLE: the kernel runs the shop first, always):
+     what merely sharing the machine costs the catalog, with no request of the shop's involved;
   3. while Stripe is down: checkout latency with the breaker closed (the first failures), then open.
 The catalog is browsed at a steady rate (an open loop: --catalog-rate requests/s whatever the answers take,
 latency counted from each request's scheduled time), as shoppers arrive at a shop; `--closed-loop N` instead
@@ -27,6 +31,8 @@ import os
 import platform
 import random
 import re
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -37,8 +43,10 @@ from _loadgen import Result, closed_loop, open_loop
 from stack import Shopper, Stack
 
 CHECKOUTS = 50
-POOL = 200  # prepared shoppers: enough that the 50 never run out within a phase
+POOL = 400  # prepared shoppers: enough that the 50 never run out within a phase
 RAMP_UP = 3.0
+ROUNDS = 3
+SETTLE = 6.0  # after pausing the shoppers: checkouts in flight (2 Stripe calls at 2 s), their webhooks and jobs end
 BACKGROUND_NICE = 19
 
 
@@ -65,10 +73,10 @@ def prepared_shoppers(stack: Stack, count: int) -> list[Shopper]:
     return shoppers
 
 
-def run_checkouts(pool: list[Shopper], stop, results, nice: int = 0) -> None:
-    """CHECKOUTS shoppers at once until `stop`: a 503 is retried by the same shopper 0.5 to 2.5 s later (a person
-    reading the message, then pressing "try again"); any other answer ends that checkout and the thread takes
-    the next shopper."""
+def run_checkouts(pool: list[Shopper], go, stop, results, nice: int = 0) -> None:
+    """CHECKOUTS shoppers at once while `go` is set, until `stop`: a 503 is retried by the same shopper 0.5 to
+    2.5 s later (a person reading the message, then pressing "try again"); any other answer ends that checkout
+    and the thread takes the next shopper."""
     os.nice(nice)  # before any thread starts: the shoppers' browsers are not on the shop's machine
     answers: list[int] = []
     lock = threading.Lock()
@@ -80,6 +88,8 @@ def run_checkouts(pool: list[Shopper], stop, results, nice: int = 0) -> None:
                     return
                 shopper = pool.pop()
             while not stop.is_set():
+                if not go.wait(0.2):
+                    continue
                 status, _ = shopper.confirm(shopper.token, timeout=60)
                 answers.append(status)
                 if status != 503:
@@ -92,6 +102,21 @@ def run_checkouts(pool: list[Shopper], stop, results, nice: int = 0) -> None:
     for thread in threads:
         thread.join()
     results.put((answers, len(pool)))
+
+
+BUSY_LOOP = "import os\nos.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))\nwhile True:\n    pass"
+
+
+def beside_busy_loops(measure):
+    """`measure()` while each core also has a busy loop that the scheduler runs only when nothing else wants it."""
+    loops = [subprocess.Popen([sys.executable, "-c", BUSY_LOOP]) for _ in range(os.cpu_count() or 1)]
+    try:
+        time.sleep(0.5)
+        return measure()
+    finally:
+        for loop in loops:
+            loop.kill()
+            loop.wait()
 
 
 def catalog(stack, seconds, rate, closed_loop_clients=0):
@@ -126,18 +151,23 @@ def main() -> None:
     try:
         browse = lambda seconds: catalog(stack, seconds, args.catalog_rate, args.closed_loop)  # noqa: E731
         browse(5)  # warm up: every process and thread has served the page
-        idle = browse(args.seconds)
 
         pool = prepared_shoppers(stack, POOL)
         stack.emulator.ctl("POST", "/_emulator/faults", {"route": "POST /v1/payment_intents*", "latency_ms": 2000})
-        stop = multiprocessing.get_context("fork").Event()
-        results_queue = multiprocessing.get_context("fork").Queue()
+        fork = multiprocessing.get_context("fork")
+        go, stop, results_queue = fork.Event(), fork.Event(), fork.Queue()
         # the checkouts run in their own process, so the catalog's client never waits on their threads (GIL)
-        shoppers_process = multiprocessing.get_context("fork").Process(
-            target=run_checkouts, args=(pool, stop, results_queue, nice))
+        shoppers_process = fork.Process(target=run_checkouts, args=(pool, go, stop, results_queue, nice))
         shoppers_process.start()
-        time.sleep(RAMP_UP)  # every shopper has submitted once: the bulkhead is full, the rest are retrying
-        loaded = browse(args.seconds)
+        idle, loaded, control = Result(), Result(), Result()
+        for _ in range(ROUNDS):
+            idle.add(browse(args.seconds))
+            go.set()
+            time.sleep(RAMP_UP)  # every shopper has submitted once: the bulkhead is full, the rest are retrying
+            loaded.add(browse(args.seconds))
+            go.clear()
+            time.sleep(SETTLE)
+            control.add(beside_busy_loops(lambda: browse(args.seconds)))
         stop.set()
         answers, left = results_queue.get(timeout=120)
         shoppers_process.join(30)
@@ -176,12 +206,14 @@ def main() -> None:
                  f"SMTP sink and the checkout load at nice {nice}")
         print(f"machine: {platform.machine()}, {os.cpu_count()} cores; gunicorn {args.web_workers} workers x "
               f"{args.threads} threads (gthread) per pool; {'PostgreSQL' if args.postgres else 'SQLite'}; "
-              f"catalog: {load}, {args.seconds:.0f} s per phase\n{shape}")
+              f"catalog: {load}, {ROUNDS} x {args.seconds:.0f} s per phase\n{shape}")
         print(idle.line("catalog, idle"))
         print(loaded.line(f"catalog, {CHECKOUTS} checkouts at 2 s Stripe latency"))
         print(f"  checkout answers meanwhile: {dict(sorted({s: answers.count(s) for s in set(answers)}.items()))}"
               f"{'' if left else ' (the pool of prepared shoppers ran out: raise POOL)'}")
         print(f"  catalog p99 loaded/idle: {loaded.pct(99) / idle.pct(99):.2f}x")
+        print(control.line("control: catalog beside 2 idle-priority busy loops"))
+        print(f"  catalog p99 control/idle: {control.pct(99) / idle.pct(99):.2f}x")
         for label, result in results.items():
             print(result.line(f"checkout, Stripe down, {label}"))
         print(down_catalog.line("catalog, Stripe down"))
