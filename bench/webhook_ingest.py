@@ -1,8 +1,11 @@
 """Webhook ingest under gunicorn: signed events/s (verify + store + enqueue) beside a bare 200 endpoint
 (/healthz) on the same server in the same run, with p50/p99 acknowledgement latency.
 
-    .venv/bin/python bench/webhook_ingest.py [--seconds 10] [--concurrency 16] [--postgres URL] [--keep-alive]
-Bare and webhook rounds alternate (ROUNDS each) within the run.
+    .venv/bin/python bench/webhook_ingest.py [--seconds 10] [--concurrency 16] [--rate 200] [--postgres URL]
+        [--keep-alive]
+Bare and webhook rounds alternate (ROUNDS each) within the run: throughput with clients back to back, where
+latency is mostly waiting in line. Then the acknowledgement latency at a steady --rate of deliveries (an open
+loop, as Stripe's deliveries arrive: each latency from its scheduled send time).
 Goal: at least half the bare endpoint's throughput; p99 under 25 ms.
 """
 from __future__ import annotations
@@ -14,7 +17,7 @@ import platform
 import tempfile
 from pathlib import Path
 
-from _loadgen import Result, closed_loop
+from _loadgen import Result, closed_loop, open_loop
 
 from helpers import event_payload, sign
 from stack import Stack
@@ -28,6 +31,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--web-workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--rate", type=float, default=200, help="deliveries per second of the latency phase")
     parser.add_argument("--postgres", default=None, help="a PostgreSQL URL (default: SQLite)")
     parser.add_argument("--keep-alive", action="store_true",
                         help="reuse connections (default: one per request, as Stripe's deliveries arrive; a kept-alive "
@@ -68,6 +72,8 @@ def main() -> None:
                                                     new_connections=fresh)))
             ingest.add(asyncio.run(closed_loop(webhook, args.concurrency, args.seconds / ROUNDS,
                                                first=len(ingest.latencies) + ingest.errors, new_connections=fresh)))
+        offset = len(ingest.latencies) + ingest.errors
+        steady = asyncio.run(open_loop(lambda session, n: webhook(session, offset + n), args.rate, args.seconds))
         stored = stack.query("SELECT count(*) FROM stripe_event")[0][0]
         queued = stack.redis().llen("rq:queue:events")
         print(f"machine: {platform.machine()}, {os.cpu_count()} cores; gunicorn {args.web_workers} workers x "
@@ -76,7 +82,9 @@ def main() -> None:
               f"{'kept-alive connections' if args.keep_alive else 'a new connection per request'}")
         print(bare_result.line("bare 200 (/healthz)"))
         print(ingest.line("signed webhook (verify+store+enqueue)"))
-        print(f"ratio webhook/bare: {ingest.rate / bare_result.rate:.2f}; events stored: {stored}, jobs queued: {queued}")
+        print(f"ratio webhook/bare: {ingest.rate / bare_result.rate:.2f}")
+        print(steady.line(f"signed webhook at a steady {args.rate:.0f}/s"))
+        print(f"events stored: {stored}, jobs queued: {queued}")
     finally:
         stack.stop()
 
