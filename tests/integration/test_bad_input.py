@@ -346,6 +346,14 @@ def test_the_webhook_refusal_limit_survives_the_store_being_down(make_app, setti
     assert statuses == [400, 400, 429]  # counted in this process's memory, no 500
 
 
+def test_off_turns_a_limit_off(make_app, settings):
+    app = make_app(settings.with_overrides(rate_limit_confirm="off", rate_limit_webhook="off"))
+    client = app.test_client()
+    assert 429 not in {client.post("/checkout/confirm", json={}).status_code for _ in range(30)}
+    assert 429 not in {client.post("/webhooks/stripe", data="{}", content_type="application/json").status_code
+                       for _ in range(30)}
+
+
 def test_each_client_address_has_its_own_budget(limited):
     client = limited.test_client()
     for _ in range(3):
