@@ -27,6 +27,9 @@ from app.queue import MAINTENANCE, QUEUES, redis_connection
 log = logging.getLogger("worker")
 REDIS_DOWN = (RedisConnectionError, RedisTimeoutError)
 HEARTBEAT_EVERY = 1.0  # seconds
+# RQ's maintenance (10 min by default) is also when a worker takes over the scheduler lock of a dead one: until
+# then no retry comes due. The relay recovers such jobs too, but a shorter interval keeps RQ's own path quick.
+MAINTENANCE_EVERY = 60  # seconds
 
 
 class ThrottledHeartbeat:
@@ -93,7 +96,7 @@ def main(argv: list[str] | None = None) -> None:
 
     def work():
         worker_class = ShopForkWorker if args.fork else ShopWorker
-        worker = worker_class(list(QUEUES), connection=redis_connection(app))
+        worker = worker_class(list(QUEUES), connection=redis_connection(app), maintenance_interval=MAINTENANCE_EVERY)
         worker.work(with_scheduler=True, burst=args.burst, logging_level="WARNING")
 
     try:

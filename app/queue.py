@@ -9,12 +9,12 @@ from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue, Retry
 from rq.job import Job, JobStatus
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 
 from .models import EventStatus, StripeEvent, db, utcnow
 
 __all__ = ["EVENTS", "MAIL", "MAINTENANCE", "QUEUES", "redis_connection", "get_queue", "enqueue_event",
-           "relay_events"]
+           "relay_events", "relay_outbox", "jobs_alive"]
 
 log = logging.getLogger(__name__)
 EVENTS, MAIL, MAINTENANCE = "events", "mail", "maintenance"
@@ -61,8 +61,8 @@ def enqueue_event(event_id: str, request_id: str | None = None) -> bool:
 
 def relay_events(limit: int = 500) -> int:
     """Enqueue events still unprocessed a while after they were stored (or last relayed): their job never
-    reached Redis, or was lost with it. The webhook itself writes nothing after enqueueing (one commit per
-    delivery), so "received" means "stored, maybe queued"."""
+    reached Redis, or was lost with it or with a worker. The webhook itself writes nothing after enqueueing (one
+    commit per delivery), so "received" means "stored, maybe queued"."""
     stale = utcnow() - _stale_after()
     pending = [EventStatus.RECEIVED.value, EventStatus.QUEUED.value, EventStatus.FAILED.value]
     rows = db.session.execute(
@@ -72,7 +72,7 @@ def relay_events(limit: int = 500) -> int:
         ).order_by(StripeEvent.received_at).limit(limit)).all()
     db.session.rollback()  # end the read before talking to Redis
     try:
-        alive = _jobs_alive([f"event-{event_id}" for event_id, _ in rows])
+        alive = jobs_alive(EVENTS, [f"event-{event_id}" for event_id, _ in rows])
     except RedisError as error:
         log.warning("relay cannot reach Redis: %s", error)
         return 0
@@ -95,41 +95,71 @@ def relay_events(limit: int = 500) -> int:
     return len(enqueued)
 
 
-WAITING = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
+def jobs_alive(queue_name: str, job_ids: list[str]) -> list[bool]:
+    """Whether each job is still on its way rather than lost, in four round trips whatever the count.
 
-
-def _jobs_alive(job_ids: list[str]) -> list[bool]:
-    """Whether each job is still on its way rather than lost: waiting in a queue or for a retry, or started
-    recently. A job still "started" after the relay's staleness window lost its worker (a fulfilment takes
-    milliseconds; a SIGKILLed worker leaves its job "started" until RQ's own cleanup, minutes later)."""
-    started_since = utcnow() - _stale_after()
+    RQ alone can lose a job for good or for a long time when a worker dies (SIGKILL, OOM, a lost machine):
+    - "queued" but no longer in its queue: a worker listening on several queues pops the id (BLPOP) and marks
+      it started a moment later; killed in between, the job is gone and nothing in RQ brings it back. Jobs
+      leave a queue in the order they entered it (nothing here enqueues at the front), so a queued job that
+      entered before the job now at the head was popped and never started.
+    - "started" long ago: its worker died mid-job (a job takes milliseconds); RQ notices after minutes.
+    - "scheduled" (a retry) well past its time: the worker holding RQ's scheduler lock died, and no other
+      takes the lock over before its own maintenance, minutes later.
+    A job re-enqueued by mistake only costs a no-op run: the database, not RQ, makes work happen once."""
+    connection = redis_connection()
+    queue = Queue(queue_name, connection=connection)
+    window = _stale_after()
+    head_ids = connection.lrange(queue.key, 0, 0)  # read before the jobs (see above)
+    head = Job.fetch_many([head_ids[0].decode()], connection=connection)[0] if head_ids else None
+    jobs = Job.fetch_many(job_ids, connection=connection)
+    scheduled = [job.id for job in jobs if job is not None and job.get_status(refresh=False) == JobStatus.SCHEDULED]
+    with connection.pipeline(transaction=False) as pipeline:
+        for job_id in scheduled:
+            pipeline.zscore(queue.scheduled_job_registry.key, job_id)
+        due_at = dict(zip(scheduled, pipeline.execute()))
+    now = utcnow()
 
     def alive(job) -> bool:
         if job is None:
             return False
         status = job.get_status(refresh=False)
+        if status == JobStatus.QUEUED:
+            return head is not None and head.enqueued_at is not None and job.enqueued_at is not None and (
+                job.enqueued_at >= head.enqueued_at)
         if status == JobStatus.STARTED:
-            return job.started_at is not None and job.started_at > started_since
-        return status in WAITING
+            return job.started_at is not None and job.started_at > now - window
+        if status == JobStatus.SCHEDULED:
+            due = due_at.get(job.id)
+            return due is not None and due > (now - window).timestamp()
+        return status == JobStatus.DEFERRED
 
-    return [alive(job) for job in Job.fetch_many(job_ids, connection=redis_connection())]
+    return [alive(job) for job in jobs]
 
 
 def relay_outbox(limit: int = 200) -> int:
-    """Enqueue receipts that are still unsent a while after they were written."""
-    from flask import current_app
-
+    """Enqueue receipts still unsent a while after they were written whose job is lost (see `jobs_alive`) and
+    whose last claim has run out (a claim still held is a sender at work)."""
+    from .mail import CLAIM_LEASE
     from .models import OutboxEmail
 
     if not current_app.config["SETTINGS"].mail_url:
         return 0
-    stale = utcnow() - _stale_after()
-    ids = db.session.scalars(select(OutboxEmail.id).where(OutboxEmail.sent_at.is_(None),
-                                                          OutboxEmail.created_at < stale).limit(limit)).all()
-    for outbox_id in ids:
-        try:
+    now = utcnow()
+    ids = db.session.scalars(select(OutboxEmail.id).where(
+        OutboxEmail.sent_at.is_(None), OutboxEmail.created_at < now - _stale_after(),
+        or_(OutboxEmail.claimed_at.is_(None), OutboxEmail.claimed_at < now - CLAIM_LEASE),
+    ).order_by(OutboxEmail.id).limit(limit)).all()
+    db.session.rollback()
+    try:
+        alive = jobs_alive(MAIL, [f"receipt-{outbox_id}" for outbox_id in ids])
+        lost = [outbox_id for outbox_id, job_alive in zip(ids, alive) if not job_alive]
+        for outbox_id in lost:
             get_queue(MAIL).enqueue("app.fulfilment.send_receipt", outbox_id, job_id=f"receipt-{outbox_id}",
                                     retry=retry_policy())
-        except RedisError:
-            return 0
-    return len(ids)
+    except RedisError as error:
+        log.warning("relay cannot reach Redis: %s", error)
+        return 0
+    if lost:
+        log.info("relay enqueued %d receipts", len(lost))
+    return len(lost)

@@ -219,9 +219,33 @@ class Stack:
         started = time.monotonic()
         while not predicate():
             if time.monotonic() - started > timeout:
-                raise AssertionError(f"condition not met within {timeout} s")
+                try:
+                    details = self.unfinished()
+                except Exception as error:  # the stack itself may be what broke
+                    details = f"(could not read the shop's state: {error})"
+                raise AssertionError(f"condition not met within {timeout} s\n{details}")
             time.sleep(interval)
         return time.monotonic() - started
+
+    def unfinished(self) -> str:
+        """What is not done yet, for a failure message: orders not fulfilled with their events and jobs, and
+        receipts not marked sent."""
+        from rq.job import Job
+
+        lines = []
+        for order_id, state, intent in self.query(
+                'SELECT public_id, state, payment_intent_id FROM "order" WHERE state <> \'fulfilled\' LIMIT 5'):
+            lines.append(f"order {order_id} {state} {intent}")
+            for event_id, kind, status, attempts, error in self.query(
+                    "SELECT id, type, status, attempts, last_error FROM stripe_event WHERE object_id = :intent",
+                    intent=intent or ""):
+                job = Job.fetch_many([f"event-{event_id}"], connection=self.redis())[0]
+                lines.append(f"  event {event_id} {kind} {status} attempts={attempts} error={error} job="
+                             f"{job and (job.get_status(), job.enqueued_at, job.started_at)}")
+        for row in self.query("SELECT id, created_at, claimed_at, attempts FROM outbox_email "
+                              "WHERE sent_at IS NULL LIMIT 5"):
+            lines.append(f"receipt not marked sent: {row}")
+        return "\n".join(lines)
 
 
 class Shopper:

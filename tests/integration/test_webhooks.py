@@ -8,10 +8,10 @@ from app.queue import QUEUES
 from helpers import event_payload, sign
 
 
-def _pending_order(app, email="shopper@example.com"):
+def _pending_order(app, email="shopper@example.com", attempt_id="c" * 32):
     with app.app_context():
         product = db.session.get(Product, "burr-grinder")
-        order = Order(attempt_id="c" * 32, amount=product.price, currency="usd", email=email,
+        order = Order(attempt_id=attempt_id, amount=product.price, currency="usd", email=email,
                       lines=[OrderLine(product_id=product.id, name=product.name, unit_price=product.price,
                                        quantity=1)])
         db.session.add(order)
@@ -166,3 +166,84 @@ def test_the_relay_enqueues_again_an_event_whose_worker_died_mid_job(make_app, s
     _drain(app, redis)
     with app.app_context():
         assert db.session.get(StripeEvent, "evt_orphan").status == "processed"
+
+
+def _age_events(app, seconds):
+    from datetime import timedelta
+
+    from rq.utils import now
+
+    with app.app_context():
+        db.session.execute(db.update(StripeEvent).values(received_at=now() - timedelta(seconds=seconds)))
+        db.session.commit()
+
+
+def test_the_relay_enqueues_again_a_job_a_worker_popped_and_died_before_starting(make_app, settings, redis):
+    from rq import Queue
+
+    app = make_app(settings.with_overrides(relay_stale_after=5))
+    client = app.test_client()
+    first, second = _pending_order(app), _pending_order(app, attempt_id="e" * 32)
+    assert _post(client, _succeeded(first, event_id="evt_popped", pi="pi_popped")).status_code == 200
+    assert _post(client, _succeeded(second, event_id="evt_waiting", pi="pi_waiting")).status_code == 200
+    _age_events(app, 60)
+    assert _relay(app) == 0  # both jobs wait their turn in the queue
+    events = Queue("events", connection=redis)
+    assert events.pop_job_id() == "event-evt_popped"  # a worker's BLPOP took it, then SIGKILL: still "queued"
+    assert _relay(app) == 1  # the popped one, not the one still waiting behind it
+    assert events.job_ids == ["event-evt_waiting", "event-evt_popped"]
+    assert _relay(app) == 0  # one relayed a moment ago (it gets a new window), one still waiting
+    _drain(app, redis)
+    with app.app_context():
+        assert {e.status for e in db.session.scalars(select(StripeEvent))} == {"processed"}
+
+
+def test_the_relay_enqueues_again_a_retry_whose_scheduler_died(make_app, settings, redis):
+    from datetime import timedelta
+
+    from rq import Queue
+    from rq.job import Job
+    from rq.utils import now
+
+    app = make_app(settings.with_overrides(relay_stale_after=5))
+    public_id = _pending_order(app)
+    assert _post(app.test_client(), _succeeded(public_id, event_id="evt_retry")).status_code == 200
+    events = Queue("events", connection=redis)
+    job = Job.fetch(events.pop_job_id(), connection=redis)
+    events.schedule_job(job, now() + timedelta(seconds=8))  # failed once; RQ's retry waits for its scheduler
+    _age_events(app, 60)
+    assert _relay(app) == 0  # due in 8 s: the scheduler will move it
+    events.schedule_job(job, now() - timedelta(seconds=30))  # due 30 s ago: no scheduler holds the lock
+    assert _relay(app) == 1
+    _drain(app, redis)
+    with app.app_context():
+        assert db.session.get(StripeEvent, "evt_retry").status == "processed"
+
+
+def test_the_receipt_relay_leaves_a_held_claim_alone_and_resends_a_lost_one(make_app, settings, redis):
+    from datetime import timedelta
+
+    from rq import Queue
+    from rq.utils import now
+
+    from app.queue import relay_outbox
+
+    app = make_app(settings.with_overrides(relay_stale_after=5, mail_url="smtp://127.0.0.1:9"))
+    public_id = _pending_order(app)
+    assert _post(app.test_client(), _succeeded(public_id, event_id="evt_mail")).status_code == 200
+    SimpleWorker(["events"], connection=redis).work(burst=True)  # fulfilled: its receipt job waits on "mail"
+    mail = Queue("mail", connection=redis)
+    assert mail.count == 1
+    with app.app_context():
+        outbox = db.session.scalars(select(OutboxEmail)).one()
+        outbox.created_at = now() - timedelta(seconds=60)
+        db.session.commit()
+        assert relay_outbox() == 0  # its job waits in the queue
+        mail.pop_job_id()  # a sender took it, claimed the row, then died before marking it sent
+        outbox.claimed_at = now() - timedelta(seconds=5)
+        db.session.commit()
+        assert relay_outbox() == 0  # the claim is still held
+        outbox.claimed_at = now() - timedelta(seconds=25)
+        db.session.commit()
+        assert relay_outbox() == 1  # the claim ran out and the job is gone
+        assert mail.job_ids == [f"receipt-{outbox.id}"]
