@@ -113,12 +113,18 @@ def init_app(app: Flask) -> Limiter:
     limiter = Limiter(get_remote_address, app=app, storage_uri=storage_uri(settings), strategy="fixed-window",
                       key_prefix="shop-limits", headers_enabled=False, swallow_errors=True,
                       in_memory_fallback_enabled=True)
+    limited = set()
     for endpoint, limit in rate_limits(settings).items():
         if limit and limit != "off" and endpoint in app.view_functions:
             app.view_functions[endpoint] = limiter.limit(limit)(app.view_functions[endpoint])
+            limited.add(endpoint)
 
-    if "webhooks" in app.blueprints:  # its limit is the RefusalLimit below: skip Flask-Limiter's per-request check
-        limiter.exempt(app.blueprints["webhooks"])
+    @limiter.request_filter
+    def unlimited() -> bool:
+        """No Flask-Limiter work (it looks up limits on every request) where none applies: the shop's pages and
+        the webhook, whose limit is the RefusalLimit below."""
+        return request.endpoint not in limited
+
     app.extensions["webhook_refusals"] = RefusalLimit(storage_uri(settings), settings.rate_limit_webhook,
                                                       "webhooks.receive")
 
