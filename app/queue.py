@@ -48,8 +48,7 @@ def enqueue_event(event_id: str, request_id: str | None = None) -> bool:
     """Put `process_event(event_id)` on the events queue. False (logged) if Redis is unreachable."""
     try:
         queue = get_queue(EVENTS)
-        # one round trip (RQ alone makes two), without MULTI/EXEC: nothing else writes these keys meanwhile
-        with queue.connection.pipeline(transaction=False) as pipeline:
+        with queue.connection.pipeline() as pipeline:  # one round trip (RQ alone makes two)
             queue.enqueue("app.fulfilment.process_event", event_id, job_id=f"event-{event_id}",
                           retry=retry_policy(), meta={"request_id": request_id}, result_ttl=300,
                           failure_ttl=7 * 24 * 3600, pipeline=pipeline)
