@@ -47,6 +47,10 @@ def storage_uri(settings: Settings) -> str:
     return settings.rate_limit_storage or settings.redis_url or "memory://"
 
 
+# A hung store must cost a request a second at most, then the in-memory fallback counts (memory ignores these).
+STORE_OPTIONS = {"socket_connect_timeout": 1, "socket_timeout": 1}
+
+
 FORMS = {"application/x-www-form-urlencoded", "multipart/form-data"}
 
 
@@ -80,7 +84,7 @@ class RefusalLimit:
     def __init__(self, uri: str, limit: str | None, scope: str):
         self.items = parse_many(limit) if limit and limit != "off" else []
         self.scope = scope
-        self.strategy = FixedWindowRateLimiter(storage_from_string(uri))
+        self.strategy = FixedWindowRateLimiter(storage_from_string(uri, **STORE_OPTIONS))
         self.fallback = FixedWindowRateLimiter(MemoryStorage())
 
     def spend(self) -> int | None:
@@ -112,7 +116,7 @@ def init_app(app: Flask) -> Limiter:
 
     limiter = Limiter(get_remote_address, app=app, storage_uri=storage_uri(settings), strategy="fixed-window",
                       key_prefix="shop-limits", headers_enabled=False, swallow_errors=True,
-                      in_memory_fallback_enabled=True)
+                      in_memory_fallback_enabled=True, storage_options=STORE_OPTIONS)
     limited = set()
     for endpoint, limit in rate_limits(settings).items():
         if limit and limit != "off" and endpoint in app.view_functions:

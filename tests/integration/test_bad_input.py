@@ -372,3 +372,25 @@ def test_rate_limits_survive_the_limit_store_being_down(make_app, settings):
     client = app.test_client()
     statuses = [client.post("/checkout/confirm", json={}).status_code for _ in range(3)]
     assert statuses == [400, 400, 429]  # in-memory fallback, no 500
+
+
+def test_a_hung_limit_store_delays_a_request_by_seconds_not_forever(make_app, settings):
+    """A store that accepts connections and never answers (a hung Redis): the socket timeouts end the wait and the
+    in-memory fallback counts, for both kinds of limit."""
+    import socket
+    import time
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    try:
+        port = listener.getsockname()[1]
+        app = make_app(settings.with_overrides(rate_limit_storage=f"redis://127.0.0.1:{port}/0",
+                                               rate_limit_confirm="2/minute", rate_limit_webhook="2/minute"))
+        client = app.test_client()
+        started = time.monotonic()
+        confirm = [client.post("/checkout/confirm", json={}).status_code for _ in range(3)]
+        webhook = [client.post("/webhooks/stripe", data="{}", content_type="application/json").status_code
+                   for _ in range(3)]
+        assert confirm == [400, 400, 429] and webhook == [400, 400, 429]
+        assert time.monotonic() - started < 20  # about a second per request; without timeouts, over 30 s
+    finally:
+        listener.close()
