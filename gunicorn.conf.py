@@ -28,6 +28,9 @@ HOST = socket.gethostname().replace("_", "-")
 
 
 def on_starting(server):
+    # One kept database connection per thread (threads as run, --threads included): with a smaller pool every
+    # request past it opens and closes its own PostgreSQL connection, a new server process each time.
+    os.environ.setdefault("DB_POOL_SIZE", str(server.cfg.threads))
     directory = os.environ["PROMETHEUS_MULTIPROC_DIR"]
     os.makedirs(directory, exist_ok=True)
     for path in glob.glob(os.path.join(directory, f"*_{HOST}-*.db")):

@@ -150,3 +150,31 @@ def test_two_servers_and_three_workers_fulfil_a_storm_exactly_once(tmp_path):
         other.terminate()
         other.wait(10)
         stack.stop()
+
+
+def test_busy_threads_reuse_their_database_connections(tmp_path):
+    """Every thread of a busy gunicorn worker keeps its PostgreSQL connection: a pool smaller than the threads
+    would open and close a connection (a new server process) on most requests."""
+    database_url = os.environ.get("TEST_DATABASE_URL")
+    if not database_url or not database_url.startswith("postgresql"):
+        pytest.skip("counts PostgreSQL sessions: set TEST_DATABASE_URL, e.g. `make test-postgres`")
+    stack = Stack(tmp_path, database_url=database_url, redis_url=os.environ.get("TEST_REDIS_URL"),
+                  web_workers=1, web_threads=12, workers=0).start()
+    try:
+        sessions = ("SELECT sessions FROM pg_stat_database WHERE datname = current_database()")
+        bodies = [json.dumps({"id": f"evt_pool_{n}", "object": "event", "type": "customer.updated",
+                              "created": int(time.time()), "data": {"object": {"id": f"cus_{n}"}}})
+                  for n in range(600)]
+
+        def deliver(body):
+            return requests.post(f"{stack.url}/webhooks/stripe", data=body, timeout=30,
+                                 headers={"Stripe-Signature": sign(body), "Content-Type": "application/json"})
+
+        with ThreadPoolExecutor(12) as pool:
+            list(pool.map(deliver, bodies[:60]))  # every thread has made its connection
+            before = stack.query(sessions)[0][0]
+            assert {response.status_code for response in pool.map(deliver, bodies[60:])} == {200}
+        opened = stack.query(sessions)[0][0] - before
+        assert opened <= 12, f"{opened} connections opened for 540 requests"  # the test's own queries count too
+    finally:
+        stack.stop()
