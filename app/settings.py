@@ -9,6 +9,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 from dotenv import load_dotenv
+from sqlalchemy.engine import make_url
 
 STRIPE_JS_DEFAULT = "https://js.stripe.com/v3/"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -57,7 +58,7 @@ class Settings:
     admin_max_failures: int = 5  # failed admin logins per client before a lockout
     admin_lockout_seconds: int = 900
     admin_session_seconds: int = 8 * 3600
-    db_pool_size: int = 5  # per process (gunicorn worker or RQ job); PostgreSQL only
+    db_pool_size: int = 5  # per process (gunicorn sets its thread count, see gunicorn.conf.py)
     db_max_overflow: int = 10
     db_pool_timeout: float = 5.0  # seconds to wait for a pooled connection
     db_connect_timeout: int = 3
@@ -84,9 +85,13 @@ class Settings:
         return _origin(self.stripe_api_base) if self.stripe_api_base else "https://api.stripe.com"
 
     def engine_options(self) -> dict:
-        """SQLAlchemy engine options: pool sizes and timeouts on PostgreSQL, a lock timeout on SQLite."""
+        """SQLAlchemy engine options: pool sizes and timeouts on PostgreSQL, pool sizes and a lock timeout on SQLite
+        (a file database gets a QueuePool too: a connection past the pool would reopen the file and its schema)."""
         if self.database_url.startswith("sqlite"):
-            return {"connect_args": {"timeout": 15, "check_same_thread": False}}
+            options = {"connect_args": {"timeout": 15, "check_same_thread": False}}
+            if make_url(self.database_url).database not in (None, "", ":memory:"):
+                options.update(pool_size=self.db_pool_size, max_overflow=self.db_max_overflow)
+            return options
         return {"pool_pre_ping": True, "pool_size": self.db_pool_size, "max_overflow": self.db_max_overflow,
                 "pool_timeout": self.db_pool_timeout, "pool_recycle": 1800,
                 "connect_args": {"connect_timeout": self.db_connect_timeout,
