@@ -9,8 +9,12 @@ on the queues by the relay.
 from __future__ import annotations
 
 import argparse
+import ctypes
 import logging
 import multiprocessing
+import os
+import signal
+import sys
 import time
 
 from redis import Redis
@@ -30,6 +34,7 @@ HEARTBEAT_EVERY = 1.0  # seconds
 # RQ's maintenance (10 min by default) is also when a worker takes over the scheduler lock of a dead one: until
 # then no retry comes due. The relay recovers such jobs too, but a shorter interval keeps RQ's own path quick.
 MAINTENANCE_EVERY = 60  # seconds
+PR_SET_PDEATHSIG = 1  # prctl(2)
 
 
 class ThrottledHeartbeat:
@@ -63,6 +68,29 @@ def retry_while_redis_is_down(run) -> None:
             delay = min(delay * 2, 5)
 
 
+_forked_by = 0
+
+
+def die_with_the_worker() -> None:
+    """Linux: every process the worker forks (its cron process, RQ's scheduler, `--fork`'s job processes) gets
+    SIGTERM when the worker dies, however it dies. A worker killed outright (SIGKILL, the OOM killer, a
+    supervisor that signals only its main process) would otherwise leave them running beside the ones its
+    replacement starts, one more set at every crash."""
+    if not sys.platform.startswith("linux"):
+        return
+
+    def remember_parent():
+        global _forked_by
+        _forked_by = os.getpid()
+
+    def ask_for_sigterm():
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != _forked_by:  # the parent died before the request took effect
+            os._exit(0)
+
+    os.register_at_fork(before=remember_parent, after_in_child=ask_for_sigterm)
+
+
 def run_cron(redis_url: str, relay_every: int, reconcile_every: int) -> None:
     from app import jobs
 
@@ -84,6 +112,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="Run each job in a forked process (isolation) instead of in the worker (speed).")
     args = parser.parse_args(argv)
 
+    die_with_the_worker()
     app = create_app()
     bind_app(app)
     settings = app.config["SETTINGS"]

@@ -1,8 +1,15 @@
-"""worker.py's RQ worker against a real Redis: standalone heartbeats at most once a second, jobs unaffected."""
+"""worker.py's RQ worker against a real Redis: standalone heartbeats at most once a second, jobs unaffected; the
+processes it forks end with it."""
+import os
+import signal
+import subprocess
+import sys
 import time
 
+import pytest
 from rq import Queue
 
+from helpers import ROOT
 from worker import HEARTBEAT_EVERY, ShopWorker
 
 
@@ -28,3 +35,52 @@ def test_a_throttled_worker_still_runs_every_job(redis):
     jobs = [queue.enqueue("builtins.len", "x" * n) for n in range(30)]
     ShopWorker(["events"], connection=redis).work(burst=True)
     assert [job.return_value(refresh=True) for job in jobs] == list(range(30))
+
+
+def _children(pid: int) -> set[int]:
+    found = set()
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                if entry.isdigit() and int(stat.read().rsplit(")", 1)[1].split()[1]) == pid:
+                    found.add(int(entry))
+        except (OSError, ValueError):
+            continue
+    return found
+
+
+def _alive(pids: set[int]) -> set[int]:
+    alive = set()
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                if stat.read().rsplit(")", 1)[1].split()[0] != "Z":
+                    alive.add(pid)
+        except OSError:
+            continue
+    return alive
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parent-death signals are Linux's")
+def test_a_worker_killed_outright_takes_its_cron_and_scheduler_processes_with_it(redis_url, tmp_path):
+    env = {**os.environ, "SHOP_ENV": "development", "SECRET_KEY": "w" * 40, "REDIS_URL": redis_url,
+           "DATABASE_URL": f"sqlite:///{tmp_path / 'shop.sqlite3'}", "STRIPE_SECRET_KEY": "sk_test_x",
+           "STRIPE_PUBLISHABLE_KEY": "pk_test_x", "STRIPE_WEBHOOK_SECRET": "whsec_x"}
+    worker = subprocess.Popen([sys.executable, "worker.py"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    children = set()
+    try:
+        deadline = time.monotonic() + 30
+        while len(children := _children(worker.pid)) < 2:  # the cron process and RQ's scheduler
+            assert time.monotonic() < deadline, f"worker started {len(children)} of its 2 processes"
+            time.sleep(0.2)
+        worker.send_signal(signal.SIGKILL)  # the worker alone, as the OOM killer would
+        worker.wait()
+        deadline = time.monotonic() + 10
+        while _alive(children):
+            assert time.monotonic() < deadline, f"left running after the worker died: {_alive(children)}"
+            time.sleep(0.2)
+    finally:
+        for pid in _alive(children | _children(worker.pid)):  # whatever the test leaves behind
+            os.kill(pid, signal.SIGKILL)
+        worker.kill()
