@@ -96,7 +96,7 @@ def relay_events(limit: int = 500) -> int:
 
 
 def jobs_alive(queue_name: str, job_ids: list[str]) -> list[bool]:
-    """Whether each job is still on its way rather than lost, in four round trips whatever the count.
+    """Whether each job is still on its way rather than lost, in at most four round trips whatever the count.
 
     RQ alone can lose a job for good or for a long time when a worker dies (SIGKILL, OOM, a lost machine):
     - "queued" but no longer in its queue: a worker listening on several queues pops the id (BLPOP) and marks
@@ -107,6 +107,8 @@ def jobs_alive(queue_name: str, job_ids: list[str]) -> list[bool]:
     - "scheduled" (a retry) well past its time: the worker holding RQ's scheduler lock died, and no other
       takes the lock over before its own maintenance, minutes later.
     A job re-enqueued by mistake only costs a no-op run: the database, not RQ, makes work happen once."""
+    if not job_ids:
+        return []
     connection = redis_connection()
     queue = Queue(queue_name, connection=connection)
     window = _stale_after()
