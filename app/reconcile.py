@@ -15,27 +15,37 @@ from .webhooks import store_event
 
 log = logging.getLogger(__name__)
 CHECKPOINT = "stripe_events_created"
+SWEEP = "stripe_events_sweep"  # a sweep stopped at its page cap: where it goes on from, and what it has seen
 OVERLAP = 300  # seconds re-read before the checkpoint: events with equal timestamps, clock skew
 FIRST_LOOKBACK = 3 * 24 * 3600
 MAX_PAGES = 50
 
 
-def reconcile() -> dict:
-    """Returns counts: seen, stored (missing before), checkpoint."""
+def reconcile(max_pages: int = MAX_PAGES, page_size: int = 100) -> dict:
+    """Returns counts: seen, stored (missing before), checkpoint, finished.
+
+    Stripe lists events newest first. A sweep that reaches its page cap (a long outage: more than
+    max_pages x page_size events) saves its cursor and the next run goes on from there, towards older events; the
+    checkpoint moves only when a sweep has read everything since it. (Moving it to the newest event seen after
+    the first pages would skip the older events for good.)"""
     checkpoint = db.session.get(Checkpoint, CHECKPOINT)
-    since = int(checkpoint.value) - OVERLAP if checkpoint else int(time.time()) - FIRST_LOOKBACK
+    resumed = db.session.get(Checkpoint, SWEEP)
+    if resumed is not None:
+        sweep = json.loads(resumed.value)
+    else:
+        since = int(checkpoint.value) - OVERLAP if checkpoint else int(time.time()) - FIRST_LOOKBACK
+        sweep = {"since": since, "after": None, "newest": int(checkpoint.value) if checkpoint else since}
     gateway = get_gateway(current_app)
     seen = stored = 0
-    newest = int(checkpoint.value) if checkpoint else since
-    starting_after = None
-    for _ in range(MAX_PAGES):
-        page = gateway.list_events(created_gte=since, starting_after=starting_after)
+    finished = False
+    for _ in range(max_pages):
+        page = gateway.list_events(created_gte=sweep["since"], starting_after=sweep["after"], limit=page_size)
         events = page.get("data", [])
         ids = [e["id"] for e in events]
         known = set(db.session.scalars(select(StripeEvent.id).where(StripeEvent.id.in_(ids)))) if ids else set()
         for event in events:
             seen += 1
-            newest = max(newest, int(event.get("created") or 0))
+            sweep["newest"] = max(sweep["newest"], int(event.get("created") or 0))
             if event["id"] in known:
                 continue
             result = store_event(event, json.dumps(event), source="reconcile")
@@ -43,14 +53,29 @@ def reconcile() -> dict:
             if result == "stored":
                 enqueue_event(event["id"])
         if not page.get("has_more") or not events:
+            finished = True
             break
-        starting_after = events[-1]["id"]
-    if checkpoint is None:
-        checkpoint = Checkpoint(name=CHECKPOINT, value=str(newest))
-        db.session.add(checkpoint)
+        sweep["after"] = events[-1]["id"]
+    if finished:
+        value = str(max(int(checkpoint.value), sweep["newest"]) if checkpoint else sweep["newest"])
+        _save(CHECKPOINT, value)
+        if resumed is not None:
+            db.session.delete(resumed)
     else:
-        checkpoint.value = str(max(int(checkpoint.value), newest))
+        _save(SWEEP, json.dumps(sweep))
     db.session.commit()
     if stored:
         log.warning("reconcile stored %d events the webhook never delivered", stored)
-    return {"seen": seen, "stored": stored, "checkpoint": int(checkpoint.value)}
+    if not finished:
+        log.warning("reconcile read %d pages and goes on from %s next run", max_pages, sweep["after"])
+    current = db.session.get(Checkpoint, CHECKPOINT)
+    return {"seen": seen, "stored": stored, "checkpoint": int(current.value) if current else None,
+            "finished": finished}
+
+
+def _save(name: str, value: str) -> None:
+    row = db.session.get(Checkpoint, name)
+    if row is None:
+        db.session.add(Checkpoint(name=name, value=value))
+    else:
+        row.value = value
