@@ -175,6 +175,8 @@ def test_busy_threads_reuse_their_database_connections(tmp_path):
             before = stack.query(sessions)[0][0]
             assert {response.status_code for response in pool.map(deliver, bodies[60:])} == {200}
         opened = stack.query(sessions)[0][0] - before
-        assert opened <= 12, f"{opened} connections opened for 540 requests"  # the test's own queries count too
+        # PostgreSQL counts a session when its backend flushes its statistics (up to seconds later), so the warm-up's
+        # own connections and this test's queries may land in the difference; a churning pool opens about 100
+        assert opened < 30, f"{opened} connections opened for 540 requests"
     finally:
         stack.stop()
