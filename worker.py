@@ -4,7 +4,8 @@
     python worker.py --no-cron        # an extra worker: leave the periodic jobs to one process
 
 If Redis goes away the worker waits and reconnects instead of exiting; events stored meanwhile are put back
-on the queues by the relay.
+on the queues by the relay. If the worker is killed outright, the processes it forked end with it and the relay
+re-enqueues the job it held (app/queue.py `jobs_alive`).
 """
 from __future__ import annotations
 
