@@ -156,8 +156,9 @@ def relay_outbox(limit: int = 200) -> int:
     try:
         alive = jobs_alive(MAIL, [f"receipt-{outbox_id}" for outbox_id in ids])
         lost = [outbox_id for outbox_id, job_alive in zip(ids, alive) if not job_alive]
+        mail = get_queue(MAIL)
         for outbox_id in lost:
-            get_queue(MAIL).enqueue("app.fulfilment.send_receipt", outbox_id, job_id=f"receipt-{outbox_id}",
+            mail.enqueue("app.fulfilment.send_receipt", outbox_id, job_id=f"receipt-{outbox_id}",
                                     retry=retry_policy())
     except RedisError as error:
         log.warning("relay cannot reach Redis: %s", error)

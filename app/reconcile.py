@@ -56,9 +56,8 @@ def reconcile(max_pages: int = MAX_PAGES, page_size: int = 100) -> dict:
             finished = True
             break
         sweep["after"] = events[-1]["id"]
-    if finished:
-        value = str(max(int(checkpoint.value), sweep["newest"]) if checkpoint else sweep["newest"])
-        _save(CHECKPOINT, value)
+    if finished:  # a sweep's newest starts at the checkpoint, so this never moves it back
+        _save(CHECKPOINT, str(sweep["newest"]))
         if resumed is not None:
             db.session.delete(resumed)
     else:
@@ -68,8 +67,8 @@ def reconcile(max_pages: int = MAX_PAGES, page_size: int = 100) -> dict:
         log.warning("reconcile stored %d events the webhook never delivered", stored)
     if not finished:
         log.warning("reconcile read %d pages and goes on from %s next run", max_pages, sweep["after"])
-    current = db.session.get(Checkpoint, CHECKPOINT)
-    return {"seen": seen, "stored": stored, "checkpoint": int(current.value) if current else None,
+    checkpoint = db.session.get(Checkpoint, CHECKPOINT)
+    return {"seen": seen, "stored": stored, "checkpoint": int(checkpoint.value) if checkpoint else None,
             "finished": finished}
 
 

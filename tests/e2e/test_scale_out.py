@@ -17,7 +17,7 @@ import pytest
 import requests
 import stripe
 
-from helpers import EMULATOR_SECRET_KEY, ROOT, free_port, sign, wait_for_http
+from helpers import EMULATOR_SECRET_KEY, ROOT, event_payload, free_port, sign, wait_for_http
 from stack import Shopper, Stack
 
 ORDERS = int(os.environ.get("SCALE_OUT_ORDERS", "60"))
@@ -161,10 +161,8 @@ def test_busy_threads_reuse_their_database_connections(tmp_path):
     stack = Stack(tmp_path, database_url=database_url, redis_url=os.environ.get("TEST_REDIS_URL"),
                   web_workers=1, web_threads=12, workers=0).start()
     try:
-        sessions = ("SELECT sessions FROM pg_stat_database WHERE datname = current_database()")
-        bodies = [json.dumps({"id": f"evt_pool_{n}", "object": "event", "type": "customer.updated",
-                              "created": int(time.time()), "data": {"object": {"id": f"cus_{n}"}}})
-                  for n in range(600)]
+        sessions = "SELECT sessions FROM pg_stat_database WHERE datname = current_database()"
+        bodies = [event_payload("customer.updated", {"id": f"cus_{n}", "object": "customer"}) for n in range(600)]
 
         def deliver(body):
             return requests.post(f"{stack.url}/webhooks/stripe", data=body, timeout=30,

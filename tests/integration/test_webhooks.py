@@ -113,6 +113,16 @@ def test_the_event_is_stored_and_acknowledged_while_redis_is_down(make_app, sett
         assert db.session.get(StripeEvent, "evt_no_redis").status == "received"
 
 
+def _age_events(app, seconds):
+    from datetime import timedelta
+
+    from rq.utils import now
+
+    with app.app_context():
+        db.session.execute(db.update(StripeEvent).values(received_at=now() - timedelta(seconds=seconds)))
+        db.session.commit()
+
+
 def _relay(app):
     from app.queue import relay_events
 
@@ -156,9 +166,7 @@ def test_the_relay_enqueues_again_an_event_whose_worker_died_mid_job(make_app, s
     job.set_status(JobStatus.STARTED)
     job.started_at = now() - timedelta(seconds=2)
     job.save()
-    with app.app_context():  # ...and the event is older than the relay's window
-        db.session.execute(db.update(StripeEvent).values(received_at=now() - timedelta(seconds=60)))
-        db.session.commit()
+    _age_events(app, 60)  # ...and the event is older than the relay's window
     assert _relay(app) == 0  # started 2 s ago: still running as far as anyone can tell
     job.started_at = now() - timedelta(seconds=60)  # ...then SIGKILLed: "started" forever
     job.save()
@@ -166,16 +174,6 @@ def test_the_relay_enqueues_again_an_event_whose_worker_died_mid_job(make_app, s
     _drain(app, redis)
     with app.app_context():
         assert db.session.get(StripeEvent, "evt_orphan").status == "processed"
-
-
-def _age_events(app, seconds):
-    from datetime import timedelta
-
-    from rq.utils import now
-
-    with app.app_context():
-        db.session.execute(db.update(StripeEvent).values(received_at=now() - timedelta(seconds=seconds)))
-        db.session.commit()
 
 
 def test_the_relay_enqueues_again_a_job_a_worker_popped_and_died_before_starting(make_app, settings, redis):

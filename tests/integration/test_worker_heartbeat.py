@@ -37,28 +37,22 @@ def test_a_throttled_worker_still_runs_every_job(redis):
     assert [job.return_value(refresh=True) for job in jobs] == list(range(30))
 
 
+def _stat(pid) -> list[str] | None:
+    """/proc/PID/stat's fields after the command name (state, parent pid, ...), or None if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+
+
 def _children(pid: int) -> set[int]:
-    found = set()
-    for entry in os.listdir("/proc"):
-        try:
-            with open(f"/proc/{entry}/stat") as stat:
-                if entry.isdigit() and int(stat.read().rsplit(")", 1)[1].split()[1]) == pid:
-                    found.add(int(entry))
-        except (OSError, ValueError):
-            continue
-    return found
+    return {int(entry) for entry in os.listdir("/proc")
+            if entry.isdigit() and (fields := _stat(entry)) and int(fields[1]) == pid}
 
 
 def _alive(pids: set[int]) -> set[int]:
-    alive = set()
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/stat") as stat:
-                if stat.read().rsplit(")", 1)[1].split()[0] != "Z":
-                    alive.add(pid)
-        except OSError:
-            continue
-    return alive
+    return {pid for pid in pids if (fields := _stat(pid)) and fields[0] != "Z"}
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parent-death signals are Linux's")
