@@ -44,11 +44,13 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     from . import admin, checkout, csp_reports, limits, orders, ops, security, shop, webhooks
     from .cli import register_commands
+    from .event_store import GroupWriter
 
     app.register_blueprint(shop.bp)
     app.register_blueprint(checkout.bp)
     app.register_blueprint(orders.bp)
     app.register_blueprint(webhooks.bp)
+    app.extensions["event_writer"] = GroupWriter()  # per process: concurrent deliveries share a commit
     app.register_blueprint(ops.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(csp_reports.bp)

@@ -14,7 +14,7 @@ from sqlalchemy import func, or_, select, update
 from .models import EventStatus, StripeEvent, db, utcnow
 
 __all__ = ["EVENTS", "MAIL", "MAINTENANCE", "QUEUES", "redis_connection", "get_queue", "enqueue_event",
-           "relay_events", "relay_outbox", "jobs_alive"]
+           "enqueue_events", "relay_events", "relay_outbox", "jobs_alive"]
 
 log = logging.getLogger(__name__)
 EVENTS, MAIL, MAINTENANCE = "events", "mail", "maintenance"
@@ -46,16 +46,25 @@ def retry_policy(app=None) -> Retry:
 
 def enqueue_event(event_id: str, request_id: str | None = None) -> bool:
     """Put `process_event(event_id)` on the events queue. False (logged) if Redis is unreachable."""
+    return enqueue_events([(event_id, request_id)])
+
+
+def enqueue_events(events: list[tuple[str, str | None]]) -> bool:
+    """Put `process_event(event_id)` on the events queue for each (event id, request id), in one round trip.
+    False (logged) if Redis is unreachable."""
+    if not events:
+        return True
     try:
         queue = get_queue(EVENTS)
-        with queue.connection.pipeline() as pipeline:  # one round trip (RQ alone makes two)
-            queue.enqueue("app.fulfilment.process_event", event_id, job_id=f"event-{event_id}",
-                          retry=retry_policy(), meta={"request_id": request_id}, result_ttl=300,
-                          failure_ttl=7 * 24 * 3600, pipeline=pipeline)
-            pipeline.execute()
+        retry = retry_policy()
+        queue.enqueue_many([Queue.prepare_data(
+            "app.fulfilment.process_event", (event_id,), job_id=f"event-{event_id}", retry=retry,
+            meta={"request_id": request_id}, result_ttl=300, failure_ttl=7 * 24 * 3600)
+            for event_id, request_id in events])
         return True
     except RedisError as error:
-        log.warning("enqueue failed event_id=%s error=%s; the relay will retry", event_id, error)
+        log.warning("enqueue failed events=%d first=%s error=%s; the relay will retry", len(events), events[0][0],
+                    error)
         return False
 
 
@@ -76,13 +85,10 @@ def relay_events(limit: int = 500) -> int:
     except RedisError as error:
         log.warning("relay cannot reach Redis: %s", error)
         return 0
-    enqueued = []
-    for (event_id, status), job_alive in zip(rows, alive):
-        if job_alive:  # only slow (a backlog, a retry waiting its turn): enqueueing again would add work
-            continue
-        if not enqueue_event(event_id):
-            break
-        enqueued.append((event_id, status))
+    # a job still alive is only slow (a backlog, a retry waiting its turn): enqueueing it again would add work
+    enqueued = [(event_id, status) for (event_id, status), job_alive in zip(rows, alive) if not job_alive]
+    if not enqueue_events([(event_id, None) for event_id, _ in enqueued]):
+        enqueued = []
     # One short write at the end (never a write lock held across Redis calls), and only for rows still as
     # read: a worker may have processed one meanwhile (no lost update).
     for event_id, status in enqueued:

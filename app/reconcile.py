@@ -8,10 +8,9 @@ import time
 from flask import current_app
 from sqlalchemy import select
 
+from .event_store import store_events
 from .models import Checkpoint, StripeEvent, db
 from .payments import get_gateway
-from .queue import enqueue_event
-from .webhooks import store_event
 
 log = logging.getLogger(__name__)
 CHECKPOINT = "stripe_events_created"
@@ -43,15 +42,11 @@ def reconcile(max_pages: int = MAX_PAGES, page_size: int = 100) -> dict:
         events = page.get("data", [])
         ids = [e["id"] for e in events]
         known = set(db.session.scalars(select(StripeEvent.id).where(StripeEvent.id.in_(ids)))) if ids else set()
-        for event in events:
-            seen += 1
-            sweep["newest"] = max(sweep["newest"], int(event.get("created") or 0))
-            if event["id"] in known:
-                continue
-            result = store_event(event, json.dumps(event), source="reconcile")
-            stored += result != "duplicate"
-            if result == "stored":
-                enqueue_event(event["id"])
+        seen += len(events)
+        sweep["newest"] = max([sweep["newest"]] + [int(event.get("created") or 0) for event in events])
+        results = store_events([(event, json.dumps(event)) for event in events if event["id"] not in known],
+                               source="reconcile")
+        stored += sum(result != "duplicate" for result in results)
         if not page.get("has_more") or not events:
             finished = True
             break

@@ -5,7 +5,7 @@ from sqlalchemy import select
 
 from app.fulfilment import OrderNotKnownYet, OrderNotReadyYet, apply_event
 from app.models import Order, OrderLine, OrderTransition, Product, StripeEvent, db
-from app.webhooks import store_event
+from app.event_store import store_events
 from helpers import event_payload
 
 
@@ -22,8 +22,8 @@ def _order(app, state="pending", pi="pi_order_1"):
 
 def _store(app, event_type, obj, event_id):
     with app.app_context():
-        store_event(__import__("json").loads(event_payload(event_type, obj, event_id=event_id)),
-                    event_payload(event_type, obj, event_id=event_id), source="webhook")
+        raw = event_payload(event_type, obj, event_id=event_id)
+        store_events([(__import__("json").loads(raw), raw)], source="webhook")
 
 
 def _apply(app, event_id):
