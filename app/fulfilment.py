@@ -21,6 +21,7 @@ __all__ = ["process_event", "send_receipt", "apply_event", "OrderNotKnownYet", "
 
 log = logging.getLogger(__name__)
 DONE = (EventStatus.PROCESSED.value, EventStatus.IGNORED.value)
+EVENT_ROWS = StripeEvent.__table__  # UPDATEs to the table, not through the ORM (see app/order_state.py)
 
 
 class OrderNotKnownYet(Exception):
@@ -61,7 +62,7 @@ def apply_event(event_id: str) -> str:
             result = handler(json.loads(event.payload)["data"]["object"], receipts)
             status = EventStatus.PROCESSED.value
         processed_at = utcnow()
-        db.session.execute(update(StripeEvent).where(StripeEvent.id == event_id).values(
+        db.session.execute(update(EVENT_ROWS).where(EVENT_ROWS.c.id == event_id).values(
             status=status, processed_at=processed_at, last_error=f"duplicate of {duplicate}" if duplicate else None))
         db.session.commit()
     except Exception as error:
@@ -81,9 +82,9 @@ def _claim(event_id: str):
     concurrent claim waits, then sees the row done and gets nothing) and the write lock on SQLite. Returns the
     event's type, object id, payload and received time, or None if it is missing or already done."""
     return db.session.execute(
-        update(StripeEvent).where(StripeEvent.id == event_id, StripeEvent.status.not_in(DONE))
-        .values(attempts=StripeEvent.attempts + 1)
-        .returning(StripeEvent.type, StripeEvent.object_id, StripeEvent.payload, StripeEvent.received_at)
+        update(EVENT_ROWS).where(EVENT_ROWS.c.id == event_id, EVENT_ROWS.c.status.not_in(DONE))
+        .values(attempts=EVENT_ROWS.c.attempts + 1)
+        .returning(EVENT_ROWS.c.type, EVENT_ROWS.c.object_id, EVENT_ROWS.c.payload, EVENT_ROWS.c.received_at)
     ).first()
 
 
