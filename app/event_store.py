@@ -11,10 +11,11 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, update
+from sqlalchemy import bindparam
 from sqlalchemy.dialects import postgresql, sqlite
 
 from . import metrics
+from .fulfilment import HANDLERS  # the event types a worker acts on
 from .models import EventStatus, StripeEvent, db, utcnow
 from .queue import enqueue_events
 
@@ -24,8 +25,9 @@ MAX_BATCH = 100
 # INSERT ... ON CONFLICT (id) DO NOTHING RETURNING id: the ids it returns are the events new to the inbox.
 _INSERT_NEW = {name: dialect.insert(StripeEvent).on_conflict_do_nothing(index_elements=["id"])
                .returning(StripeEvent.id) for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))}
-_COUNT_DUPLICATE = (update(StripeEvent).where(StripeEvent.id == bindparam("event_id"))
-                    .values(duplicates=StripeEvent.duplicates + 1))
+_EVENTS = StripeEvent.__table__
+_COUNT_DUPLICATE = (_EVENTS.update().where(_EVENTS.c.id == bindparam("event_id"))
+                    .values(duplicates=_EVENTS.c.duplicates + 1))
 
 
 class EventNotStored(Exception):
@@ -41,8 +43,6 @@ class _Pending:
 
 
 def _row(event: dict, raw: str, source: str) -> dict:
-    from .fulfilment import HANDLERS  # the types a worker acts on; fulfilment imports this module's callers
-
     data_object = (event.get("data") or {}).get("object") or {}
     handled = event["type"] in HANDLERS
     now = utcnow()

@@ -6,6 +6,7 @@ the grouping and the decimal mark follow the reader's locale (CLDR, through Babe
 from __future__ import annotations
 
 import copy
+import functools
 import re
 from decimal import Decimal
 
@@ -41,6 +42,13 @@ def to_decimal(amount: int, currency: str) -> Decimal:
 
 def format_money(amount: int, currency: str, locale: str | None = None) -> str:
     """3495, "usd" -> "$34.95" (en_US) or "34,95 $" (de_DE). Unknown locales fall back to en_US."""
+    if isinstance(amount, bool) or not isinstance(amount, int):
+        raise TypeError(f"money is an integer number of minor units, not {type(amount).__name__}")
+    return _formatted(amount, currency, locale)
+
+
+@functools.lru_cache(maxsize=4096)  # a page formats the same few prices on every request: Babel's work, once
+def _formatted(amount: int, currency: str, locale: str | None) -> str:
     exponent = minor_unit_exponent(currency)
     where = _locale(locale)
     pattern = copy.copy(parse_pattern(where.currency_formats["standard"]))
@@ -66,9 +74,13 @@ def negotiate_locale(accept_languages) -> str:
 
 def request_locale() -> str:
     """The current request's locale (its Accept-Language), or the default outside a request."""
-    from flask import has_request_context, request
+    from flask import g, has_request_context, request
 
-    return negotiate_locale(request.accept_languages) if has_request_context() else DEFAULT_LOCALE
+    if not has_request_context():
+        return DEFAULT_LOCALE
+    if "money_locale" not in g:  # once per request, not once per price
+        g.money_locale = negotiate_locale(request.accept_languages)
+    return g.money_locale
 
 
 def _locale(name: str | None) -> Locale:
