@@ -273,7 +273,7 @@ def verify_webhook(payload: bytes, header: str | None, secrets: tuple[str, ...],
 
 
 def _is_event(event) -> bool:
-    """The shape `store_event` relies on: even a signed body that lacks it gets a 400, never a 500."""
+    """The shape app/event_store.py relies on: even a signed body that lacks it gets a 400, never a 500."""
     data = event.get("data") if isinstance(event, dict) else None
     return (isinstance(event, dict) and isinstance(event.get("id"), str) and event["id"].startswith("evt_")
             and len(event["id"]) <= 255 and isinstance(event.get("type"), str)
