@@ -26,8 +26,8 @@ ALLOWED: dict[OrderState, set[OrderState]] = {
 }
 HOLDS_STOCK = {S.PENDING, S.PAID, S.FULFILLED}
 # UPDATEs go to the tables, not through the ORM: an ORM-enabled UPDATE also flushes the session and looks for
-# the rows among loaded objects, which here is a third of an event's work and not needed (the order's new
-# values are set on it below, the products are not loaded).
+# the rows among loaded objects, which this path does not need (the order's new values are set on it below,
+# the products are not loaded). The order's own unsaved changes are flushed with the next flush or commit.
 ORDERS, PRODUCTS = Order.__table__, Product.__table__
 
 
