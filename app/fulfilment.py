@@ -72,8 +72,10 @@ def apply_event(event_id: str) -> str:
     metrics.EVENTS_PROCESSED.labels(event.type, result).inc()
     metrics.EVENT_AGE.observe((processed_at - event.received_at).total_seconds())
     log.info("event applied event_id=%s type=%s result=%s", event_id, event.type, result)
-    for outbox_id in receipts:
-        _enqueue_receipt(outbox_id)
+    if receipts and current_app.config["SETTINGS"].mail_url:  # with no mail server they wait in the outbox
+        from .queue import enqueue_receipts
+
+        enqueue_receipts(receipts)
     return result
 
 
@@ -189,19 +191,6 @@ def fulfil(order: Order, receipts: list[int]) -> None:
         db.session.add(outbox)
         db.session.flush()
         receipts.append(outbox.id)
-
-
-def _enqueue_receipt(outbox_id: int) -> None:
-    from redis.exceptions import RedisError
-
-    from .queue import MAIL, get_queue, retry_policy
-
-    if not current_app.config["SETTINGS"].mail_url:
-        return  # no mail server configured: the receipt stays in the outbox (the relay sends it once there is)
-    try:
-        get_queue(MAIL).enqueue(send_receipt, outbox_id, job_id=f"receipt-{outbox_id}", retry=retry_policy())
-    except RedisError as error:
-        log.warning("receipt enqueue failed outbox_id=%s error=%s; the relay will retry", outbox_id, error)
 
 
 # ---- the app a job runs in ---------------------------------------------------------------------------

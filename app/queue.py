@@ -14,7 +14,7 @@ from sqlalchemy import func, or_, select, update
 from .models import EventStatus, StripeEvent, db, utcnow
 
 __all__ = ["EVENTS", "MAIL", "MAINTENANCE", "QUEUES", "redis_connection", "get_queue", "enqueue_event",
-           "enqueue_events", "relay_events", "relay_outbox", "jobs_alive"]
+           "enqueue_events", "enqueue_receipts", "relay_events", "relay_outbox", "jobs_alive"]
 
 log = logging.getLogger(__name__)
 EVENTS, MAIL, MAINTENANCE = "events", "mail", "maintenance"
@@ -65,6 +65,23 @@ def enqueue_events(events: list[tuple[str, str | None]]) -> bool:
     except RedisError as error:
         log.warning("enqueue failed events=%d first=%s error=%s; the relay will retry", len(events), events[0][0],
                     error)
+        return False
+
+
+def enqueue_receipts(outbox_ids: list[int]) -> bool:
+    """Put `send_receipt(outbox_id)` on the mail queue for each outbox row, in one round trip. False (logged) if
+    Redis is unreachable: the rows stay unsent and the relay enqueues them later."""
+    if not outbox_ids:
+        return True
+    try:
+        retry = retry_policy()
+        get_queue(MAIL).enqueue_many([Queue.prepare_data(
+            "app.fulfilment.send_receipt", (outbox_id,), job_id=f"receipt-{outbox_id}", retry=retry)
+            for outbox_id in outbox_ids])
+        return True
+    except RedisError as error:
+        log.warning("receipt enqueue failed receipts=%d first=%s error=%s; the relay will retry", len(outbox_ids),
+                    outbox_ids[0], error)
         return False
 
 
@@ -161,13 +178,11 @@ def relay_outbox(limit: int = 200) -> int:
     db.session.rollback()
     try:
         alive = jobs_alive(MAIL, [f"receipt-{outbox_id}" for outbox_id in ids])
-        lost = [outbox_id for outbox_id, job_alive in zip(ids, alive) if not job_alive]
-        mail = get_queue(MAIL)
-        for outbox_id in lost:
-            mail.enqueue("app.fulfilment.send_receipt", outbox_id, job_id=f"receipt-{outbox_id}",
-                                    retry=retry_policy())
     except RedisError as error:
         log.warning("relay cannot reach Redis: %s", error)
+        return 0
+    lost = [outbox_id for outbox_id, job_alive in zip(ids, alive) if not job_alive]
+    if not enqueue_receipts(lost):
         return 0
     if lost:
         log.info("relay enqueued %d receipts", len(lost))

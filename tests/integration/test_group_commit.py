@@ -120,10 +120,19 @@ def test_a_batch_the_database_refuses_fails_every_delivery_in_it_and_the_next_on
     assert len(_stored(app)) == 4
 
 
-@pytest.mark.parametrize("count", [1, 2])
-def test_reconcile_stores_a_page_in_one_batch(app, redis, count):
-    events = [json.loads(_body(n)) for n in range(count)] * 2  # each twice: the second is a duplicate
+@pytest.mark.parametrize("count_events", [1, 2])
+def test_reconcile_stores_a_page_in_one_batch(app, redis, count_events):
+    events = [json.loads(_body(n)) for n in range(count_events)] * 2  # each twice: the second is a duplicate
+    commits = []
+
+    def count(connection):
+        commits.append(connection)
+
     with app.app_context():
+        sa_event.listen(db.engine, "commit", count)
         results = event_store.store_events([(e, json.dumps(e)) for e in events], source="reconcile")
-    assert results == ["stored"] * count + ["duplicate"] * count
-    assert _stored(app) == {f"evt_group_{n}": 1 for n in range(count)}
+        sa_event.remove(db.engine, "commit", count)
+    assert len(commits) == 1
+    assert results == ["stored"] * count_events + ["duplicate"] * count_events
+    assert redis.llen("rq:queue:events") == count_events
+    assert _stored(app) == {f"evt_group_{n}": 1 for n in range(count_events)}
