@@ -138,7 +138,19 @@ class Stack:
             self.start_worker(cron=number == 0)
         wait_for_http(f"{self.url}/healthz")
         wait_for_http(f"{self.payments_url}/healthz")
+        if any(worker.runs_cron for worker in self.workers):
+            self.wait_for_first_reconcile()
         return self
+
+    def wait_for_first_reconcile(self, timeout: float = 120) -> None:
+        """The cron runs its interval jobs once as it starts, reconcile included. On a slow machine that first run
+        can come seconds after the web answers, in the middle of a test that counts what the webhook stored: so
+        the stack is ready once that run has set its checkpoint."""
+        started = time.monotonic()
+        while not self.query("SELECT value FROM checkpoint WHERE name = 'stripe_events_created'"):
+            if time.monotonic() - started > timeout:
+                raise AssertionError(f"the worker's first reconcile did not finish within {timeout} s; see {self.log.name}")
+            time.sleep(0.2)
 
     def _gunicorn(self, port: int, nice: int = 0) -> subprocess.Popen:
         return subprocess.Popen(
