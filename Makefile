@@ -15,6 +15,7 @@ $(VENV)/.installed: pyproject.toml
 $(VENV)/.test-installed: $(VENV)/.installed
 	$(PY) -m pip install -q -e '.[test]'
 	scripts/install-browser $(PY)
+	scripts/install-test-tools
 	touch $@
 
 run: $(VENV)/.installed

@@ -15,12 +15,15 @@ The shop runs in its recommended shape: the payment paths (POST /checkout/confir
 gunicorn of their own, so a checkout spike never queues the pages behind it, and that pool, the RQ worker
 (and, standing in for what runs elsewhere, the emulator, the SMTP sink and the 50 shoppers' load) at nice 19,
 as a deployment gives background work a smaller CPU weight (nice weighs each thread, so with dozens of
-threads waking at once only the lowest priority keeps their sum below one page's). `--single-pool` measures one gunicorn with nothing niced instead.
+threads waking at once only the lowest priority keeps their sum below one page's); and the pages' gunicorn
+pinned to the first core, everything else the stack runs to the others (deploy/compose.cpusets.yml), since even
+idle-priority work on the pages' core costs their p99 (the control phase). `--shared-cpus` leaves every process
+free to run on every core; `--single-pool` measures one gunicorn with nothing niced or pinned instead.
 The SMTP sink runs in its own process, never in the process that times the catalog.
 Goal: catalog p99 under load at most 1.25x its idle p99, zero errors; checkout with the breaker open p99 < 50 ms.
 
     .venv/bin/python bench/checkout_stability.py [--seconds 10] [--catalog-rate 50] [--web-workers 2]
-        [--threads 16] [--postgres URL] [--single-pool] [--closed-loop N]
+        [--threads 16] [--postgres URL] [--shared-cpus] [--single-pool] [--closed-loop N]
 """
 from __future__ import annotations
 
@@ -73,11 +76,13 @@ def prepared_shoppers(stack: Stack, count: int) -> list[Shopper]:
     return shoppers
 
 
-def run_checkouts(pool: list[Shopper], go, stop, results, nice: int = 0) -> None:
+def run_checkouts(pool: list[Shopper], go, stop, results, nice: int = 0, cpus: set[int] | None = None) -> None:
     """CHECKOUTS shoppers at once while `go` is set, until `stop`: a 503 is retried by the same shopper 0.5 to
     2.5 s later (a person reading the message, then pressing "try again"); any other answer ends that checkout
     and the thread takes the next shopper."""
     os.nice(nice)  # before any thread starts: the shoppers' browsers are not on the shop's machine
+    if cpus:
+        os.sched_setaffinity(0, cpus)
     answers: list[int] = []
     lock = threading.Lock()
 
@@ -139,6 +144,8 @@ def main() -> None:
     parser.add_argument("--catalog-rate", type=float, default=50, help="catalog requests per second")
     parser.add_argument("--closed-loop", type=int, default=0, metavar="N",
                         help="browse the catalog with N back-to-back clients instead of a steady rate")
+    parser.add_argument("--shared-cpus", action="store_true",
+                        help="let every process run on every core (default: the pages pinned to the first core)")
     parser.add_argument("--single-pool", action="store_true",
                         help="one gunicorn for everything, nothing at a lower CPU priority (the naive shape)")
     args = parser.parse_args()
@@ -148,7 +155,10 @@ def main() -> None:
                   workers=1, payments_pool=not args.single_pool, background_nice=nice, mail_process=True,
                   extra_env={"BREAKER_RESET_TIMEOUT": "30", "STRIPE_READ_TIMEOUT": "8",
                              "CHECKOUT_DEADLINE": "10"}).start()
+    cores = sorted(os.sched_getaffinity(0))
+    background_cpus = set(cores[1:]) if len(cores) > 1 and not (args.shared_cpus or args.single_pool) else None
     try:
+        pages_cpus = stack.split_cpus(background_cpus) if background_cpus else None
         browse = lambda seconds: catalog(stack, seconds, args.catalog_rate, args.closed_loop)  # noqa: E731
         browse(5)  # warm up: every process and thread has served the page
 
@@ -157,7 +167,8 @@ def main() -> None:
         fork = multiprocessing.get_context("fork")
         go, stop, results_queue = fork.Event(), fork.Event(), fork.Queue()
         # the checkouts run in their own process, so the catalog's client never waits on their threads (GIL)
-        shoppers_process = fork.Process(target=run_checkouts, args=(pool, go, stop, results_queue, nice))
+        shoppers_process = fork.Process(target=run_checkouts,
+                                        args=(pool, go, stop, results_queue, nice, background_cpus))
         shoppers_process.start()
         idle, loaded, control = Result(), Result(), Result()
         for _ in range(ROUNDS):
@@ -204,6 +215,8 @@ def main() -> None:
         shape = ("one gunicorn for everything" if args.single_pool else
                  f"shop pages and payments (confirm, webhooks) in two gunicorns; payments, RQ worker, emulator, "
                  f"SMTP sink and the checkout load at nice {nice}")
+        if pages_cpus:
+            shape += f"; the pages on core(s) {sorted(pages_cpus)}, the rest on {sorted(background_cpus)}"
         print(f"machine: {platform.machine()}, {os.cpu_count()} cores; gunicorn {args.web_workers} workers x "
               f"{args.threads} threads (gthread) per pool; {'PostgreSQL' if args.postgres else 'SQLite'}; "
               f"catalog: {load}, {ROUNDS} x {args.seconds:.0f} s per phase\n{shape}")

@@ -68,6 +68,19 @@ def _niced(nice: int):
     return (lambda: os.nice(nice)) if nice else None
 
 
+def pin_process_tree(pid: int, cpus: set[int]) -> None:
+    """Every thread of a process and of all its descendants may run only on `cpus` (threads and processes they
+    start later inherit it)."""
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            os.sched_setaffinity(int(task.name), cpus)
+            children = (task / "children").read_text().split()
+        except (ProcessLookupError, FileNotFoundError):
+            continue
+        for child in children:
+            pin_process_tree(int(child), cpus)
+
+
 def own_postgres_database(url: str) -> str:
     """A fresh database on the same PostgreSQL server, so concurrent suites never share tables."""
     from sqlalchemy.engine import make_url
@@ -151,6 +164,19 @@ class Stack:
             if time.monotonic() - started > timeout:
                 raise AssertionError(f"the worker's first reconcile did not finish within {timeout} s; see {self.log.name}")
             time.sleep(0.2)
+
+    def split_cpus(self, background_cpus: set[int]) -> set[int]:
+        """The shop's pages (the first gunicorn) on some cores, everything else the stack runs (the payments pool,
+        workers, emulator, SMTP sink, Valkey) on `background_cpus`, as a deployment gives each its own cpuset.
+        Returns the pages' cores."""
+        pages_cpus = os.sched_getaffinity(0) - background_cpus
+        pin_process_tree(self.processes[0].pid, pages_cpus)
+        others = [*self.processes[1:], *self.workers, self.emulator.process]
+        others += [self.mail.process] if isinstance(self.mail, MailProcess) else []
+        others += [self.valkey._process] if self.valkey is not None else []
+        for process in others:
+            pin_process_tree(process.pid, background_cpus)
+        return pages_cpus
 
     def _gunicorn(self, port: int, nice: int = 0) -> subprocess.Popen:
         return subprocess.Popen(
@@ -270,13 +296,17 @@ class Shopper:
 
     def buy(self, product_id: str = "enamel-mug", quantity: int = 1, payment_method: str = "pm_card_visa",
             timeout: float = 30) -> tuple[int, dict]:
+        self.open_checkout(product_id, quantity, timeout)
+        return self.confirm(self.confirmation_token(payment_method), timeout=timeout)
+
+    def open_checkout(self, product_id: str = "enamel-mug", quantity: int = 1, timeout: float = 30) -> None:
+        """Put the product in the cart and load the checkout page (its attempt id and CSRF token)."""
         page = self.http.get(f"{self.stack.url}/", timeout=timeout).text
         self.http.post(f"{self.stack.url}/cart/add", timeout=timeout, data={
             "csrf_token": CSRF.search(page).group(1), "product_id": product_id, "quantity": quantity})
         checkout = self.http.get(f"{self.stack.url}/checkout", timeout=timeout).text
         self.attempt_id = ATTEMPT.search(checkout).group(1)
         self.csrf = PAGE_CSRF.search(checkout).group(1)
-        return self.confirm(self.confirmation_token(payment_method), timeout=timeout)
 
     def confirmation_token(self, payment_method: str = "pm_card_visa") -> str:
         response = requests.post(f"{self.stack.emulator.api}/v1/test_helpers/confirmation_tokens",

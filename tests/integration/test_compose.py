@@ -46,12 +46,24 @@ def test_it_has_the_production_shape():
     assert result.returncode == 0, result.stderr
     config = yaml.safe_load(result.stdout)
     services = config["services"]
-    assert set(services) == {"migrate", "web", "scheduler", "worker", "postgres", "redis", "emulator", "prometheus"}
+    assert set(services) == {"migrate", "proxy", "web", "payments", "scheduler", "worker", "postgres", "redis",
+                             "emulator", "prometheus"}
     assert services["emulator"]["profiles"] == ["offline"]
     web = services["web"]
     assert "gunicorn.conf.py" in web["command"] and "/healthz" in " ".join(web["healthcheck"]["test"])
     assert web["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
     assert services["migrate"]["command"] == ["shop", "init-db"]
+    # two pools behind the proxy (tests/integration/test_proxy.py runs its configuration): only it is published
+    proxy = services["proxy"]
+    assert proxy["environment"] == {"PROXY_PORT": "8000", "PAGES_UPSTREAM": "web:8000",
+                                    "PAYMENTS_UPSTREAM": "payments:8000"}
+    assert [port["target"] if isinstance(port, dict) else port for port in proxy["ports"]] in ([8000], ["8000:8000"])
+    assert all("ports" not in services[name] for name in ("web", "payments", "worker", "scheduler"))
+    assert services["payments"]["command"] == web["command"]
+    assert services["emulator"]["command"][services["emulator"]["command"].index("--webhook-url") + 1] == \
+        "http://proxy:8000/webhooks/stripe"
+    assert all(services[name]["cpu_shares"] < 1024 for name in ("payments", "worker", "scheduler"))
+    assert "cpu_shares" not in web
     worker = services["worker"]  # scalable with --scale worker=N: no fixed name, no host port
     assert "--no-cron" in worker["command"] and "ports" not in worker and "container_name" not in worker
     assert "--no-cron" not in services["scheduler"]["command"]
@@ -60,6 +72,14 @@ def test_it_has_the_production_shape():
         environment = services[name]["environment"]
         assert environment["DATABASE_URL"].startswith("postgresql+psycopg://")
         assert environment["PROMETHEUS_MULTIPROC_DIR"] == "/var/run/shop-metrics"
+
+
+def test_the_cpuset_override_pins_the_pages_apart():
+    result = compose("-f", str(ROOT / "deploy" / "compose.cpusets.yml"), "config")
+    assert result.returncode == 0, result.stderr
+    services = yaml.safe_load(result.stdout)["services"]
+    assert services["web"]["cpuset"] == "0"
+    assert {services[name]["cpuset"] for name in ("payments", "worker", "scheduler", "redis")} == {"1"}
 
 
 def test_it_will_not_start_without_a_database_password():

@@ -1,0 +1,115 @@
+"""deploy/nginx/default.conf.template, as docker-compose.yml's `proxy` runs it, in front of the shop's two gunicorn
+pools (a real nginx, real gunicorns, RQ workers, the emulator over HTTP): the payment paths reach the payments pool,
+everything else the pages pool, so either pool can be down alone and the other side of the shop keeps working.
+Skipped, with a message, where nginx is not installed (.ci/run installs it)."""
+from __future__ import annotations
+
+import os
+import shutil
+import re
+import subprocess
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import requests
+
+from helpers import ROOT, event_payload, free_port, sign, wait_for_http
+from stack import Shopper, Stack
+
+pytestmark = pytest.mark.slow
+TEMPLATE = ROOT / "deploy" / "nginx" / "default.conf.template"
+UNAVAILABLE = "Payments are temporarily unavailable. Your cart is saved — try again in a minute."
+
+
+def nginx_binary() -> str | None:
+    return shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx",) if os.access(p, os.X_OK)), None)
+
+
+def start_nginx(tmp: Path, port: int, pages: str, payments: str) -> subprocess.Popen:
+    """nginx with the template filled in as the nginx image's entrypoint does (envsubst of the variables it is
+    given; nginx's own $variables stay)."""
+    values = {"PROXY_PORT": str(port), "PAGES_UPSTREAM": pages, "PAYMENTS_UPSTREAM": payments}
+    site = re.sub(r"\$\{(\w+)\}", lambda match: values.get(match[1], match[0]), TEMPLATE.read_text())
+    assert "${" not in site, "a variable the proxy service does not set"
+    (tmp / "site.conf").write_text(site)
+    temp_paths = " ".join(f"{kind}_temp_path {tmp / kind};" for kind in ("client_body", "proxy", "fastcgi",
+                                                                          "uwsgi", "scgi"))
+    (tmp / "nginx.conf").write_text(
+        ("user root;\n" if os.geteuid() == 0 else "")
+        + f"daemon off; worker_processes 1; pid {tmp / 'nginx.pid'}; error_log stderr warn;\n"
+        + "events { worker_connections 512; }\n"
+        + f"http {{ access_log off; {temp_paths} include {tmp / 'site.conf'}; }}\n")
+    check = subprocess.run([nginx_binary(), "-t", "-p", str(tmp), "-c", str(tmp / "nginx.conf")],
+                           capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr
+    return subprocess.Popen([nginx_binary(), "-p", str(tmp), "-c", str(tmp / "nginx.conf")],
+                            stdout=subprocess.DEVNULL, stderr=(tmp / "nginx.log").open("w"))
+
+
+@pytest.fixture
+def proxied(tmp_path):
+    if nginx_binary() is None:
+        pytest.skip("nginx is not installed (apt-get install nginx-light): deploy/nginx/ not exercised")
+    stack = Stack(tmp_path, workers=1, payments_pool=True, extra_env={"TRUSTED_PROXIES": "1"}).start()
+    port = free_port()
+    nginx = start_nginx(tmp_path, port, f"127.0.0.1:{stack.port}", f"127.0.0.1:{stack.payments_port}")
+    try:
+        front = f"http://127.0.0.1:{port}"
+        wait_for_http(f"{front}/healthz")
+        # the shop as a shopper reaches it: every path through the proxy
+        yield stack, SimpleNamespace(url=front, payments_url=front, emulator=stack.emulator)
+    finally:
+        nginx.terminate()
+        nginx.wait(10)
+        stack.stop()
+
+
+def webhook(front, body: str) -> requests.Response:
+    return requests.post(f"{front.url}/webhooks/stripe", data=body, timeout=10,
+                         headers={"Stripe-Signature": sign(body), "Content-Type": "application/json"})
+
+
+def stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    process.wait(20)
+
+
+def test_a_purchase_through_the_proxy_is_paid_and_fulfilled(proxied):
+    stack, front = proxied
+    status, body = Shopper(front).buy("enamel-mug", 1)
+    assert status == 200 and body["status"] == "succeeded", body
+    stack.wait_until(lambda: stack.order_states() == {"fulfilled": 1}, timeout=60)
+    assert webhook(front, event_payload("customer.created", {"id": "cus_proxy", "object": "customer"})).status_code == 200
+
+
+def test_with_the_payments_pool_down_the_pages_stay_up_and_checkout_says_so(proxied):
+    stack, front = proxied
+    shopper = Shopper(front)
+    token = shopper.confirmation_token()
+    shopper.open_checkout("enamel-mug", 1)
+    stop(stack.processes[1])  # the payments pool
+
+    for path in ("/", "/products/enamel-mug", "/cart", "/checkout"):
+        assert shopper.http.get(f"{front.url}{path}", timeout=10).status_code == 200, path
+    status, body = shopper.confirm(token)
+    assert (status, body) == (503, {"status": "error", "retryable": True, "error": UNAVAILABLE})
+    assert "enamel-mug" in shopper.http.get(f"{front.url}/cart", timeout=10).text  # the cart is kept
+    assert webhook(front, event_payload("customer.created", {"id": "cus_x", "object": "customer"})).status_code >= 500
+    assert stack.order_states() == {}
+
+
+def test_with_the_pages_pool_down_payments_and_webhooks_go_on(proxied):
+    stack, front = proxied
+    shopper = Shopper(front)
+    token = shopper.confirmation_token()
+    shopper.open_checkout("enamel-mug", 1)
+    stop(stack.processes[0])  # the pages pool
+
+    assert requests.get(f"{front.url}/", timeout=10).status_code == 502
+    status, body = shopper.confirm(token)
+    assert status == 200 and body["status"] == "succeeded", body
+    stack.wait_until(lambda: stack.order_states() == {"fulfilled": 1}, timeout=60)
+    body = event_payload("customer.created", {"id": "cus_pages_down", "object": "customer"})
+    assert webhook(front, body).status_code == 200
+    assert stack.query("SELECT count(*) FROM stripe_event WHERE type = 'customer.created'")[0][0] == 1
