@@ -51,7 +51,8 @@ def start_nginx(tmp: Path, port: int, pages: str, payments: str) -> subprocess.P
 def proxied(tmp_path):
     if nginx_binary() is None:
         pytest.skip("nginx is not installed (apt-get install nginx-light): deploy/nginx/ not exercised")
-    stack = Stack(tmp_path, workers=1, payments_pool=True, extra_env={"TRUSTED_PROXIES": "1"}).start()
+    stack = Stack(tmp_path, database_url=os.environ.get("TEST_DATABASE_URL"), workers=1, payments_pool=True,
+                  extra_env={"TRUSTED_PROXIES": "1"}).start()
     port = free_port()
     nginx = start_nginx(tmp_path, port, f"127.0.0.1:{stack.port}", f"127.0.0.1:{stack.payments_port}")
     try:
