@@ -125,6 +125,13 @@ class Stack:
 
     # ---- lifecycle ---------------------------------------------------------------------------
     def start(self) -> "Stack":
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()  # whatever did start: a failed start must not leave processes behind
+            raise
+
+    def _start(self) -> "Stack":
         (self.tmp / "prometheus").mkdir(exist_ok=True)
         if self.own_redis:
             self.start_redis()
@@ -223,11 +230,12 @@ class Stack:
                 process.wait(10)
             except subprocess.TimeoutExpired:
                 process.kill()
-        self.emulator.stop()
-        self.mail.stop()
+        for service in (getattr(self, "emulator", None), getattr(self, "mail", None)):
+            if service is not None:
+                service.stop()
         if self.valkey is not None:
             self.valkey.stop()
-        if self.server_url and self.server_url.startswith("postgresql"):
+        if self.server_url and self.server_url.startswith("postgresql") and self.database_url != self.server_url:
             from sqlalchemy.engine import make_url
 
             engine = create_engine(self.server_url, isolation_level="AUTOCOMMIT")

@@ -53,16 +53,18 @@ def proxied(tmp_path):
         pytest.skip("nginx is not installed (apt-get install nginx-light): deploy/nginx/ not exercised")
     stack = Stack(tmp_path, database_url=os.environ.get("TEST_DATABASE_URL"), workers=1, payments_pool=True,
                   extra_env={"TRUSTED_PROXIES": "1"}).start()
-    port = free_port()
-    nginx = start_nginx(tmp_path, port, f"127.0.0.1:{stack.port}", f"127.0.0.1:{stack.payments_port}")
+    nginx = None
     try:
+        port = free_port()
+        nginx = start_nginx(tmp_path, port, f"127.0.0.1:{stack.port}", f"127.0.0.1:{stack.payments_port}")
         front = f"http://127.0.0.1:{port}"
         wait_for_http(f"{front}/healthz")
         # the shop as a shopper reaches it: every path through the proxy
         yield stack, SimpleNamespace(url=front, payments_url=front, emulator=stack.emulator)
     finally:
-        nginx.terminate()
-        nginx.wait(10)
+        if nginx is not None:
+            nginx.terminate()
+            nginx.wait(10)
         stack.stop()
 
 
