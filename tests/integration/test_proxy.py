@@ -73,6 +73,13 @@ def webhook(front, body: str) -> requests.Response:
                          headers={"Stripe-Signature": sign(body), "Content-Type": "application/json"})
 
 
+def shopper_at_checkout(front) -> tuple[Shopper, str]:
+    """A shopper with a mug in the cart and the checkout page open, holding a ConfirmationToken."""
+    shopper = Shopper(front)
+    shopper.open_checkout("enamel-mug", 1)
+    return shopper, shopper.confirmation_token()
+
+
 def stop(process: subprocess.Popen) -> None:
     process.terminate()
     process.wait(20)
@@ -88,9 +95,7 @@ def test_a_purchase_through_the_proxy_is_paid_and_fulfilled(proxied):
 
 def test_with_the_payments_pool_down_the_pages_stay_up_and_checkout_says_so(proxied):
     stack, front = proxied
-    shopper = Shopper(front)
-    token = shopper.confirmation_token()
-    shopper.open_checkout("enamel-mug", 1)
+    shopper, token = shopper_at_checkout(front)
     stop(stack.processes[1])  # the payments pool
 
     for path in ("/", "/products/enamel-mug", "/cart", "/checkout"):
@@ -104,9 +109,7 @@ def test_with_the_payments_pool_down_the_pages_stay_up_and_checkout_says_so(prox
 
 def test_with_the_pages_pool_down_payments_and_webhooks_go_on(proxied):
     stack, front = proxied
-    shopper = Shopper(front)
-    token = shopper.confirmation_token()
-    shopper.open_checkout("enamel-mug", 1)
+    shopper, token = shopper_at_checkout(front)
     stop(stack.processes[0])  # the pages pool
 
     assert requests.get(f"{front.url}/", timeout=10).status_code == 502
