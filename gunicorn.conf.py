@@ -5,6 +5,7 @@ and pid), /metrics in any worker sums them, and a worker that exits is marked de
 At start the files of this host's web processes that no longer exist are removed (a restart resets counters,
 which Prometheus handles); RQ workers' files and other hosts' files sharing the directory are left alone.
 """
+import contextlib
 import glob
 import os
 import socket
@@ -36,7 +37,8 @@ def on_starting(server):
     for path in glob.glob(os.path.join(directory, f"*_{HOST}-*.db")):
         pid = path.rsplit("-", 1)[1].removesuffix(".db")
         if "-rq-" not in path and pid.isdigit() and not _alive(int(pid)):  # RQ workers' files stay
-            os.remove(path)
+            with contextlib.suppress(FileNotFoundError):  # another pool starting beside this one removed it
+                os.remove(path)
 
 
 def child_exit(server, worker):
