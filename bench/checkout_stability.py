@@ -33,7 +33,6 @@ import multiprocessing
 import os
 import platform
 import random
-import re
 import subprocess
 import sys
 import tempfile
@@ -64,13 +63,7 @@ def prepared_shoppers(stack: Stack, count: int) -> list[Shopper]:
     shoppers = []
     for _ in range(count):
         shopper = Shopper(stack)
-        page = shopper.http.get(f"{stack.url}/").text
-        token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-        shopper.http.post(f"{stack.url}/cart/add", data={"csrf_token": token, "product_id": "enamel-mug",
-                                                         "quantity": 1})
-        checkout = shopper.http.get(f"{stack.url}/checkout").text
-        shopper.attempt_id = re.search(r'data-attempt-id="([0-9a-f]{32})"', checkout).group(1)
-        shopper.csrf = re.search(r'data-csrf-token="([^"]+)"', checkout).group(1)
+        shopper.open_checkout("enamel-mug", 1)
         shopper.token = shopper.confirmation_token()
         shoppers.append(shopper)
     return shoppers

@@ -166,10 +166,13 @@ class Stack:
         """The cron runs its interval jobs once as it starts, reconcile included. On a slow machine that first run
         can come seconds after the web answers, in the middle of a test that counts what the webhook stored: so
         the stack is ready once that run has set its checkpoint."""
+        from app.reconcile import CHECKPOINT
+
         started = time.monotonic()
-        while not self.query("SELECT value FROM checkpoint WHERE name = 'stripe_events_created'"):
+        while not self.query("SELECT value FROM checkpoint WHERE name = :name", name=CHECKPOINT):
             if time.monotonic() - started > timeout:
-                raise AssertionError(f"the worker's first reconcile did not finish within {timeout} s; see {self.log.name}")
+                raise AssertionError(f"the worker's first reconcile did not finish within {timeout} s; "
+                                     f"see {self.log.name}")
             time.sleep(0.2)
 
     def split_cpus(self, background_cpus: set[int]) -> set[int]:
@@ -328,4 +331,5 @@ class Shopper:
                                   headers={"X-CSRFToken": self.csrf},
                                   json={"confirmation_token": token, "attempt_id": self.attempt_id,
                                         "email": "storm@example.com"})
+        self.last_response = response
         return response.status_code, response.json()
