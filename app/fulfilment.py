@@ -2,7 +2,8 @@
 
 `process_event` claims the event row (a row lock on PostgreSQL; on SQLite a conditional UPDATE, which takes
 the database's write lock), applies it through the order state machine, and marks it processed in the same
-transaction. A crash anywhere before the commit leaves the event as it was, for a retry or the relay.
+transaction; with a backlog it applies other waiting events in that transaction too (`apply_events`). A crash
+anywhere before the commit leaves every event as it was, for a retry or the relay.
 """
 from __future__ import annotations
 
@@ -17,11 +18,13 @@ from . import metrics
 from .models import EventStatus, Order, OrderState, StripeEvent, db, utcnow
 from .order_state import refuse, transition
 
-__all__ = ["process_event", "send_receipt", "apply_event", "OrderNotKnownYet", "OrderNotReadyYet"]
+__all__ = ["process_event", "send_receipt", "apply_event", "apply_events", "OrderNotKnownYet", "OrderNotReadyYet"]
 
 log = logging.getLogger(__name__)
 DONE = (EventStatus.PROCESSED.value, EventStatus.IGNORED.value)
 EVENT_ROWS = StripeEvent.__table__  # UPDATEs to the table, not through the ORM (see app/order_state.py)
+CLAIMED = (EVENT_ROWS.c.id, EVENT_ROWS.c.type, EVENT_ROWS.c.object_id, EVENT_ROWS.c.payload,
+           EVENT_ROWS.c.received_at)
 
 
 class OrderNotKnownYet(Exception):
@@ -35,7 +38,7 @@ class OrderNotReadyYet(Exception):
 # ---- job entry points (run by worker.py) --------------------------------------------------------
 def process_event(event_id: str) -> str:
     with _job_app().app_context():
-        return apply_event(event_id)
+        return apply_events(event_id, current_app.config["SETTINGS"].event_batch)
 
 
 def send_receipt(outbox_id: int) -> str:
@@ -45,38 +48,76 @@ def send_receipt(outbox_id: int) -> str:
         return deliver_outbox(outbox_id)
 
 
-# ---- applying an event ---------------------------------------------------------------------------
+# ---- applying events -----------------------------------------------------------------------------
 def apply_event(event_id: str) -> str:
-    """Apply one stored event. Returns what happened; raises (for a retry) only on transient failures."""
+    """Apply one stored event alone. Returns what happened; raises (for a retry) only on transient failures."""
+    return apply_events(event_id, 1)
+
+
+def apply_events(event_id: str, batch: int) -> str:
+    """Apply the job's own event and, in the same transaction, up to `batch - 1` other events whose jobs are
+    still waiting on the queue (a backlog): one commit and one job's overhead for all of them. The worker takes
+    those jobs off the queue first, so no other worker waits on events it holds. Events are applied in the
+    order they were received, each in a savepoint: one that fails is undone and put back on the queue (its
+    job records the failure and retries), the rest commit. Returns what happened to the job's own event;
+    raises (for a retry) only if that one failed."""
+    from .queue import enqueue_events, enqueue_receipts, forget_jobs
+
+    applied: list[tuple] = []  # (event row, result)
     receipts: list[int] = []
+    own_error, others = None, []
     try:
-        event = _claim(event_id)
-        if event is None:
+        own = _claim(event_id)
+        if own is None:
             db.session.rollback()
             return "skipped"
-        handler = HANDLERS.get(event.type)
-        duplicate = _already_applied(event_id, event.type, event.object_id)
-        if handler is None or duplicate:
-            status, result = EventStatus.IGNORED.value, "ignored"
-        else:
-            result = handler(json.loads(event.payload)["data"]["object"], receipts)
-            status = EventStatus.PROCESSED.value
-        processed_at = utcnow()
-        db.session.execute(update(EVENT_ROWS).where(EVENT_ROWS.c.id == event_id).values(
-            status=status, processed_at=processed_at, last_error=f"duplicate of {duplicate}" if duplicate else None))
+        others = _take_waiting(event_id, batch - 1) if batch > 1 else []
+        for event in sorted([own, *others], key=lambda row: (row.received_at, row.id)):
+            try:
+                with db.session.begin_nested():
+                    result, its_receipts = _apply(event, count_attempt=event.id != event_id)
+            except Exception as error:  # noqa: BLE001 - undone; its own job retries it (own: raised below)
+                if event.id == event_id:
+                    own_error = error
+                continue
+            applied.append((event, result))
+            receipts += its_receipts
         db.session.commit()
     except Exception as error:
         db.session.rollback()
+        enqueue_events([(event.id, None) for event in others])  # their jobs were taken: put them back
         _record_failure(event_id, error)
         raise
-    metrics.EVENTS_PROCESSED.labels(event.type, result).inc()
-    metrics.EVENT_AGE.observe((processed_at - event.received_at).total_seconds())
-    log.info("event applied event_id=%s type=%s result=%s", event_id, event.type, result)
+    for event, result in applied:
+        metrics.EVENTS_PROCESSED.labels(event.type, result).inc()
+        metrics.EVENT_AGE.observe((utcnow() - event.received_at).total_seconds())
+        log.info("event applied event_id=%s type=%s result=%s", event.id, event.type, result)
+    done = {event.id for event, _ in applied}
+    if others:
+        forget_jobs([event.id for event in others if event.id in done])
+        enqueue_events([(event.id, None) for event in others if event.id not in done])
     if receipts and current_app.config["SETTINGS"].mail_url:  # with no mail server they wait in the outbox
-        from .queue import enqueue_receipts
-
         enqueue_receipts(receipts)
-    return result
+    if own_error is not None:
+        _record_failure(event_id, own_error, count_attempt=False)  # `_claim` counted it, and that committed
+        raise own_error
+    return next(result for event, result in applied if event.id == event_id)
+
+
+def _apply(event, count_attempt: bool) -> tuple[str, list[int]]:
+    """Apply one claimed event and mark it done (`count_attempt`: add this attempt, `_claim` did not)."""
+    receipts: list[int] = []
+    handler = HANDLERS.get(event.type)
+    duplicate = _already_applied(event.id, event.type, event.object_id)
+    if handler is None or duplicate:
+        status, result = EventStatus.IGNORED.value, "ignored"
+    else:
+        result = handler(json.loads(event.payload)["data"]["object"], receipts)
+        status = EventStatus.PROCESSED.value
+    db.session.execute(update(EVENT_ROWS).where(EVENT_ROWS.c.id == event.id).values(
+        status=status, processed_at=utcnow(), last_error=f"duplicate of {duplicate}" if duplicate else None,
+        attempts=EVENT_ROWS.c.attempts + int(count_attempt)))
+    return result, receipts
 
 
 def _claim(event_id: str):
@@ -85,9 +126,24 @@ def _claim(event_id: str):
     event's type, object id, payload and received time, or None if it is missing or already done."""
     return db.session.execute(
         update(EVENT_ROWS).where(EVENT_ROWS.c.id == event_id, EVENT_ROWS.c.status.not_in(DONE))
-        .values(attempts=EVENT_ROWS.c.attempts + 1)
-        .returning(EVENT_ROWS.c.type, EVENT_ROWS.c.object_id, EVENT_ROWS.c.payload, EVENT_ROWS.c.received_at)
+        .values(attempts=EVENT_ROWS.c.attempts + 1).returning(*CLAIMED)
     ).first()
+
+
+def _take_waiting(event_id: str, limit: int) -> list:
+    """Claim up to `limit` other events whose jobs are waiting on the queue, oldest first, and take their jobs.
+    PostgreSQL: row locks, skipping rows another worker holds. SQLite: this transaction already holds the
+    database's write lock (`_claim`), so no other worker can claim or finish any of them until it ends. Failed
+    events wait for their retry; an event whose job a worker has just popped is left to that worker."""
+    from .queue import take_queued_events
+
+    waiting = (EventStatus.RECEIVED.value, EventStatus.QUEUED.value)
+    rows = db.session.execute(
+        select(*CLAIMED).where(EVENT_ROWS.c.status.in_(waiting), EVENT_ROWS.c.id != event_id)
+        .order_by(EVENT_ROWS.c.received_at, EVENT_ROWS.c.id).limit(limit).with_for_update(skip_locked=True)
+    ).all()
+    taken = set(take_queued_events([row.id for row in rows])) if rows else set()
+    return [row for row in rows if row.id in taken]
 
 
 # Types that happen once per object, so a second Event object of the type is the same change. Not
@@ -104,14 +160,14 @@ def _already_applied(event_id: str, event_type: str, object_id: str) -> str | No
         StripeEvent.id != event_id, StripeEvent.status == EventStatus.PROCESSED.value).limit(1))
 
 
-def _record_failure(event_id: str, error: Exception) -> None:
+def _record_failure(event_id: str, error: Exception, count_attempt: bool = True) -> None:
     from .queue import retry_policy
 
     max_attempts = retry_policy().max + 1
     event = db.session.get(StripeEvent, event_id)
     if event is None:
         return
-    event.attempts += 1
+    event.attempts += int(count_attempt)
     event.last_error = f"{type(error).__name__}: {error}"[:2000]
     event.failed_at = utcnow()
     event.status = EventStatus.PARKED.value if event.attempts >= max_attempts else EventStatus.FAILED.value

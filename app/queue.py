@@ -14,7 +14,8 @@ from sqlalchemy import func, or_, select, update
 from .models import EventStatus, StripeEvent, db, utcnow
 
 __all__ = ["EVENTS", "MAIL", "MAINTENANCE", "QUEUES", "redis_connection", "get_queue", "enqueue_event",
-           "enqueue_events", "enqueue_receipts", "relay_events", "relay_outbox", "jobs_alive"]
+           "enqueue_events", "enqueue_receipts", "take_queued_events", "forget_jobs", "relay_events",
+           "relay_outbox", "jobs_alive"]
 
 log = logging.getLogger(__name__)
 EVENTS, MAIL, MAINTENANCE = "events", "mail", "maintenance"
@@ -83,6 +84,30 @@ def enqueue_receipts(outbox_ids: list[int]) -> bool:
         log.warning("receipt enqueue failed receipts=%d first=%s error=%s; the relay will retry", len(outbox_ids),
                     outbox_ids[0], error)
         return False
+
+
+def take_queued_events(event_ids: list[str]) -> list[str]:
+    """Take these events' jobs off the events queue, in one round trip, for a worker that applies the events
+    itself. Returns the ids whose job it took; a job a worker has popped already is left to that worker (and
+    an event with no job at all to the relay). The jobs' records stay until `forget_jobs`. If the taker dies
+    before it commits, the relay finds the events unprocessed with no job queued and enqueues them again."""
+    try:
+        key = get_queue(EVENTS).key
+        with redis_connection().pipeline(transaction=False) as pipeline:
+            for event_id in event_ids:
+                pipeline.lrem(key, 1, f"event-{event_id}")
+            return [event_id for event_id, removed in zip(event_ids, pipeline.execute()) if removed]
+    except RedisError as error:
+        log.info("could not take %d events' jobs: %s", len(event_ids), error)
+        return []
+
+
+def forget_jobs(event_ids: list[str]) -> None:
+    """Delete the records of jobs taken off the queue (`take_queued_events`) once their events are applied."""
+    try:
+        redis_connection().delete(*[Job.key_for(f"event-{event_id}") for event_id in event_ids])
+    except RedisError as error:  # left behind, harmless: nothing runs or relays a job its queue no longer holds
+        log.info("could not delete %d taken jobs: %s", len(event_ids), error)
 
 
 def relay_events(limit: int = 500) -> int:

@@ -54,6 +54,7 @@ class Settings:
     relay_stale_after: int = 30  # seconds before a queued-but-unprocessed event is queued again
     reconcile_interval: int = 60
     job_retries: int = 5
+    event_batch: int = 20  # events a worker may apply in one transaction when it finds others ready
     admin_password_hash: str = ""  # empty: the admin pages are disabled (make one: shop hash-password)
     admin_max_failures: int = 5  # failed admin logins per client before a lockout
     admin_lockout_seconds: int = 900
@@ -142,6 +143,7 @@ class Settings:
             "health_timeout": env.get("HEALTH_TIMEOUT"),
             "metrics_token": env.get("METRICS_TOKEN"),
             "job_retries": env.get("JOB_RETRIES"),
+            "event_batch": env.get("EVENT_BATCH"),
             "rate_limit_storage": env.get("RATE_LIMIT_STORAGE"),
             "rate_limit_confirm": env.get("RATE_LIMIT_CONFIRM"),
             "rate_limit_webhook": env.get("RATE_LIMIT_WEBHOOK"),
