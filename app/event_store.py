@@ -17,6 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from . import metrics
 from .fulfilment import HANDLERS  # the event types a worker acts on
 from .models import EventStatus, StripeEvent, db, utcnow
+from .write_turns import write_turn
 from .queue import enqueue_events
 
 __all__ = ["EventNotStored", "GroupWriter", "store_events"]
@@ -59,7 +60,7 @@ def _write(batch: list[_Pending]) -> None:
     the database's error on all of them."""
     results = []
     try:
-        with db.engine.begin() as connection:
+        with write_turn(db.engine), db.engine.begin() as connection:
             # in id order, so two processes inserting the same events lock them in the same order (no deadlock)
             rows = sorted((p.row for p in batch), key=lambda row: row["id"])
             new = set(connection.scalars(_INSERT_NEW[connection.dialect.name], rows))

@@ -13,10 +13,12 @@ import os
 
 from flask import current_app
 from sqlalchemy import select, update
+from sqlalchemy.orm import joinedload
 
 from . import metrics
-from .models import EventStatus, Order, OrderState, StripeEvent, db, utcnow
+from .models import EventStatus, Order, OrderState, OutboxEmail, StripeEvent, db, utcnow
 from .order_state import refuse, transition
+from .write_turns import write_turn
 
 __all__ = ["process_event", "send_receipt", "apply_event", "apply_events", "OrderNotKnownYet", "OrderNotReadyYet"]
 
@@ -66,28 +68,29 @@ def apply_events(event_id: str, batch: int) -> str:
     applied: list[tuple] = []  # (event row, result)
     receipts: list[int] = []
     own_error, others = None, []
-    try:
-        own = _claim(event_id)
-        if own is None:
+    with write_turn(db.engine):  # SQLite: this worker's turn to write (app/write_turns.py)
+        try:
+            own = _claim(event_id)
+            if own is None:
+                db.session.rollback()
+                return "skipped"
+            others = _take_waiting(event_id, batch - 1) if batch > 1 else []
+            for event in sorted([own, *others], key=lambda row: (row.received_at, row.id)):
+                try:
+                    with db.session.begin_nested():  # flushed as it ends: its receipts have their ids
+                        result, its_receipts = _apply(event, count_attempt=event.id != event_id)
+                except Exception as error:  # noqa: BLE001 - undone; its own job retries it (own: raised below)
+                    if event.id == event_id:
+                        own_error = error
+                    continue
+                applied.append((event, result))
+                receipts += [outbox.id for outbox in its_receipts]
+            db.session.commit()
+        except Exception as error:
             db.session.rollback()
-            return "skipped"
-        others = _take_waiting(event_id, batch - 1) if batch > 1 else []
-        for event in sorted([own, *others], key=lambda row: (row.received_at, row.id)):
-            try:
-                with db.session.begin_nested():
-                    result, its_receipts = _apply(event, count_attempt=event.id != event_id)
-            except Exception as error:  # noqa: BLE001 - undone; its own job retries it (own: raised below)
-                if event.id == event_id:
-                    own_error = error
-                continue
-            applied.append((event, result))
-            receipts += its_receipts
-        db.session.commit()
-    except Exception as error:
-        db.session.rollback()
-        enqueue_events([(event.id, None) for event in others])  # their jobs were taken: put them back
-        _record_failure(event_id, error)
-        raise
+            enqueue_events([(event.id, None) for event in others])  # their jobs were taken: put them back
+            _record_failure(event_id, error)
+            raise
     for event, result in applied:
         metrics.EVENTS_PROCESSED.labels(event.type, result).inc()
         metrics.EVENT_AGE.observe((utcnow() - event.received_at).total_seconds())
@@ -105,14 +108,17 @@ def apply_events(event_id: str, batch: int) -> str:
 
 
 def _apply(event, count_attempt: bool) -> tuple[str, list[int]]:
-    """Apply one claimed event and mark it done (`count_attempt`: add this attempt, `_claim` did not)."""
-    receipts: list[int] = []
+    """Apply one claimed event and mark it done (`count_attempt`: add this attempt, `_claim` did not). Returns
+    the result and the receipts it wrote. The new rows are written together when its savepoint ends: the
+    queries here read nothing the session holds unwritten (state changes are UPDATEs to the tables)."""
+    receipts: list[OutboxEmail] = []
     handler = HANDLERS.get(event.type)
     duplicate = _already_applied(event.id, event.type, event.object_id)
     if handler is None or duplicate:
         status, result = EventStatus.IGNORED.value, "ignored"
     else:
-        result = handler(json.loads(event.payload)["data"]["object"], receipts)
+        with db.session.no_autoflush:
+            result = handler(json.loads(event.payload)["data"]["object"], receipts)
         status = EventStatus.PROCESSED.value
     db.session.execute(update(EVENT_ROWS).where(EVENT_ROWS.c.id == event.id).values(
         status=status, processed_at=utcnow(), last_error=f"duplicate of {duplicate}" if duplicate else None,
@@ -178,19 +184,24 @@ def _record_failure(event_id: str, error: Exception, count_attempt: bool = True)
 
 
 # ---- what each event type does ---------------------------------------------------------------------
+WITH_LINES = joinedload(Order.lines)  # the receipt and the stock need them: one query, not two
+
+
 def _order_for(intent: dict) -> Order:
     order_id = (intent.get("metadata") or {}).get("order_id")
     order = None
     if order_id:
-        order = db.session.scalars(select(Order).where(Order.public_id == order_id)).first()
+        order = db.session.scalars(select(Order).options(WITH_LINES).where(Order.public_id == order_id)
+                                   ).unique().one_or_none()
     if order is None and intent.get("id"):
-        order = db.session.scalars(select(Order).where(Order.payment_intent_id == intent["id"])).first()
+        order = db.session.scalars(select(Order).options(WITH_LINES).where(Order.payment_intent_id == intent["id"])
+                                   ).unique().one_or_none()
     if order is None:
         raise OrderNotKnownYet(f"no order for payment_intent {intent.get('id')} (order_id={order_id})")
     return order
 
 
-def on_payment_succeeded(intent: dict, receipts: list[int]) -> str:
+def on_payment_succeeded(intent: dict, receipts: list[OutboxEmail]) -> str:
     order = _order_for(intent)
     if order.payment_intent_id is None:
         order.payment_intent_id = intent["id"]
@@ -236,7 +247,7 @@ HANDLERS = {
 }
 
 
-def fulfil(order: Order, receipts: list[int]) -> None:
+def fulfil(order: Order, receipts: list[OutboxEmail]) -> None:
     """Paid -> fulfilled: stock was reserved at checkout; write the receipt to the outbox. The transition is a
     compare-and-set that succeeds once per order, so the receipt is written once (the outbox's unique
     (order, kind) would refuse a second)."""
@@ -245,8 +256,7 @@ def fulfil(order: Order, receipts: list[int]) -> None:
 
         outbox = receipt_for(order)
         db.session.add(outbox)
-        db.session.flush()
-        receipts.append(outbox.id)
+        receipts.append(outbox)
 
 
 # ---- the app a job runs in ---------------------------------------------------------------------------
