@@ -107,7 +107,7 @@ def apply_events(event_id: str, batch: int) -> str:
     return next(result for event, result in applied if event.id == event_id)
 
 
-def _apply(event, count_attempt: bool) -> tuple[str, list[int]]:
+def _apply(event, count_attempt: bool) -> tuple[str, list[OutboxEmail]]:
     """Apply one claimed event and mark it done (`count_attempt`: add this attempt, `_claim` did not). Returns
     the result and the receipts it wrote. The new rows are written together when its savepoint ends: the
     queries here read nothing the session holds unwritten (state changes are UPDATEs to the tables)."""
