@@ -91,6 +91,7 @@ def apply_events(event_id: str, batch: int) -> str:
             enqueue_events([(event.id, None) for event in others])  # their jobs were taken: put them back
             _record_failure(event_id, error)
             raise
+    metrics.EVENT_BATCH.observe(len(applied))
     for event, result in applied:
         metrics.EVENTS_PROCESSED.labels(event.type, result).inc()
         metrics.EVENT_AGE.observe((utcnow() - event.received_at).total_seconds())

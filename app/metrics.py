@@ -47,6 +47,8 @@ EVENTS_PROCESSED = Counter("shop_events_processed_total", "Events applied by wor
                            ["type", "result"])
 EVENT_AGE = Histogram("shop_event_processing_age_seconds", "From an event's receipt to its processing",
                       buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 15, 60, 300))
+EVENT_BATCH = Histogram("shop_event_batch_size", "Events a worker applied in one transaction",
+                        buckets=(1, 2, 5, 10, 20, 50, 100))
 IDEMPOTENT_REPLAYS = Counter("shop_checkout_replays_total", "Confirm requests answered from a stored attempt")
 ORDERS = Counter("shop_order_transitions_total", "Order state transitions", ["to_state"])
 CSP_REPORTS = Counter("shop_csp_reports_total", "CSP violation reports received", ["directive"])

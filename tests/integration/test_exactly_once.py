@@ -80,6 +80,12 @@ def _assert_exactly_once(stack, count: int, stock_before: int, resends_allowed: 
     assert stats["payment_intents"]["created"] == count and stats["charges"]["created"] == count, stats
 
 
+def _metric(stack, name: str) -> float:
+    """A counter summed over the stack's processes, from its /metrics."""
+    text = requests.get(f"{stack.url}/metrics", timeout=10).text
+    return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(name))
+
+
 def _all_fulfilled_and_mailed(stack, count):
     # sent_at too: a sender killed between the SMTP server's 250 and its commit leaves the mail delivered but its
     # row unsent until the lease runs out and it is sent again
@@ -94,7 +100,9 @@ def test_a_storm_of_duplicated_and_reordered_events_fulfils_each_order_exactly_o
     _pay_orders(stack, ORDERS)
     delivered = _redeliver_everything(stack)
     waited = stack.wait_until(_all_fulfilled_and_mailed(stack, ORDERS), timeout=180)
-    print(f"{ORDERS} orders, {delivered} extra deliveries: all fulfilled {waited:.1f} s after the last")
+    batches = _metric(stack, "shop_event_batch_size_count")
+    print(f"{ORDERS} orders, {delivered} extra deliveries: all fulfilled {waited:.1f} s after the last, "
+          f"in {batches:.0f} worker transactions (fewer than events: batches)")
     _assert_exactly_once(stack, ORDERS, stock)
 
 
