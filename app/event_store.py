@@ -17,8 +17,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from . import metrics
 from .fulfilment import HANDLERS  # the event types a worker acts on
 from .models import EventStatus, StripeEvent, db, utcnow
-from .write_turns import write_turn
 from .queue import enqueue_events
+from .write_turns import write_turn
 
 __all__ = ["EventNotStored", "GroupWriter", "store_events"]
 

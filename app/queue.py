@@ -150,7 +150,9 @@ def jobs_alive(queue_name: str, job_ids: list[str]) -> list[bool]:
     - "queued" but no longer in its queue: a worker listening on several queues pops the id (BLPOP) and marks
       it started a moment later; killed in between, the job is gone and nothing in RQ brings it back. Jobs
       leave a queue in the order they entered it (nothing here enqueues at the front), so a queued job that
-      entered before the job now at the head was popped and never started.
+      entered before the job now at the head was popped and never started. (A worker applying a batch takes
+      waiting jobs out of the middle of the queue; if it dies before committing, its taken jobs look queued
+      until the head has moved past them, and the relay enqueues them then.)
     - "started" long ago: its worker died mid-job (a job takes milliseconds); RQ notices after minutes.
     - "scheduled" (a retry) well past its time: the worker holding RQ's scheduler lock died, and no other
       takes the lock over before its own maintenance, minutes later.

@@ -147,3 +147,25 @@ def test_a_batch_of_one_applies_only_its_own_event(make_app, settings, monkeypat
     event_ids = _store_paid(app, _orders(app, 3))
     assert process_event(event_ids[0]) == "fulfilled"
     assert _fulfilled(app) == 1 and len(_queued(app)) == 3
+
+
+def test_jobs_taken_by_a_worker_that_died_before_committing_are_relayed(make_app, settings, monkeypatch):
+    """The window between taking jobs off the queue and committing: the events are unprocessed and their jobs
+    gone, and the relay puts them back once the queue has moved past them."""
+    from app.queue import relay_events, take_queued_events
+
+    app = make_app(settings.with_overrides(event_batch=5, relay_stale_after=0))
+    monkeypatch.setattr(fulfilment, "_app", app)
+    event_ids = _store_paid(app, _orders(app, 3))
+    with app.app_context():
+        assert take_queued_events(event_ids[1:]) == event_ids[1:]  # ... and the taker is killed here
+        queue = get_queue(EVENTS)
+        assert relay_events() == 0  # the head (the first job) entered before them: they may still be behind it
+        queue.connection.lpop(queue.key)  # a worker pops the first job and applies it
+    assert process_event(event_ids[0]) == "fulfilled"  # alone: the others' jobs are not on the queue
+    assert _fulfilled(app) == 1
+    with app.app_context():
+        assert relay_events() == 2
+    assert _queued(app) == [f"event-{e}" for e in event_ids[1:]]
+    assert [process_event(e) for e in event_ids[1:]] == ["fulfilled", "skipped"]  # the first took the second
+    assert _fulfilled(app) == 3
