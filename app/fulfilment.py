@@ -65,8 +65,6 @@ def apply_events(event_id: str, batch: int) -> str:
     raises (for a retry) only if that one failed."""
     from .queue import enqueue_events, enqueue_receipts, forget_jobs
 
-    applied: list[tuple] = []  # (event row, result)
-    receipts: list[int] = []
     own_error, others = None, []
     with write_turn(db.engine):  # SQLite: this worker's turn to write (app/write_turns.py)
         try:
@@ -75,16 +73,7 @@ def apply_events(event_id: str, batch: int) -> str:
                 db.session.rollback()
                 return "skipped"
             others = _take_waiting(event_id, batch - 1) if batch > 1 else []
-            for event in sorted([own, *others], key=lambda row: (row.received_at, row.id)):
-                try:
-                    with db.session.begin_nested():  # flushed as it ends: its receipts have their ids
-                        result, its_receipts = _apply(event, count_attempt=event.id != event_id)
-                except Exception as error:  # noqa: BLE001 - undone; its own job retries it (own: raised below)
-                    if event.id == event_id:
-                        own_error = error
-                    continue
-                applied.append((event, result))
-                receipts += [outbox.id for outbox in its_receipts]
+            applied, receipts, own_error = _apply_each(own, others)
             db.session.commit()
         except Exception as error:
             db.session.rollback()
@@ -92,9 +81,10 @@ def apply_events(event_id: str, batch: int) -> str:
             _record_failure(event_id, error)
             raise
     metrics.EVENT_BATCH.observe(len(applied))
+    now = utcnow()
     for event, result in applied:
         metrics.EVENTS_PROCESSED.labels(event.type, result).inc()
-        metrics.EVENT_AGE.observe((utcnow() - event.received_at).total_seconds())
+        metrics.EVENT_AGE.observe((now - event.received_at).total_seconds())
         log.info("event applied event_id=%s type=%s result=%s", event.id, event.type, result)
     done = {event.id for event, _ in applied}
     if others:
@@ -106,6 +96,24 @@ def apply_events(event_id: str, batch: int) -> str:
         _record_failure(event_id, own_error, count_attempt=False)  # `_claim` counted it, and that committed
         raise own_error
     return next(result for event, result in applied if event.id == event_id)
+
+
+def _apply_each(own, others: list) -> tuple[list[tuple], list[int], Exception | None]:
+    """Apply the claimed events in the order they were received, each in a savepoint. Returns the applied
+    (event, result) pairs, their receipts' outbox ids, and the error of the job's own event if it failed; an
+    other event that fails is only undone (the caller puts its job back)."""
+    applied, receipts, own_error = [], [], None
+    for event in sorted([own, *others], key=lambda row: (row.received_at, row.id)):
+        try:
+            with db.session.begin_nested():  # flushed as it ends: its receipts have their ids
+                result, its_receipts = _apply(event, count_attempt=event is not own)
+        except Exception as error:  # noqa: BLE001 - undone; its own job retries it
+            if event is own:
+                own_error = error
+            continue
+        applied.append((event, result))
+        receipts += [outbox.id for outbox in its_receipts]
+    return applied, receipts, own_error
 
 
 def _apply(event, count_attempt: bool) -> tuple[str, list[OutboxEmail]]:
@@ -130,7 +138,7 @@ def _apply(event, count_attempt: bool) -> tuple[str, list[OutboxEmail]]:
 def _claim(event_id: str):
     """Claim the event for this transaction, in one statement: the UPDATE takes the row lock on PostgreSQL (a
     concurrent claim waits, then sees the row done and gets nothing) and the write lock on SQLite. Returns the
-    event's type, object id, payload and received time, or None if it is missing or already done."""
+    event's id, type, object id, payload and received time, or None if it is missing or already done."""
     return db.session.execute(
         update(EVENT_ROWS).where(EVENT_ROWS.c.id == event_id, EVENT_ROWS.c.status.not_in(DONE))
         .values(attempts=EVENT_ROWS.c.attempts + 1).returning(*CLAIMED)

@@ -1,6 +1,7 @@
 """Writer turns on a SQLite file: another process waits while one holds the turn and goes the moment it is let
 go; PostgreSQL and in-memory SQLite take no turns."""
 import multiprocessing
+import threading
 import time
 
 from sqlalchemy import create_engine
@@ -55,7 +56,13 @@ def test_a_forked_child_takes_its_own_turn_not_its_parents(tmp_path):
 
 
 def test_postgresql_and_memory_databases_take_no_turn():
-    for url in ("sqlite://", "postgresql+psycopg://nobody@127.0.0.1:1/none"):
-        with write_turn(create_engine(url)):
-            with write_turn(create_engine(url)):  # would deadlock if it took a lock
-                pass
+    def nested_turns():
+        for url in ("sqlite://", "postgresql+psycopg://nobody@127.0.0.1:1/none"):
+            with write_turn(create_engine(url)):
+                with write_turn(create_engine(url)):  # a taken turn would make this wait forever
+                    pass
+
+    thread = threading.Thread(target=nested_turns, daemon=True)
+    thread.start()
+    thread.join(5)
+    assert not thread.is_alive()
