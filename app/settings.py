@@ -64,6 +64,7 @@ class Settings:
     db_pool_timeout: float = 5.0  # seconds to wait for a pooled connection
     db_connect_timeout: int = 3
     db_statement_timeout: int = 5000  # milliseconds; PostgreSQL only
+    db_application_name: str = "shop"  # PostgreSQL's application_name: which role a connection serves
     health_timeout: float = 2.0  # seconds each /readyz check may take
     metrics_token: str = ""  # set: /metrics wants "Authorization: Bearer <token>"
     rate_limit_storage: str = ""  # empty: the Redis URL, else memory://
@@ -96,6 +97,7 @@ class Settings:
         return {"pool_pre_ping": True, "pool_size": self.db_pool_size, "max_overflow": self.db_max_overflow,
                 "pool_timeout": self.db_pool_timeout, "pool_recycle": 1800,
                 "connect_args": {"connect_timeout": self.db_connect_timeout,
+                                 "application_name": self.db_application_name,
                                  "options": f"-c statement_timeout={self.db_statement_timeout}"}}
 
     def with_overrides(self, **overrides) -> "Settings":
@@ -140,6 +142,7 @@ class Settings:
             "db_pool_timeout": env.get("DB_POOL_TIMEOUT"),
             "db_connect_timeout": env.get("DB_CONNECT_TIMEOUT"),
             "db_statement_timeout": env.get("DB_STATEMENT_TIMEOUT"),
+            "db_application_name": env.get("DB_APPLICATION_NAME"),
             "health_timeout": env.get("HEALTH_TIMEOUT"),
             "metrics_token": env.get("METRICS_TOKEN"),
             "job_retries": env.get("JOB_RETRIES"),
@@ -177,7 +180,8 @@ class Settings:
     def check(self) -> None:
         """Refuse to start with settings that would be unsafe or cannot work."""
         if not self.secret_key:
-            raise RuntimeError("SECRET_KEY is not set (generate one: python -c 'import secrets; print(secrets.token_hex(32))')")
+            raise RuntimeError("SECRET_KEY is not set "
+                               "(generate one: python -c 'import secrets; print(secrets.token_hex(32))')")
         if self.is_production and len(self.secret_key) < 32:
             raise RuntimeError("SECRET_KEY must be at least 32 characters in production")
 

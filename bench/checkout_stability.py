@@ -69,6 +69,33 @@ def prepared_shoppers(stack: Stack, count: int) -> list[Shopper]:
     return shoppers
 
 
+def follow_background_backends(stack: Stack, cpus: set[int], nice: int, stop: threading.Event,
+                               problems: list[str]) -> None:
+    """Until `stop`: the PostgreSQL server processes serving the payments pool and the worker (found by their
+    application_name) join the background on `cpus` at `nice`, as their work would run on the database's own
+    machine in a deployment, not beside the pages. `problems` gets why it could not (another user's processes
+    need root)."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(stack.database_url, pool_size=1)
+    placed: set[int] = set()
+    while not stop.wait(0.5):
+        with engine.connect() as connection:
+            pids = set(connection.scalars(text(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                "AND application_name IN ('shop-payments', 'shop-worker')")))
+        for pid in pids - placed:
+            try:
+                os.sched_setaffinity(pid, cpus)
+                os.setpriority(os.PRIO_PROCESS, pid, nice)
+            except ProcessLookupError:
+                continue
+            except PermissionError as error:
+                problems.append(f"backend {pid}: {error}")
+            placed.add(pid)
+    engine.dispose()
+
+
 def run_checkouts(pool: list[Shopper], go, stop, results, nice: int = 0, cpus: set[int] | None = None) -> None:
     """CHECKOUTS shoppers at once while `go` is set, until `stop`: a 503 is retried by the same shopper 0.5 to
     2.5 s later (a person reading the message, then pressing "try again"); any other answer ends that checkout
@@ -139,6 +166,8 @@ def main() -> None:
                         help="browse the catalog with N back-to-back clients instead of a steady rate")
     parser.add_argument("--shared-cpus", action="store_true",
                         help="let every process run on every core (default: the pages pinned to the first core)")
+    parser.add_argument("--shared-backends", action="store_true",
+                        help="PostgreSQL: leave the server processes of the payments and the worker on every core")
     parser.add_argument("--single-pool", action="store_true",
                         help="one gunicorn for everything, nothing at a lower CPU priority (the naive shape)")
     args = parser.parse_args()
@@ -150,8 +179,12 @@ def main() -> None:
                              "CHECKOUT_DEADLINE": "10"}).start()
     cores = sorted(os.sched_getaffinity(0))
     background_cpus = set(cores[1:]) if len(cores) > 1 and not (args.shared_cpus or args.single_pool) else None
+    backends_stop, backend_problems = threading.Event(), []
     try:
         pages_cpus = stack.split_cpus(background_cpus) if background_cpus else None
+        if background_cpus and args.postgres and not args.shared_backends:
+            threading.Thread(target=follow_background_backends, daemon=True,
+                             args=(stack, background_cpus, nice, backends_stop, backend_problems)).start()
         browse = lambda seconds: catalog(stack, seconds, args.catalog_rate, args.closed_loop)  # noqa: E731
         browse(5)  # warm up: every process and thread has served the page
 
@@ -210,6 +243,9 @@ def main() -> None:
                  f"SMTP sink and the checkout load at nice {nice}")
         if pages_cpus:
             shape += f"; the pages on core(s) {sorted(pages_cpus)}, the rest on {sorted(background_cpus)}"
+            if args.postgres and not args.shared_backends:
+                shape += (", with the PostgreSQL server processes of the payments and the worker"
+                          + (f" (could not: {backend_problems[0]})" if backend_problems else ""))
         print(f"machine: {platform.machine()}, {os.cpu_count()} cores; gunicorn {args.web_workers} workers x "
               f"{args.threads} threads (gthread) per pool; {'PostgreSQL' if args.postgres else 'SQLite'}; "
               f"catalog: {load}, {ROUNDS} x {args.seconds:.0f} s per phase\n{shape}")
@@ -224,6 +260,7 @@ def main() -> None:
             print(result.line(f"checkout, Stripe down, {label}"))
         print(down_catalog.line("catalog, Stripe down"))
     finally:
+        backends_stop.set()
         stack.stop()
 
 

@@ -74,16 +74,18 @@ def main() -> None:
                                                first=len(ingest.latencies) + ingest.errors, new_connections=fresh)))
         offset = len(ingest.latencies) + ingest.errors
         steady = asyncio.run(open_loop(lambda session, n: webhook(session, offset + n), args.rate, args.seconds))
+        steady_bare = asyncio.run(open_loop(bare, args.rate, args.seconds))
         stored = stack.query("SELECT count(*) FROM stripe_event")[0][0]
         queued = stack.redis().llen("rq:queue:events")
         print(f"machine: {platform.machine()}, {os.cpu_count()} cores; gunicorn {args.web_workers} workers x "
-              f"{args.threads} threads; {'PostgreSQL' if args.postgres else 'SQLite'}; Redis (Valkey); {args.concurrency} "
-              f"concurrent clients, {args.seconds:.0f} s each, "
+              f"{args.threads} threads; {'PostgreSQL' if args.postgres else 'SQLite'}; Redis (Valkey); "
+              f"{args.concurrency} concurrent clients, {args.seconds:.0f} s each, "
               f"{'kept-alive connections' if args.keep_alive else 'a new connection per request'}")
         print(bare_result.line("bare 200 (/healthz)"))
         print(ingest.line("signed webhook (verify+store+enqueue)"))
         print(f"ratio webhook/bare: {ingest.rate / bare_result.rate:.2f}")
         print(steady.line(f"signed webhook at a steady {args.rate:.0f}/s"))
+        print(steady_bare.line(f"bare 200 at a steady {args.rate:.0f}/s"))
         print(f"events stored: {stored}, jobs queued: {queued}")
     finally:
         stack.stop()

@@ -98,7 +98,8 @@ class Stack:
     webhooks go there; a proxy would route /checkout/confirm and /webhooks/stripe to it), so a checkout spike
     never queues the shop's pages behind it. `background_nice` runs what is not the shop's pages (that pool,
     the RQ workers, the emulator standing in for Stripe, the SMTP sink) at a lower CPU priority, as a deployment
-    gives them a smaller CPU weight. `mail_process=True` runs the SMTP sink as its own process (no Message-ID counting)."""
+    gives them a smaller CPU weight. `mail_process=True` runs the SMTP sink as its own process (no Message-ID
+    counting)."""
 
     def __init__(self, tmp: Path, database_url: str | None = None, redis_url: str | None = None,
                  web_workers: int = 2, workers: int = 2, web_threads: int = 8, worker_args: tuple[str, ...] = (),
@@ -151,9 +152,9 @@ class Stack:
             self.database_url = self.env["DATABASE_URL"] = own_postgres_database(self.database_url)
         subprocess.run([sys.executable, "-m", "app.cli", "seed"], env=self.env, cwd=ROOT, check=True,
                        stdout=self.log, stderr=subprocess.STDOUT)
-        self.processes.append(self._gunicorn(self.port))
+        self.processes.append(self._gunicorn(self.port, "shop-web"))
         if self.payments_pool:
-            self.processes.append(self._gunicorn(self.payments_port, nice=self.background_nice))
+            self.processes.append(self._gunicorn(self.payments_port, "shop-payments", nice=self.background_nice))
         for number in range(self.worker_count):
             self.start_worker(cron=number == 0)
         wait_for_http(f"{self.url}/healthz")
@@ -188,15 +189,17 @@ class Stack:
             pin_process_tree(process.pid, background_cpus)
         return pages_cpus
 
-    def _gunicorn(self, port: int, nice: int = 0) -> subprocess.Popen:
+    def _gunicorn(self, port: int, role: str, nice: int = 0) -> subprocess.Popen:
         return subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", str(self.web_workers),
              "--threads", str(self.web_threads), "--timeout", "60", "app:create_app()"],
-            env=self.env, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT, preexec_fn=_niced(nice))
+            env={**self.env, "DB_APPLICATION_NAME": role}, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT,
+            preexec_fn=_niced(nice))
 
     def start_worker(self, cron: bool = False) -> subprocess.Popen:
         args = [sys.executable, "worker.py", *self.worker_args] + ([] if cron else ["--no-cron"])
-        worker = subprocess.Popen(args, env=self.env, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT,
+        worker = subprocess.Popen(args, env={**self.env, "DB_APPLICATION_NAME": "shop-worker"}, cwd=ROOT,
+                                  stdout=self.log, stderr=subprocess.STDOUT,
                                   start_new_session=True, preexec_fn=_niced(self.background_nice))
         worker.runs_cron = cron
         self.workers.append(worker)
@@ -243,7 +246,8 @@ class Stack:
 
             engine = create_engine(self.server_url, isolation_level="AUTOCOMMIT")
             with engine.connect() as connection:
-                connection.execute(text(f'DROP DATABASE IF EXISTS "{make_url(self.database_url).database}" WITH (FORCE)'))
+                name = make_url(self.database_url).database
+                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
             engine.dispose()
         self.log.close()
 

@@ -68,10 +68,11 @@ def test_it_has_the_production_shape():
     assert "--no-cron" in worker["command"] and "ports" not in worker and "container_name" not in worker
     assert "--no-cron" not in services["scheduler"]["command"]
     assert {"pgdata", "redisdata", "metrics"} <= set(config["volumes"])
-    for name in ("web", "worker", "scheduler"):
+    for name in ("web", "payments", "worker", "scheduler"):
         environment = services[name]["environment"]
         assert environment["DATABASE_URL"].startswith("postgresql+psycopg://")
         assert environment["PROMETHEUS_MULTIPROC_DIR"] == "/var/run/shop-metrics"
+        assert environment["DB_APPLICATION_NAME"] == f"shop-{name}"  # which role a PostgreSQL connection serves
 
 
 def test_the_cpuset_override_pins_the_pages_apart():

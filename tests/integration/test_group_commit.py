@@ -136,3 +136,38 @@ def test_reconcile_stores_a_page_in_one_batch(app, redis, count_events):
     assert results == ["stored"] * count_events + ["duplicate"] * count_events
     assert redis.llen("rq:queue:events") == count_events
     assert _stored(app) == {f"evt_group_{n}": 1 for n in range(count_events)}
+
+
+def test_a_delivery_is_answered_only_after_its_event_is_committed_and_enqueued_only_after_that(app, redis):
+    """Another transaction holds the events table (SQLite's write lock; a PostgreSQL table lock that INSERT waits
+    on): the delivery stays unanswered, nothing is enqueued, until the database lets its commit through."""
+    answers = []
+    body = _body(1)
+
+    def post():
+        response = app.test_client().post("/webhooks/stripe", data=body, content_type="application/json",
+                                          headers={"Stripe-Signature": sign(body)})
+        answers.append((response.status_code, response.get_json()))
+
+    with app.app_context():
+        blocker = db.engine.raw_connection()
+        try:
+            cursor = blocker.cursor()
+            if db.engine.dialect.name == "sqlite":
+                cursor.execute("BEGIN IMMEDIATE")
+            else:
+                cursor.execute("LOCK TABLE stripe_event IN EXCLUSIVE MODE")
+            delivery = threading.Thread(target=post)
+            delivery.start()
+            delivery.join(1.0)
+            answered_while_held, queued_while_held = list(answers), redis.llen("rq:queue:events")
+            stored_while_held = _stored(app)
+        finally:
+            blocker.rollback()
+            blocker.close()
+        delivery.join(20)
+    assert not delivery.is_alive(), "the delivery never got its answer"
+    assert (answered_while_held, queued_while_held, stored_while_held) == ([], 0, {})
+    assert answers == [(200, {"received": True, "duplicate": False})]
+    assert _stored(app) == {"evt_group_1": 0}
+    assert redis.lrange("rq:queue:events", 0, -1) == [b"event-evt_group_1"]

@@ -288,8 +288,10 @@ def test_metrics_want_the_bearer_token_when_one_is_set(make_app, settings):
     assert client.get("/metrics", headers={"Authorization": "Bearer " + "t" * 32}).status_code == 200
 
 
-def test_pool_sizes_and_the_statement_timeout_come_from_settings(make_app, settings, database_url):
-    app = make_app(settings.with_overrides(db_pool_size=3, db_max_overflow=2, db_statement_timeout=1234))
+def test_pool_sizes_the_statement_timeout_and_the_connections_name_come_from_settings(make_app, settings,
+                                                                                     database_url):
+    app = make_app(settings.with_overrides(db_pool_size=3, db_max_overflow=2, db_statement_timeout=1234,
+                                           db_application_name="shop-payments"))
     with app.app_context():
         if not database_url.startswith("postgresql"):
             assert db.engine.dialect.name == "sqlite"  # one file, no pool to size; a 15 s busy timeout
@@ -297,3 +299,6 @@ def test_pool_sizes_and_the_statement_timeout_come_from_settings(make_app, setti
             return
         assert (db.engine.pool.size(), db.engine.pool._max_overflow) == (3, 2)
         assert db.session.execute(db.text("SHOW statement_timeout")).scalar_one() == "1234ms"
+        # pg_stat_activity (and the bench) tell which role a server process works for
+        assert db.session.execute(db.text("SELECT application_name FROM pg_stat_activity "
+                                          "WHERE pid = pg_backend_pid()")).scalar_one() == "shop-payments"
