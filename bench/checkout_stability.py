@@ -17,13 +17,16 @@ gunicorn of their own, so a checkout spike never queues the pages behind it, and
 as a deployment gives background work a smaller CPU weight (nice weighs each thread, so with dozens of
 threads waking at once only the lowest priority keeps their sum below one page's); and the pages' gunicorn
 pinned to the first core, everything else the stack runs to the others (deploy/compose.cpusets.yml), since even
-idle-priority work on the pages' core costs their p99 (the control phase). `--shared-cpus` leaves every process
+idle-priority work on the pages' core costs their p99 (the control phase). On PostgreSQL the server processes
+serving the payments pool and the worker (told apart by DB_APPLICATION_NAME) join the background too: in a
+deployment the database has a machine of its own, so their work never competes with the pages' CPU there
+(`--shared-backends` leaves them on every core at normal priority). `--shared-cpus` leaves every process
 free to run on every core; `--single-pool` measures one gunicorn with nothing niced or pinned instead.
 The SMTP sink runs in its own process, never in the process that times the catalog.
 Goal: catalog p99 under load at most 1.25x its idle p99, zero errors; checkout with the breaker open p99 < 50 ms.
 
     .venv/bin/python bench/checkout_stability.py [--seconds 10] [--catalog-rate 50] [--web-workers 2]
-        [--threads 16] [--postgres URL] [--shared-cpus] [--single-pool] [--closed-loop N]
+        [--threads 16] [--postgres URL] [--shared-backends] [--shared-cpus] [--single-pool] [--closed-loop N]
 """
 from __future__ import annotations
 
