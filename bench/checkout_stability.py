@@ -73,15 +73,14 @@ def prepared_shoppers(stack: Stack, count: int) -> list[Shopper]:
 
 
 def follow_background_backends(stack: Stack, cpus: set[int], nice: int, stop: threading.Event,
-                               problems: list[str]) -> None:
+                               placed: set[int], problems: list[str]) -> None:
     """Until `stop`: the PostgreSQL server processes serving the payments pool and the worker (found by their
     application_name) join the background on `cpus` at `nice`, as their work would run on the database's own
-    machine in a deployment, not beside the pages. `problems` gets why it could not (another user's processes
-    need root)."""
+    machine in a deployment, not beside the pages. `placed` gets their pids, `problems` why one could not be
+    moved (another user's processes need root)."""
     from sqlalchemy import create_engine, text
 
     engine = create_engine(stack.database_url, pool_size=1)
-    placed: set[int] = set()
     while not stop.wait(0.5):
         with engine.connect() as connection:
             pids = set(connection.scalars(text(
@@ -182,12 +181,13 @@ def main() -> None:
                              "CHECKOUT_DEADLINE": "10"}).start()
     cores = sorted(os.sched_getaffinity(0))
     background_cpus = set(cores[1:]) if len(cores) > 1 and not (args.shared_cpus or args.single_pool) else None
-    backends_stop, backend_problems = threading.Event(), []
+    backends_stop, backends_placed, backend_problems = threading.Event(), set(), []
     try:
         pages_cpus = stack.split_cpus(background_cpus) if background_cpus else None
         if background_cpus and args.postgres and not args.shared_backends:
             threading.Thread(target=follow_background_backends, daemon=True,
-                             args=(stack, background_cpus, nice, backends_stop, backend_problems)).start()
+                             args=(stack, background_cpus, nice, backends_stop, backends_placed,
+                                   backend_problems)).start()
         browse = lambda seconds: catalog(stack, seconds, args.catalog_rate, args.closed_loop)  # noqa: E731
         browse(5)  # warm up: every process and thread has served the page
 
@@ -247,8 +247,8 @@ def main() -> None:
         if pages_cpus:
             shape += f"; the pages on core(s) {sorted(pages_cpus)}, the rest on {sorted(background_cpus)}"
             if args.postgres and not args.shared_backends:
-                shape += (", with the PostgreSQL server processes of the payments and the worker"
-                          + (f" (could not: {backend_problems[0]})" if backend_problems else ""))
+                shape += (f", with the {len(backends_placed)} PostgreSQL server processes of the payments and the "
+                          f"worker" + (f" (could not: {backend_problems[0]})" if backend_problems else ""))
         print(f"machine: {platform.machine()}, {os.cpu_count()} cores; gunicorn {args.web_workers} workers x "
               f"{args.threads} threads (gthread) per pool; {'PostgreSQL' if args.postgres else 'SQLite'}; "
               f"catalog: {load}, {ROUNDS} x {args.seconds:.0f} s per phase\n{shape}")
