@@ -45,7 +45,7 @@ from pathlib import Path
 
 from _loadgen import Result, closed_loop, open_loop
 
-from stack import Shopper, Stack
+from stack import BACKGROUND_ROLES, Shopper, Stack
 
 CHECKOUTS = 50
 POOL = 400  # prepared shoppers: enough that the 50 never run out within a phase
@@ -72,29 +72,34 @@ def prepared_shoppers(stack: Stack, count: int) -> list[Shopper]:
     return shoppers
 
 
-def follow_background_backends(stack: Stack, cpus: set[int], nice: int, stop: threading.Event,
-                               placed: set[int], problems: list[str]) -> None:
-    """Until `stop`: the PostgreSQL server processes serving the payments pool and the worker (found by their
-    application_name) join the background on `cpus` at `nice`, as their work would run on the database's own
-    machine in a deployment, not beside the pages. `placed` gets their pids, `problems` why one could not be
+def follow_background_backends(database_url: str, cpus: set[int], nice: int, stop, placed, problems) -> None:
+    """Run in a process of its own on `cpus` at `nice` (never in the one timing the catalog) until `stop`: the
+    PostgreSQL server processes serving the payments pool and the worker (found by their application_name) join
+    the background on `cpus` at `nice`, as their work would run on the database's own machine in a deployment,
+    not beside the pages. `placed` (a shared int) counts them; `problems` (a queue) gets why one could not be
     moved (another user's processes need root)."""
-    from sqlalchemy import create_engine, text
+    from sqlalchemy import bindparam, create_engine, text
 
-    engine = create_engine(stack.database_url, pool_size=1)
+    os.nice(nice)
+    os.sched_setaffinity(0, cpus)
+    engine = create_engine(database_url, pool_size=1)
+    query = text("SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                 "AND application_name IN :roles").bindparams(bindparam("roles", expanding=True))
+    seen: set[int] = set()
     while not stop.wait(0.5):
         with engine.connect() as connection:
-            pids = set(connection.scalars(text(
-                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
-                "AND application_name IN ('shop-payments', 'shop-worker')")))
-        for pid in pids - placed:
+            pids = set(connection.scalars(query, {"roles": list(BACKGROUND_ROLES)}))
+        for pid in pids - seen:
+            seen.add(pid)
             try:
                 os.sched_setaffinity(pid, cpus)
                 os.setpriority(os.PRIO_PROCESS, pid, nice)
             except ProcessLookupError:
                 continue
             except PermissionError as error:
-                problems.append(f"backend {pid}: {error}")
-            placed.add(pid)
+                problems.put(f"backend {pid}: {error}")
+                continue
+            placed.value += 1
     engine.dispose()
 
 
@@ -181,19 +186,19 @@ def main() -> None:
                              "CHECKOUT_DEADLINE": "10"}).start()
     cores = sorted(os.sched_getaffinity(0))
     background_cpus = set(cores[1:]) if len(cores) > 1 and not (args.shared_cpus or args.single_pool) else None
-    backends_stop, backends_placed, backend_problems = threading.Event(), set(), []
+    fork = multiprocessing.get_context("fork")
+    backends_stop, backends_placed, backend_problems = fork.Event(), fork.Value("i", 0), fork.Queue()
     try:
         pages_cpus = stack.split_cpus(background_cpus) if background_cpus else None
         if background_cpus and args.postgres and not args.shared_backends:
-            threading.Thread(target=follow_background_backends, daemon=True,
-                             args=(stack, background_cpus, nice, backends_stop, backends_placed,
-                                   backend_problems)).start()
+            fork.Process(target=follow_background_backends, daemon=True,
+                         args=(stack.database_url, background_cpus, nice, backends_stop, backends_placed,
+                               backend_problems)).start()
         browse = lambda seconds: catalog(stack, seconds, args.catalog_rate, args.closed_loop)  # noqa: E731
         browse(5)  # warm up: every process and thread has served the page
 
         pool = prepared_shoppers(stack, POOL)
         stack.emulator.ctl("POST", "/_emulator/faults", {"route": "POST /v1/payment_intents*", "latency_ms": 2000})
-        fork = multiprocessing.get_context("fork")
         go, stop, results_queue = fork.Event(), fork.Event(), fork.Queue()
         # the checkouts run in their own process, so the catalog's client never waits on their threads (GIL)
         shoppers_process = fork.Process(target=run_checkouts,
@@ -247,8 +252,9 @@ def main() -> None:
         if pages_cpus:
             shape += f"; the pages on core(s) {sorted(pages_cpus)}, the rest on {sorted(background_cpus)}"
             if args.postgres and not args.shared_backends:
-                shape += (f", with the {len(backends_placed)} PostgreSQL server processes of the payments and the "
-                          f"worker" + (f" (could not: {backend_problems[0]})" if backend_problems else ""))
+                problem = None if backend_problems.empty() else backend_problems.get()
+                shape += (f", with the {backends_placed.value} PostgreSQL server processes of the payments and the "
+                          f"worker" + (f" (could not: {problem})" if problem else ""))
         print(f"machine: {platform.machine()}, {os.cpu_count()} cores; gunicorn {args.web_workers} workers x "
               f"{args.threads} threads (gthread) per pool; {'PostgreSQL' if args.postgres else 'SQLite'}; "
               f"catalog: {load}, {ROUNDS} x {args.seconds:.0f} s per phase\n{shape}")

@@ -93,6 +93,11 @@ def own_postgres_database(url: str) -> str:
     return make_url(url).set(database=name).render_as_string(hide_password=False)
 
 
+# PostgreSQL's application_name for each role (DB_APPLICATION_NAME, as docker-compose.yml names them)
+WEB_ROLE, PAYMENTS_ROLE, WORKER_ROLE = "shop-web", "shop-payments", "shop-worker"
+BACKGROUND_ROLES = (PAYMENTS_ROLE, WORKER_ROLE)  # what is not the shop's pages
+
+
 class Stack:
     """`payments_pool=True` runs a second gunicorn for the payment paths (the shopper's confirm and Stripe's
     webhooks go there; a proxy would route /checkout/confirm and /webhooks/stripe to it), so a checkout spike
@@ -152,9 +157,9 @@ class Stack:
             self.database_url = self.env["DATABASE_URL"] = own_postgres_database(self.database_url)
         subprocess.run([sys.executable, "-m", "app.cli", "seed"], env=self.env, cwd=ROOT, check=True,
                        stdout=self.log, stderr=subprocess.STDOUT)
-        self.processes.append(self._gunicorn(self.port, "shop-web"))
+        self.processes.append(self._gunicorn(self.port, WEB_ROLE))
         if self.payments_pool:
-            self.processes.append(self._gunicorn(self.payments_port, "shop-payments", nice=self.background_nice))
+            self.processes.append(self._gunicorn(self.payments_port, PAYMENTS_ROLE, nice=self.background_nice))
         for number in range(self.worker_count):
             self.start_worker(cron=number == 0)
         wait_for_http(f"{self.url}/healthz")
@@ -198,7 +203,7 @@ class Stack:
 
     def start_worker(self, cron: bool = False) -> subprocess.Popen:
         args = [sys.executable, "worker.py", *self.worker_args] + ([] if cron else ["--no-cron"])
-        worker = subprocess.Popen(args, env={**self.env, "DB_APPLICATION_NAME": "shop-worker"}, cwd=ROOT,
+        worker = subprocess.Popen(args, env={**self.env, "DB_APPLICATION_NAME": WORKER_ROLE}, cwd=ROOT,
                                   stdout=self.log, stderr=subprocess.STDOUT,
                                   start_new_session=True, preexec_fn=_niced(self.background_nice))
         worker.runs_cron = cron
