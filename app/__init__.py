@@ -8,6 +8,7 @@ from flask_migrate import Migrate
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
+from .connection_check import check_before_use
 from .logs import configure_logging, install_request_id
 from .models import db
 from .money import format_money, request_locale
@@ -38,6 +39,8 @@ def create_app(settings: Settings | None = None) -> Flask:
         TESTING=settings.env == "test",
     )
     db.init_app(app)
+    with app.app_context():
+        check_before_use(db.engine)
     migrate.init_app(app, db)
     csrf.init_app(app)
     install_request_id(app)

@@ -78,8 +78,8 @@ def parse(body: bytes) -> list[dict]:
     if isinstance(data, list):
         if len(data) > MAX_REPORTS:
             raise BadReport(f"At most {MAX_REPORTS} reports per request.")
-        items = [item.get("body") for item in data
-                 if isinstance(item, dict) and item.get("type") == "csp-violation" and isinstance(item.get("body"), dict)]
+        items = [item.get("body") for item in data if isinstance(item, dict)
+                 and item.get("type") == "csp-violation" and isinstance(item.get("body"), dict)]
         return [normalize(document=b.get("documentURL"), blocked=b.get("blockedURL"),
                           directive=b.get("effectiveDirective"), source=b.get("sourceFile"),
                           line=b.get("lineNumber"), sample=b.get("sample"), disposition=b.get("disposition"))

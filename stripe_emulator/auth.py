@@ -6,8 +6,8 @@ import re
 from stripe_emulator.errors import StripeError
 
 NO_KEY = ("You did not provide an API key. You need to provide your API key in the Authorization header, "
-          "using Bearer auth (e.g. 'Authorization: Bearer YOUR_SECRET_KEY'). See https://stripe.com/docs/api#authentication "
-          "for details, or we can help at https://support.stripe.com/.")
+          "using Bearer auth (e.g. 'Authorization: Bearer YOUR_SECRET_KEY'). "
+          "See https://stripe.com/docs/api#authentication for details, or we can help at https://support.stripe.com/.")
 PK_FORBIDDEN = ("This API call cannot be made with a publishable API key. Please use a secret API key. You can "
                 "find a list of your API keys at https://dashboard.stripe.com/account/apikeys.")
 

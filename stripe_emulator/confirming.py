@@ -35,7 +35,8 @@ def confirm(emu, pi, params, request):
     """Run the payment: 3DS if the card asks for it, then charge. Raises 402 on decline."""
     if pi["status"] not in ("requires_payment_method", "requires_confirmation", "requires_action"):
         if pi["status"] == "succeeded":
-            message = "You cannot confirm this PaymentIntent because it has already succeeded after being previously confirmed."
+            message = ("You cannot confirm this PaymentIntent because it has already succeeded after being "
+                       "previously confirmed.")
         else:
             message = f"You cannot confirm this PaymentIntent because it has a status of {pi['status']}."
         raise StripeError(400, "invalid_request_error", message, code="payment_intent_unexpected_state",

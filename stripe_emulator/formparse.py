@@ -9,7 +9,8 @@ def parse_form(text: str) -> dict:
     try:
         pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=bool(text))
     except ValueError:
-        raise StripeError(400, "invalid_request_error", "Invalid request body: could not parse form-encoded parameters.", store=False)
+        raise StripeError(400, "invalid_request_error",
+                          "Invalid request body: could not parse form-encoded parameters.", store=False)
     return nest(pairs)
 
 

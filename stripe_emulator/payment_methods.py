@@ -66,7 +66,8 @@ def _pm_from_data(emu, pmd):
         raise invalid("The emulator supports only card PaymentMethods.", param="payment_method_data[type]")
     card = pmd.get("card") or {}
     billing = pmd.get("billing_details") or {}
-    if not isinstance(card, dict) or not isinstance(billing, dict) or not isinstance(billing.get("address") or {}, dict):
+    address = billing.get("address") if isinstance(billing, dict) else None
+    if not isinstance(card, dict) or not isinstance(billing, dict) or not isinstance(address or {}, dict):
         raise invalid("Invalid object", code="parameter_invalid_object", param="payment_method_data")
     postal = (billing.get("address") or {}).get("postal_code")
     return pm_from_card_data(emu, card, objects.billing_details(postal, billing), metadata(pmd))

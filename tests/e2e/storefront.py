@@ -14,7 +14,8 @@ from checkout_steps import FRAME, add_to_cart, fill_card, open_checkout
 
 AXE = Path(__file__).parent / "vendor" / "axe.min.js"
 # pytest-playwright empties test-results/ when a session starts; SCREENSHOT_DIR puts them elsewhere
-SCREENSHOTS = Path(os.environ.get("SCREENSHOT_DIR") or Path(__file__).resolve().parents[2] / "test-results" / "screenshots")
+SCREENSHOTS = Path(os.environ.get("SCREENSHOT_DIR")
+                   or Path(__file__).resolve().parents[2] / "test-results" / "screenshots")
 CARD = "4242 4242 4242 4242"
 DECLINED = "4000 0000 0000 0002"
 THREE_DS = "4000 0027 6000 3184"

@@ -17,13 +17,18 @@ OVERFLOW = """() => {
     }).map(el => el.tagName + (el.id ? '#' + el.id : '') + '.' + [...el.classList].join('.'));
     return {scroll: document.documentElement.scrollWidth, width, wide: wide.slice(0, 10)};
 }"""
-SMALL_TARGETS = """() => [...document.querySelectorAll('a[href], button, input:not([type=hidden]), select, textarea, summary')]
-    .filter(el => {
+SMALL_TARGETS = """() => [
+    ...document.querySelectorAll('a[href], button, input:not([type=hidden]), select, textarea, summary')
+].filter(el => {
         const r = el.getBoundingClientRect(), s = getComputedStyle(el);
         if (!r.width || s.visibility === 'hidden' || el.closest('.visually-hidden')) return false;
         if (el.matches('.skip-link')) return false;  /* off screen until focused */
         return r.height < 44 || r.width < 44;
-    }).map(el => `${el.tagName} "${(el.textContent || el.name || '').trim().slice(0, 30)}" ${Math.round(el.getBoundingClientRect().width)}x${Math.round(el.getBoundingClientRect().height)}`)"""
+    }).map(el => {
+        const r = el.getBoundingClientRect();
+        const label = (el.textContent || el.name || '').trim().slice(0, 30);
+        return `${el.tagName} "${label}" ${Math.round(r.width)}x${Math.round(r.height)}`;
+    })"""
 
 
 @pytest.fixture(autouse=True)

@@ -9,13 +9,16 @@ from emu_helpers import PUBLISHABLE_KEY
 # number, pm alias, expected status after confirm, (code, decline_code) or None
 TABLE = [
     ("4242424242424242", "pm_card_visa", "succeeded", None),
-    ("4000000000000002", "pm_card_visa_chargeDeclined", "requires_payment_method", ("card_declined", "generic_decline")),
+    ("4000000000000002", "pm_card_visa_chargeDeclined", "requires_payment_method",
+     ("card_declined", "generic_decline")),
     ("4000000000009995", "pm_card_visa_chargeDeclinedInsufficientFunds", "requires_payment_method",
      ("card_declined", "insufficient_funds")),
-    ("4000000000009987", "pm_card_visa_chargeDeclinedLostCard", "requires_payment_method", ("card_declined", "lost_card")),
+    ("4000000000009987", "pm_card_visa_chargeDeclinedLostCard", "requires_payment_method",
+     ("card_declined", "lost_card")),
     ("4000000000009979", "pm_card_visa_chargeDeclinedStolenCard", "requires_payment_method",
      ("card_declined", "stolen_card")),
-    ("4000000000000069", "pm_card_chargeDeclinedExpiredCard", "requires_payment_method", ("expired_card", "expired_card")),
+    ("4000000000000069", "pm_card_chargeDeclinedExpiredCard", "requires_payment_method",
+     ("expired_card", "expired_card")),
     ("4000000000000127", "pm_card_chargeDeclinedIncorrectCvc", "requires_payment_method",
      ("incorrect_cvc", "incorrect_cvc")),
     ("4000000000000119", "pm_card_chargeDeclinedProcessingError", "requires_payment_method",
@@ -44,7 +47,8 @@ def browser_token(emu, number):
 
 def _confirm(client, **params):
     try:
-        return client.v1.payment_intents.create(params={"amount": 2000, "currency": "usd", "confirm": True, **params}), None
+        params = {"amount": 2000, "currency": "usd", "confirm": True, **params}
+        return client.v1.payment_intents.create(params=params), None
     except stripe.CardError as err:
         return err.error.payment_intent, err
 

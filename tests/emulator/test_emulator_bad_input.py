@@ -17,7 +17,8 @@ def test_unknown_parameter(emu):
     resp = post(emu, "/v1/payment_intents", {"amount": "1000", "currency": "usd", "foo": "bar"})
     assert resp.status_code == 400
     err = resp.json()["error"]
-    assert (err["code"], err["param"], err["message"]) == ("parameter_unknown", "foo", "Received unknown parameter: foo")
+    assert (err["code"], err["param"]) == ("parameter_unknown", "foo")
+    assert err["message"] == "Received unknown parameter: foo"
 
 
 @pytest.mark.parametrize("data,param", [({"currency": "usd"}, "amount"), ({"amount": "1000"}, "currency")])

@@ -58,7 +58,8 @@ def test_different_params_same_key(emu):
 def test_in_flight_conflict(emu):
     emu.ctl("POST", "/_emulator/faults", {"route": "POST /v1/payment_intents", "latency_ms": 2000, "count": 1})
     results = {}
-    slow = threading.Thread(target=lambda: results.setdefault("first", post(emu, "/v1/payment_intents", PI, key="k-fly")))
+    slow = threading.Thread(
+        target=lambda: results.setdefault("first", post(emu, "/v1/payment_intents", PI, key="k-fly")))
     slow.start()
     deadline = time.time() + 10
     while emu.ctl("GET", "/_emulator/stats")["idempotency_keys"] == 0 and time.time() < deadline:

@@ -11,7 +11,8 @@ def _paid(client, pm="pm_card_visa", amount=5000):
 
 def test_partial_then_full_refund(client, webhook_receiver):
     pi = _paid(client)
-    first = client.v1.refunds.create(params={"payment_intent": pi.id, "amount": 2000, "reason": "requested_by_customer"})
+    first = client.v1.refunds.create(
+        params={"payment_intent": pi.id, "amount": 2000, "reason": "requested_by_customer"})
     assert first.status == "succeeded" and first.amount == 2000 and first.charge == pi.latest_charge
     charge = client.v1.charges.retrieve(pi.latest_charge)
     assert charge.amount_refunded == 2000 and charge.refunded is False
@@ -49,7 +50,8 @@ def test_pending_refund_card(client, webhook_receiver):
     pi = _paid(client, "pm_card_pendingRefund")
     refund = client.v1.refunds.create(params={"payment_intent": pi.id})
     assert refund.status == "pending"
-    updated = webhook_receiver.wait_for(lambda e: e["type"] == "refund.updated" and e["data"]["object"]["id"] == refund.id)
+    updated = webhook_receiver.wait_for(
+        lambda e: e["type"] == "refund.updated" and e["data"]["object"]["id"] == refund.id)
     assert updated[0]["data"]["object"]["status"] == "succeeded"
     assert client.v1.refunds.retrieve(refund.id).status == "succeeded"
 
@@ -58,7 +60,8 @@ def test_failing_refund_card(client, webhook_receiver):
     pi = _paid(client, "pm_card_refundFail")
     refund = client.v1.refunds.create(params={"payment_intent": pi.id})
     assert refund.status == "succeeded"
-    failed = webhook_receiver.wait_for(lambda e: e["type"] == "refund.failed" and e["data"]["object"]["id"] == refund.id)
+    failed = webhook_receiver.wait_for(
+        lambda e: e["type"] == "refund.failed" and e["data"]["object"]["id"] == refund.id)
     assert failed[0]["data"]["object"]["status"] == "failed"
     assert client.v1.refunds.retrieve(refund.id).failure_reason
     assert client.v1.charges.retrieve(pi.latest_charge).amount_refunded == 0

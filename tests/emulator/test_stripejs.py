@@ -147,7 +147,8 @@ def test_network_failure_gives_api_connection_error(checkout_page, emu):
     assert page.evaluate("window.emu.token()")["confirmationToken"]["id"].startswith("ctoken_")
 
 
-@pytest.mark.parametrize("button,expected", [("Complete", "succeeded"), ("Fail", "payment_intent_authentication_failure")])
+@pytest.mark.parametrize("button,expected",
+                         [("Complete", "succeeded"), ("Fail", "payment_intent_authentication_failure")])
 def test_three_d_secure_challenge(checkout_page, client, button, expected):
     page = checkout_page
     pi = client.v1.payment_intents.create(params={"amount": 2500, "currency": "usd", "confirm": True,

@@ -171,3 +171,33 @@ def test_a_delivery_is_answered_only_after_its_event_is_committed_and_enqueued_o
     assert answers == [(200, {"received": True, "duplicate": False})]
     assert _stored(app) == {"evt_group_1": 0}
     assert redis.lrange("rq:queue:events", 0, -1) == [b"event-evt_group_1"]
+
+
+def test_on_sqlite_a_delivery_writes_only_in_its_turn_behind_the_workers(app, redis):
+    """SQLite: deliveries take turns with the workers' batches on the file lock beside the database
+    (app/write_turns.py) instead of SQLite's sleep-and-retry; held by another writer, the delivery waits for it."""
+    import fcntl
+
+    with app.app_context():
+        if db.engine.dialect.name != "sqlite":
+            pytest.skip("PostgreSQL locks rows: no writer turns there")
+        lock_path = f"{db.engine.url.database}-writers.lock"
+    answers = []
+    body = _body(2)
+
+    def post():
+        response = app.test_client().post("/webhooks/stripe", data=body, content_type="application/json",
+                                          headers={"Stripe-Signature": sign(body)})
+        answers.append(response.status_code)
+
+    with open(lock_path, "a") as turn:  # a worker's batch holding the turn
+        fcntl.flock(turn, fcntl.LOCK_EX)
+        delivery = threading.Thread(target=post)
+        delivery.start()
+        delivery.join(1.0)
+        answered_while_held, stored_while_held = list(answers), _stored(app)
+        fcntl.flock(turn, fcntl.LOCK_UN)
+    delivery.join(20)
+    assert not delivery.is_alive(), "the delivery never got its answer"
+    assert (answered_while_held, stored_while_held) == ([], {})
+    assert answers == [200] and _stored(app) == {"evt_group_2": 0}

@@ -65,7 +65,7 @@ def test_an_unhandled_error_logs_no_secret_and_the_page_shows_none(boom_app, cap
     _assert_clean(json.dumps(api.json))
     assert "Something went wrong on our side" in page.get_data(as_text=True)
     rendered = text_log.getvalue() + json_log.getvalue()
-    assert rendered.count("RuntimeError: stripe said no") == 2  # the failure is logged, with the traceback  # the failure is logged, with the traceback
+    assert rendered.count("RuntimeError: stripe said no") == 2  # the failure is logged, with the traceback
     _assert_clean(rendered)
     assert "sk_test_[redacted]" in rendered and "[card?]" in rendered
 
@@ -91,7 +91,8 @@ def test_bad_requests_log_nothing_secret(app, client, caplog):
                                                "attempt_id": "a" * 32, "email": f"{CARDS[0]}@example.com"})
         client.post("/csp-report", content_type="application/csp-report", data=json.dumps(
             {"csp-report": {"document-uri": f"http://localhost/orders/x?payment_intent_client_secret={CLIENT_SECRET}",
-                            "blocked-uri": f"https://evil.example/?c={CARDS[0]}", "effective-directive": "script-src"}}))
+                            "blocked-uri": f"https://evil.example/?c={CARDS[0]}",
+                            "effective-directive": "script-src"}}))
     assert caplog.records  # the webhook refusal and the CSP violation are logged
     _assert_clean("\n".join(r.getMessage() for r in caplog.records))  # not even before the formatter
     assert "webhook refused" in log.getvalue() and "csp violation" in log.getvalue()
