@@ -5,7 +5,7 @@ import re
 
 from flask import Blueprint, current_app, jsonify, redirect, render_template, request, url_for
 
-from ..payments import PaymentError, get_gateway
+from ..payments import UNAVAILABLE_MESSAGE, PaymentError, get_gateway
 from ..shop import cart
 from . import service
 
@@ -23,7 +23,8 @@ def checkout():
     settings = current_app.config["SETTINGS"]
     return render_template("checkout/checkout.html", lines=lines, total=cart.total(lines),
                            currency=settings.currency, attempt_id=cart.checkout_attempt(),
-                           publishable_key=settings.stripe_publishable_key, stripe_js_url=settings.stripe_js_url)
+                           publishable_key=settings.stripe_publishable_key, stripe_js_url=settings.stripe_js_url,
+                           unavailable_message=UNAVAILABLE_MESSAGE)
 
 
 @bp.post("/checkout/confirm")

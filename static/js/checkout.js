@@ -6,7 +6,6 @@
 //                                  -> declined | unavailable | error        (back to ready on the next try)
 // The Pay button can't submit twice: `submitting` is set before the first await, and the button is disabled.
 // Text is only ever written with textContent (never innerHTML).
-const UNAVAILABLE = "Payments are temporarily unavailable. Your cart is saved — try again in a minute.";
 const OFFLINE = "We couldn't reach the shop. Check your connection and try again.";
 const RATE_LIMITED = "Too many attempts in a short time. Please wait a moment, then try again.";
 const AUTH_FAILED = "Your bank couldn't confirm it's you, so nothing was charged. Please try again or use another card.";
@@ -17,6 +16,7 @@ const HINTS = {
 };
 
 const form = document.getElementById("payment-form");
+const UNAVAILABLE = form.dataset.unavailableMessage; // the server's own words (app/payments.py), for when it can't answer
 const payButton = document.getElementById("pay-button");
 const payLabel = payButton.querySelector(".label");
 const message = document.getElementById("payment-message");

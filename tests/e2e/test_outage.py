@@ -7,9 +7,9 @@ from playwright.sync_api import expect
 
 from checkout_steps import add_to_cart, fill_card, open_checkout, pay
 from helpers import EMULATOR_SECRET_KEY
+from storefront import UNAVAILABLE
 
 ORDER_URL = re.compile(r".*/orders/([0-9a-f]{32})$")
-UNAVAILABLE = "Payments are temporarily unavailable. Your cart is saved — try again in a minute."
 
 
 def _succeeded_charges(shop, order_public_id: str) -> int:
