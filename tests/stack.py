@@ -98,6 +98,16 @@ WEB_ROLE, PAYMENTS_ROLE, WORKER_ROLE = "shop-web", "shop-payments", "shop-worker
 BACKGROUND_ROLES = (PAYMENTS_ROLE, WORKER_ROLE)  # what is not the shop's pages
 
 
+def query(database_url: str, sql: str, **params) -> list:
+    """Run `sql` on a connection of its own (outside any app's pool) and return the rows."""
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            return connection.execute(text(sql), params).all()
+    finally:
+        engine.dispose()
+
+
 class Stack:
     """`payments_pool=True` runs a second gunicorn for the payment paths (the shopper's confirm and Stripe's
     webhooks go there; a proxy would route /checkout/confirm and /webhooks/stripe to it), so a checkout spike
@@ -263,12 +273,7 @@ class Stack:
         return Redis.from_url(self.redis_url)
 
     def query(self, sql: str, **params):
-        engine = create_engine(self.database_url)
-        try:
-            with engine.connect() as connection:
-                return connection.execute(text(sql), params).all()
-        finally:
-            engine.dispose()
+        return query(self.database_url, sql, **params)
 
     def order_states(self) -> dict[str, int]:
         return dict(self.query('SELECT state, count(*) FROM "order" GROUP BY state'))

@@ -138,17 +138,22 @@ def test_reconcile_stores_a_page_in_one_batch(app, redis, count_events):
     assert _stored(app) == {f"evt_group_{n}": 1 for n in range(count_events)}
 
 
-def test_a_delivery_is_answered_only_after_its_event_is_committed_and_enqueued_only_after_that(app, redis):
-    """Another transaction holds the events table (SQLite's write lock; a PostgreSQL table lock that INSERT waits
-    on): the delivery stays unanswered, nothing is enqueued, until the database lets its commit through."""
-    answers = []
-    body = _body(1)
-
+def _deliver_in_background(app, body: str, answers: list) -> threading.Thread:
+    """Deliver `body` from a thread of its own, appending (status, JSON answer) to `answers` once answered."""
     def post():
         response = app.test_client().post("/webhooks/stripe", data=body, content_type="application/json",
                                           headers={"Stripe-Signature": sign(body)})
         answers.append((response.status_code, response.get_json()))
 
+    delivery = threading.Thread(target=post)
+    delivery.start()
+    return delivery
+
+
+def test_a_delivery_is_answered_only_after_its_event_is_committed_and_enqueued_only_after_that(app, redis):
+    """Another transaction holds the events table (SQLite's write lock; a PostgreSQL table lock that INSERT waits
+    on): the delivery stays unanswered, nothing is enqueued, until the database lets its commit through."""
+    answers = []
     with app.app_context():
         blocker = db.engine.raw_connection()
         try:
@@ -157,8 +162,7 @@ def test_a_delivery_is_answered_only_after_its_event_is_committed_and_enqueued_o
                 cursor.execute("BEGIN IMMEDIATE")
             else:
                 cursor.execute("LOCK TABLE stripe_event IN EXCLUSIVE MODE")
-            delivery = threading.Thread(target=post)
-            delivery.start()
+            delivery = _deliver_in_background(app, _body(1), answers)
             delivery.join(1.0)
             answered_while_held, queued_while_held = list(answers), redis.llen("rq:queue:events")
             stored_while_held = _stored(app)
@@ -183,21 +187,14 @@ def test_on_sqlite_a_delivery_writes_only_in_its_turn_behind_the_workers(app, re
             pytest.skip("PostgreSQL locks rows: no writer turns there")
         lock_path = f"{db.engine.url.database}-writers.lock"
     answers = []
-    body = _body(2)
-
-    def post():
-        response = app.test_client().post("/webhooks/stripe", data=body, content_type="application/json",
-                                          headers={"Stripe-Signature": sign(body)})
-        answers.append(response.status_code)
-
     with open(lock_path, "a") as turn:  # a worker's batch holding the turn
         fcntl.flock(turn, fcntl.LOCK_EX)
-        delivery = threading.Thread(target=post)
-        delivery.start()
+        delivery = _deliver_in_background(app, _body(2), answers)
         delivery.join(1.0)
         answered_while_held, stored_while_held = list(answers), _stored(app)
         fcntl.flock(turn, fcntl.LOCK_UN)
     delivery.join(20)
     assert not delivery.is_alive(), "the delivery never got its answer"
     assert (answered_while_held, stored_while_held) == ([], {})
-    assert answers == [200] and _stored(app) == {"evt_group_2": 0}
+    assert answers == [(200, {"received": True, "duplicate": False})]
+    assert _stored(app) == {"evt_group_2": 0}

@@ -20,6 +20,7 @@ from app.logs import ScrubbingFormatter
 from app.models import Order, db
 from app.queue import QUEUES
 from helpers import EmulatorProcess, event_payload, free_port, sign
+from stack import query
 
 
 def sample(name: str, **labels) -> float:
@@ -305,19 +306,6 @@ def test_pool_sizes_the_statement_timeout_and_the_connections_name_come_from_set
                                           "WHERE pid = pg_backend_pid()")).scalar_one() == "shop-payments"
 
 
-def _server_side(database_url: str, sql: str, **params) -> list:
-    """Run `sql` on a connection of the test's own, outside the app's pool."""
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.pool import NullPool
-
-    engine = create_engine(database_url, poolclass=NullPool)
-    try:
-        with engine.begin() as connection:
-            return connection.execute(text(sql), params).all()
-    finally:
-        engine.dispose()
-
-
 def test_connections_the_database_server_closed_are_replaced_before_a_request_uses_them(make_app, settings,
                                                                                           database_url):
     if not database_url.startswith("postgresql"):
@@ -325,20 +313,20 @@ def test_connections_the_database_server_closed_are_replaced_before_a_request_us
     name = f"shop-closed-{os.getpid()}"
     app = make_app(settings.with_overrides(db_application_name=name))
     client = app.test_client()
+    backends = "SELECT pid FROM pg_stat_activity WHERE application_name = :name"
     assert client.get("/").status_code == 200  # the catalog, read through a pooled connection
-    (killed,) = _server_side(database_url, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                                           "WHERE application_name = :name", name=name)[0]
+    (killed,) = query(database_url, f"SELECT count(pg_terminate_backend(pid)) FROM ({backends}) AS app",
+                      name=name)[0]
     assert killed >= 1
     deadline = time.monotonic() + 10
-    while _server_side(database_url, "SELECT pid FROM pg_stat_activity WHERE application_name = :name", name=name):
+    while query(database_url, backends, name=name):
         assert time.monotonic() < deadline, "the server did not close the connections"
         time.sleep(0.05)
     for n in range(3):  # the closed connection is noticed and replaced, not handed to the request
         assert client.get("/").status_code == 200
         event = event_payload("customer.created", {"id": f"cus_closed_{n}", "object": "customer"})
         assert post_event(client, event).status_code == 200  # a write
-    assert len(_server_side(database_url, "SELECT pid FROM pg_stat_activity WHERE application_name = :name",
-                            name=name)) >= 1
+    assert len(query(database_url, backends, name=name)) >= 1
 
 
 def test_a_healthy_pooled_connection_is_handed_out_without_a_round_trip(make_app, settings, database_url):
@@ -350,9 +338,9 @@ def test_a_healthy_pooled_connection_is_handed_out_without_a_round_trip(make_app
     with app.app_context():
         with db.engine.connect() as connection:
             connection.execute(db.text("SELECT 'marker'"))
-        before = _server_side(database_url, last_query, name=name)
+        before = query(database_url, last_query, name=name)
         for _ in range(3):
             with db.engine.connect():
                 pass
-        after = _server_side(database_url, last_query, name=name)
+        after = query(database_url, last_query, name=name)
     assert len(before) == 1 and after == before  # the server heard nothing from the three checkouts
