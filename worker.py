@@ -100,6 +100,7 @@ def run_cron(redis_url: str, relay_every: int, reconcile_every: int) -> None:
         scheduler.register(jobs.relay, MAINTENANCE, interval=relay_every, job_timeout=60)
         scheduler.register(jobs.reconcile, MAINTENANCE, interval=reconcile_every, job_timeout=120)
         scheduler.register(jobs.expire_orders, MAINTENANCE, interval=60, job_timeout=120)
+        scheduler.register(jobs.expire_carts, MAINTENANCE, interval=3600, job_timeout=120)
         scheduler.start()
 
     retry_while_redis_is_down(start)

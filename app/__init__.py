@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, g, jsonify, make_response, render_template, request
+from flask import Flask, g, has_request_context, jsonify, make_response, render_template, request
 from flask_migrate import Migrate
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
@@ -17,7 +17,8 @@ from .settings import PROJECT_ROOT, Settings
 csrf = CSRFProtect()
 migrate = Migrate(directory=str(PROJECT_ROOT / "migrations"), render_as_batch=True, compare_type=True)
 log = logging.getLogger(__name__)
-JSON_PATHS = ("/checkout/confirm", "/webhooks/", "/orders/", "/csp-report", "/readyz", "/healthz")
+JSON_PATHS = ("/checkout/confirm", "/webhooks/", "/csp-report", "/readyz", "/healthz")
+JSON_ENDPOINTS = ("orders.status",)  # an order page is HTML; only its status is JSON
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -47,9 +48,12 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     from . import admin, checkout, csp_reports, limits, orders, ops, security, shop, webhooks
     from .cli import register_commands
+    from . import assets
+    from .shop import pages as shop_pages
     from .event_store import GroupWriter
 
     app.register_blueprint(shop.bp)
+    app.register_blueprint(shop_pages.bp)
     app.register_blueprint(checkout.bp)
     app.register_blueprint(orders.bp)
     app.register_blueprint(webhooks.bp)
@@ -64,6 +68,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     csrf.exempt(webhooks.bp)  # authenticated by its Stripe signature alone
     csrf.exempt(csp_reports.bp)  # browsers send reports without a token; size- and rate-limited
     security.init_app(app)
+    assets.init_app(app)
     limits.init_app(app)
     csp_reports.init_app(app)
     register_commands(app)
@@ -79,12 +84,13 @@ def _register_template_helpers(app: Flask) -> None:
 
     @app.context_processor
     def shop_context():
-        return {"cart_count": cart.count()}
+        return {"cart_count": cart.count() if has_request_context() else 0}  # a worker renders mail too
 
 
 def _register_error_pages(app: Flask) -> None:
     def wants_json() -> bool:
-        return request.path.startswith(JSON_PATHS) or request.accept_mimetypes.best == "application/json"
+        return (request.path.startswith(JSON_PATHS) or request.endpoint in JSON_ENDPOINTS
+                or request.accept_mimetypes.best == "application/json")
 
     def render_error(status: int, message: str):
         if wants_json():

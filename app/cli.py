@@ -1,4 +1,4 @@
-"""The `shop` command: dev, init-db, seed, reconcile, replay, relay, hash-password, csp-report."""
+"""The `shop` command: dev, init-db, seed, reconcile, replay, relay, expire-carts, hash-password, csp-report."""
 from __future__ import annotations
 
 import json
@@ -10,7 +10,7 @@ from flask.cli import FlaskGroup, with_appcontext
 
 
 def register_commands(app) -> None:
-    for command in (init_db, seed, reconcile, replay, relay):
+    for command in (init_db, seed, reconcile, replay, relay, expire_carts):
         app.cli.add_command(command)
 
 
@@ -58,6 +58,15 @@ def relay():
     from .queue import relay_events, relay_outbox
 
     click.echo(f"relayed {relay_events()} events, {relay_outbox()} receipts")
+
+
+@click.command("expire-carts")
+@with_appcontext
+def expire_carts():
+    """Delete the carts nobody has used for 30 days (the worker's cron does this hourly)."""
+    from .shop.cart_store import purge_expired
+
+    click.echo(f"deleted {purge_expired()} expired carts")
 
 
 @click.command("replay")

@@ -79,6 +79,7 @@ def run_dev(port: int = 5000, emulator_port: int = 12111, workers: int = 1) -> N
             valkey.start()
             env["REDIS_URL"] = valkey.connection_url + "/0"
             print(f"  valkey    {env['REDIS_URL']} (embedded)")
+        env.setdefault("PUBLIC_URL", f"http://127.0.0.1:{port}")
         if not env.get("MAIL_URL"):
             start([sys.executable, "-m", "app.mailsink", "--port", "8025"])
             env["MAIL_URL"] = "smtp://127.0.0.1:8025"

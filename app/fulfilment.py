@@ -210,8 +210,21 @@ def _order_for(intent: dict) -> Order:
     return order
 
 
+def _foreign(order: Order, intent: dict) -> bool:
+    """An event about a PaymentIntent that is not the order's own (its metadata names the order, its id does not):
+    refused and logged, never applied."""
+    if order.payment_intent_id is None or intent.get("id") == order.payment_intent_id:
+        return False
+    log.error("event names another payment_intent order=%s intent=%s own=%s", order.public_id, intent.get("id"),
+              order.payment_intent_id)
+    return True
+
+
 def on_payment_succeeded(intent: dict, receipts: list[OutboxEmail]) -> str:
     order = _order_for(intent)
+    if _foreign(order, intent):
+        refuse(order, OrderState.PAID, f"payment_intent.succeeded for another intent {intent.get('id')}")
+        return "intent_mismatch"
     if order.payment_intent_id is None:
         order.payment_intent_id = intent["id"]
     if intent.get("amount") != order.amount or intent.get("currency") != order.currency:
@@ -227,6 +240,8 @@ def on_payment_succeeded(intent: dict, receipts: list[OutboxEmail]) -> str:
 
 def on_payment_failed(intent: dict, _receipts) -> str:
     order = _order_for(intent)
+    if _foreign(order, intent):
+        return "intent_mismatch"
     error = intent.get("last_payment_error") or {}
     reason = f"payment_intent.payment_failed {error.get('decline_code') or error.get('code') or ''}".strip()
     return "failed" if transition(order, OrderState.PAYMENT_FAILED, reason) else "no_change"
@@ -234,6 +249,8 @@ def on_payment_failed(intent: dict, _receipts) -> str:
 
 def on_payment_canceled(intent: dict, _receipts) -> str:
     order = _order_for(intent)
+    if _foreign(order, intent):
+        return "intent_mismatch"
     return "canceled" if transition(order, OrderState.CANCELED, "payment_intent.canceled") else "no_change"
 
 

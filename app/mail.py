@@ -5,9 +5,10 @@ import logging
 import smtplib
 from datetime import timedelta
 from email.message import EmailMessage
+from email.utils import format_datetime
 from urllib.parse import urlsplit
 
-from flask import current_app
+from flask import current_app, render_template
 from sqlalchemy import or_, update
 
 from .models import Order, OutboxEmail, db, utcnow
@@ -18,12 +19,19 @@ CLAIM_LEASE = timedelta(seconds=20)  # a claim older than this is from a crashed
 
 
 def receipt_for(order: Order) -> OutboxEmail:
+    """The receipt, as plain text and as HTML, with the same order number as the page and a link back to it."""
+    settings = current_app.config["SETTINGS"]
+    link = f"{settings.public_url.rstrip('/')}/orders/{order.public_id}" if settings.public_url else ""
     lines = "\n".join(f"  {line.quantity} x {line.name}  {format_money(line.total, order.currency)}"
                       for line in order.lines)
-    body = (f"Thank you for your order.\n\nOrder {order.public_id}\n{lines}\n\n"
-            f"Total paid: {format_money(order.amount, order.currency)}\n")
+    paid_with = f" with {order.card}" if order.card else ""
+    body = (f"Thank you for your order.\n\nOrder {order.number}\n{lines}\n\n"
+            f"Total paid{paid_with}: {format_money(order.amount, order.currency)}\n"
+            "We're preparing your parcel: orders ship within 2 business days.\n"
+            + (f"\nYour order: {link}\n" if link else ""))
+    html = render_template("mail/receipt.html", order=order, link=link)
     return OutboxEmail(order_id=order.id, kind="receipt", to=order.email or "",
-                       subject=f"Your receipt for order {order.public_id[:8]}", body=body)
+                       subject=f"Your receipt for order {order.number}", body=body, html=html)
 
 
 def deliver_outbox(outbox_id: int) -> str:
@@ -44,8 +52,11 @@ def deliver_outbox(outbox_id: int) -> str:
     message["From"] = settings.mail_from
     message["To"] = outbox.to
     message["Subject"] = outbox.subject
+    message["Date"] = format_datetime(outbox.created_at)
     message["Message-ID"] = f"<receipt-{outbox.order_id}@storefront>"  # stable: a resend is recognisable
     message.set_content(outbox.body)
+    if outbox.html:
+        message.add_alternative(outbox.html, subtype="html")
     url = urlsplit(settings.mail_url)
     try:
         with smtplib.SMTP(url.hostname or "127.0.0.1", url.port or 25, timeout=10) as smtp:

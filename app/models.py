@@ -1,4 +1,4 @@
-"""The shop's tables: catalog, orders and their lines, payment attempts, the Stripe event inbox, the mail outbox.
+"""The shop's tables: catalog, carts, orders and their lines, payment attempts, the Stripe event inbox, the mail outbox.
 
 Money is an integer number of minor units beside its currency. Times are UTC and timezone-aware.
 """
@@ -66,6 +66,27 @@ class OrderState(str, enum.Enum):
     CANCELED = "canceled"
 
 
+OrderState.PAID_STATES = frozenset({OrderState.PAID, OrderState.FULFILLED})  # money taken, not given back
+
+
+class AttemptStatus(str, enum.Enum):
+    """Where one confirmation sent to Stripe stands (PaymentAttempt.status; Stripe's own words where they fit)."""
+    SENDING = "sending"
+    SUCCEEDED = "succeeded"
+    PROCESSING = "processing"
+    REQUIRES_ACTION = "requires_action"  # 3-D Secure asked for; the shopper may have finished it since
+    NEEDS_BANK_CHECK = "needs_bank_check"  # Stripe, asked afterwards, said the check is still not done
+    FAILED = "failed"  # declined
+    ERROR = "error"
+    UNKNOWN = "unknown"  # sent, no answer: Stripe may have carried it out (find_outcome asks)
+    NOT_EXECUTED = "not_executed"  # found out afterwards: Stripe never carried it out
+    CANCELED = "canceled"
+
+
+AttemptStatus.UNSETTLED = frozenset({AttemptStatus.SENDING, AttemptStatus.UNKNOWN, AttemptStatus.REQUIRES_ACTION})
+AttemptStatus.AWAITING_BANK = frozenset({AttemptStatus.REQUIRES_ACTION, AttemptStatus.NEEDS_BANK_CHECK})
+
+
 class EventStatus(str, enum.Enum):
     RECEIVED = "received"  # stored, not yet on a queue
     QUEUED = "queued"
@@ -73,6 +94,10 @@ class EventStatus(str, enum.Enum):
     IGNORED = "ignored"  # a type the shop does not act on, or nothing left to do
     FAILED = "failed"  # the last attempt raised; retried with backoff
     PARKED = "parked"  # retries exhausted; waits for a person (shop replay)
+
+
+CARD_BRANDS = {"visa": "Visa", "mastercard": "Mastercard", "amex": "American Express", "discover": "Discover",
+               "diners": "Diners Club", "jcb": "JCB", "unionpay": "UnionPay", "cartes_bancaires": "Cartes Bancaires"}
 
 
 class Product(db.Model):
@@ -83,6 +108,27 @@ class Product(db.Model):
     currency: Mapped[str] = mapped_column(String(3))
     stock: Mapped[int] = mapped_column(Integer, default=0)
     image: Mapped[str] = mapped_column(String(200), default="")
+
+
+class Cart(db.Model):
+    """A shopper's cart, named by the SHA-256 of the random token in its long-lived cookie (app/shop/cart_store.py);
+    deleted when untouched for 30 days. A copy of the table opens no cart: the tokens are not in it."""
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    checkout_attempt: Mapped[str | None] = mapped_column(String(64), nullable=True)  # dropped by every change
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow, index=True)
+
+
+class CartItem(db.Model):
+    """One product in a cart; prices always come from the catalog."""
+
+    __table_args__ = (UniqueConstraint("cart_id", "product_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)  # the order lines were added in
+    cart_id: Mapped[str] = mapped_column(ForeignKey("cart.id", ondelete="CASCADE"))
+    product_id: Mapped[str] = mapped_column(ForeignKey("product.id", ondelete="CASCADE"))
+    quantity: Mapped[int] = mapped_column(Integer)
 
 
 class Order(db.Model):
@@ -100,10 +146,25 @@ class Order(db.Model):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     fulfilled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    card_brand: Mapped[str | None] = mapped_column(String(20), nullable=True)  # Stripe's, never the shop's form
+    card_last4: Mapped[str | None] = mapped_column(String(4), nullable=True)
 
     lines: Mapped[list["OrderLine"]] = relationship(back_populates="order", cascade="all, delete-orphan")
     attempts: Mapped[list["PaymentAttempt"]] = relationship(back_populates="order", order_by="PaymentAttempt.number")
     history: Mapped[list["OrderTransition"]] = relationship(order_by="OrderTransition.id")
+
+    @property
+    def number(self) -> str:
+        """The order number shoppers and staff see everywhere: page, receipt, admin."""
+        return self.public_id[:8].upper()
+
+    @property
+    def card(self) -> str:
+        """Like "Visa ending 4242", when Stripe told the shop; else empty."""
+        if not self.card_last4:
+            return ""
+        brand = CARD_BRANDS.get(self.card_brand or "", (self.card_brand or "Card").title())
+        return f"{brand} ending {self.card_last4}"
 
 
 class OrderLine(db.Model):
@@ -180,7 +241,8 @@ class OutboxEmail(db.Model):
     kind: Mapped[str] = mapped_column(String(40))
     to: Mapped[str] = mapped_column(String(254))
     subject: Mapped[str] = mapped_column(String(200))
-    body: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)  # plain text
+    html: Mapped[str | None] = mapped_column(Text, nullable=True)  # the same message as HTML
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -21,6 +21,7 @@ from typing import Any, Callable
 import requests
 import stripe
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import NewConnectionError
 
 from . import metrics
 from .breaker import Breaker, BreakerOpen
@@ -42,14 +43,23 @@ DECLINE_MESSAGES = {
 DECLINED = "Your card was declined. Please try another card."  # also for lost/stolen/fraudulent: say no more
 
 
+def decline_message(*codes: str | None) -> str:
+    """The shopper's words for a decline, from its decline code or error code (the first one known)."""
+    return next((DECLINE_MESSAGES[code] for code in codes if code in DECLINE_MESSAGES), DECLINED)
+
+
 class PaymentError(Exception):
-    """A failed Stripe call, classified. `kind` is card | transient | unavailable | configuration | programming."""
+    """A failed Stripe call, classified. `kind` is card | transient | unavailable | conflict | configuration |
+    programming. `maybe_executed` says whether Stripe may have carried the request out although the shop got no
+    answer (a read timeout, a 5xx, a key still in flight): false only when no attempt could have reached Stripe
+    (refused before sending, a refused connection, a 429)."""
 
     def __init__(self, kind: str, message: str, *, status: int, code: str | None = None,
                  decline_code: str | None = None, payment_intent: dict | None = None,
-                 request_id: str | None = None):
+                 request_id: str | None = None, maybe_executed: bool = False):
         super().__init__(message)
         self.kind = kind
+        self.maybe_executed = maybe_executed
         self.user_message = message
         self.status = status
         self.code = code
@@ -83,14 +93,39 @@ class _Admission(threading.local):
     deadline_at: float | None = None
 
 
+class _SendTracking(threading.local):
+    unsent: bool = False  # the last request failed before any byte could have reached Stripe
+
+
+class TracingAdapter(HTTPAdapter):
+    """Notes when a request failed before it was sent (connection refused or not made in time), so that the
+    gateway can tell "Stripe never saw this" from "Stripe may have done it"."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.tracking = _SendTracking()
+
+    def send(self, request, *args, **kwargs):
+        self.tracking.unsent = False
+        try:
+            return super().send(request, *args, **kwargs)
+        except requests.exceptions.ConnectTimeout:
+            self.tracking.unsent = True
+            raise
+        except requests.exceptions.ConnectionError as error:
+            reason = getattr(error.args[0] if error.args else None, "reason", None)
+            self.tracking.unsent = isinstance(reason, NewConnectionError)
+            raise
+
+
 class DeadlineRequestsClient(stripe.RequestsClient):
     """stripe-python's requests client, with the read timeout cut to what is left of the current deadline."""
 
     def __init__(self, connect_timeout: float, read_timeout: float, pool_size: int):
         session = requests.Session()
-        adapter = HTTPAdapter(pool_connections=2, pool_maxsize=pool_size, max_retries=0)
-        session.mount("http://", adapter)
-        session.mount("https://", adapter)
+        self.adapter = TracingAdapter(pool_connections=2, pool_maxsize=pool_size, max_retries=0)
+        session.mount("http://", self.adapter)
+        session.mount("https://", self.adapter)
         super().__init__(timeout=(connect_timeout, read_timeout), session=session)
         self._connect_timeout = connect_timeout
         self._read_timeout = read_timeout
@@ -149,7 +184,8 @@ class Gateway:
 
     def confirm(self, payment_intent_id: str, *, confirmation_token: str, idempotency_key: str,
                 return_url: str, deadline: float | None = None) -> dict:
-        params = {"confirmation_token": confirmation_token, "return_url": return_url}
+        # the payment method comes back whole: its brand and last four are what the receipt shows
+        params = {"confirmation_token": confirmation_token, "return_url": return_url, "expand": ["payment_method"]}
         return self._call("payment_intents.confirm", lambda opts: self.client.v1.payment_intents.confirm(
             payment_intent_id, params=params, options=opts), idempotency_key, deadline)
 
@@ -157,9 +193,10 @@ class Gateway:
         return self._call("payment_intents.cancel", lambda opts: self.client.v1.payment_intents.cancel(
             payment_intent_id, options=opts), idempotency_key)
 
-    def retrieve_payment_intent(self, payment_intent_id: str) -> dict:
-        return self._call("payment_intents.retrieve",
-                          lambda opts: self.client.v1.payment_intents.retrieve(payment_intent_id, options=opts))
+    def retrieve_payment_intent(self, payment_intent_id: str, expand: tuple[str, ...] = ()) -> dict:
+        params = {"expand": list(expand)} if expand else None
+        return self._call("payment_intents.retrieve", lambda opts: self.client.v1.payment_intents.retrieve(
+            payment_intent_id, params=params, options=opts))
 
     def refund(self, payment_intent_id: str, *, amount: int | None, idempotency_key: str) -> dict:
         params: dict[str, Any] = {"payment_intent": payment_intent_id}
@@ -198,6 +235,7 @@ class Gateway:
     def _with_retries(self, endpoint, send, idempotency_key, deadline_at: float) -> dict:
         options = {"idempotency_key": idempotency_key} if idempotency_key else {}
         attempt = network_failures = throttled = 0
+        maybe_executed = False
         while True:
             attempt += 1
             started = time.monotonic()
@@ -210,6 +248,8 @@ class Gateway:
             except stripe.StripeError as error:
                 metrics.STRIPE_LATENCY.labels(endpoint).observe(time.monotonic() - started)
                 failure = classify(error)
+                maybe_executed = maybe_executed or _maybe_executed(error, self.http.adapter.tracking.unsent)
+                failure.maybe_executed = maybe_executed
                 metrics.STRIPE_REQUESTS.labels(endpoint, failure.kind).inc()
                 retry_kind = _retry_kind(error)
                 if retry_kind == "throttled":
@@ -286,16 +326,27 @@ def classify(error: stripe.StripeError) -> PaymentError:
     body = error.json_body.get("error", {}) if isinstance(error.json_body, dict) else {}
     if isinstance(error, stripe.CardError) or body.get("code") == "payment_intent_authentication_failure":
         decline = body.get("decline_code") or error.code
-        message = DECLINE_MESSAGES.get(decline) or DECLINE_MESSAGES.get(error.code or "") or DECLINED
+        message = decline_message(decline, error.code)
         return PaymentError("card", message, status=402, code=error.code, decline_code=decline,
                             payment_intent=body.get("payment_intent"), request_id=request_id)
     if isinstance(error, (stripe.APIConnectionError, stripe.RateLimitError, stripe.APIError)) or (
             error.http_status in (409, 429) or (error.http_status or 0) >= 500):
         return PaymentError("transient", UNAVAILABLE_MESSAGE, status=503, code=error.code, request_id=request_id)
+    if body.get("code") == "payment_intent_unexpected_state":  # e.g. a second click after the first one paid
+        return PaymentError("conflict", GENERIC_MESSAGE, status=409, code=error.code,
+                            payment_intent=body.get("payment_intent"), request_id=request_id)
     if isinstance(error, (stripe.AuthenticationError, stripe.PermissionError)):
         return PaymentError("configuration", GENERIC_MESSAGE, status=500, code=error.code, request_id=request_id)
     return PaymentError("programming", GENERIC_MESSAGE, status=500, code=error.code,
                         payment_intent=body.get("payment_intent"), request_id=request_id)
+
+
+def _maybe_executed(error: stripe.StripeError, unsent: bool) -> bool:
+    """Whether Stripe may have carried out a request that ended in `error` (see PaymentError)."""
+    if isinstance(error, stripe.APIConnectionError):
+        return not unsent
+    status = error.http_status or 0
+    return status >= 500 or (status == 409 and error.code != "lock_timeout")
 
 
 def _retry_kind(error: stripe.StripeError) -> str | None:
@@ -315,7 +366,8 @@ def _retry_kind(error: stripe.StripeError) -> str | None:
 
 
 def _log_failure(endpoint: str, failure: PaymentError, attempts: int) -> None:
-    level = {"configuration": logging.ERROR, "programming": logging.ERROR}.get(failure.kind, logging.WARNING)
+    level = {"configuration": logging.ERROR, "programming": logging.ERROR,
+             "conflict": logging.INFO}.get(failure.kind, logging.WARNING)
     log.log(level, "stripe call failed endpoint=%s kind=%s code=%s request_id=%s attempts=%d", endpoint,
             failure.kind, failure.code, failure.request_id, attempts)
 

@@ -13,13 +13,16 @@ from sqlalchemy import func, or_, select, update
 
 from .models import EventStatus, StripeEvent, db, utcnow
 
-__all__ = ["EVENTS", "MAIL", "MAINTENANCE", "QUEUES", "redis_connection", "get_queue", "enqueue_event",
-           "enqueue_events", "enqueue_receipts", "take_queued_events", "forget_jobs", "relay_events",
+__all__ = ["EVENTS", "MAIL", "MAINTENANCE", "PAYMENTS", "QUEUES", "redis_connection", "get_queue", "enqueue_event",
+           "enqueue_events", "enqueue_receipts",
+           "enqueue_outcome_check", "take_queued_events", "forget_jobs", "relay_events",
            "relay_outbox", "jobs_alive"]
 
 log = logging.getLogger(__name__)
-EVENTS, MAIL, MAINTENANCE = "events", "mail", "maintenance"
-QUEUES = (EVENTS, MAIL, MAINTENANCE)
+EVENTS, MAIL, MAINTENANCE, PAYMENTS = "events", "mail", "maintenance", "payments"
+QUEUES = (PAYMENTS, EVENTS, MAIL, MAINTENANCE)
+# Asking Stripe what became of a payment: soon at first (a slow confirm ends in seconds), then less often.
+OUTCOME_CHECKS = Retry(max=14, interval=[1, 1, 2, 2, 3, 3, 5, 5, 10, 10, 15, 15, 30, 30])
 
 
 def _stale_after() -> timedelta:
@@ -83,6 +86,18 @@ def enqueue_receipts(outbox_ids: list[int]) -> bool:
     except RedisError as error:
         log.warning("receipt enqueue failed receipts=%d first=%s error=%s; the relay will retry", len(outbox_ids),
                     outbox_ids[0], error)
+        return False
+
+
+def enqueue_outcome_check(attempt_id: int) -> bool:
+    """Put `find_outcome(attempt_id)` on the payments queue at once. False (logged) if Redis is unreachable: the
+    webhook and reconcile still bring Stripe's answer, only later."""
+    try:
+        get_queue(PAYMENTS).enqueue("app.jobs.find_outcome", attempt_id, job_id=f"outcome-{attempt_id}",
+                                    retry=OUTCOME_CHECKS, result_ttl=300, failure_ttl=7 * 24 * 3600)
+        return True
+    except RedisError as error:
+        log.warning("outcome check enqueue failed attempt=%s error=%s", attempt_id, error)
         return False
 
 

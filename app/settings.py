@@ -40,6 +40,7 @@ class Settings:
     stripe_read_timeout: float = 8.0
     stripe_max_network_retries: int = 2
     checkout_deadline: float = 10.0  # seconds a shopper's confirm may take, retries included
+    payment_outcome_window: float = 120.0  # seconds after which an unanswered confirm is known not to have run
     stripe_max_concurrency: int = 8  # concurrent Stripe calls per process (bulkhead)
     breaker_fail_max: int = 5
     breaker_reset_timeout: float = 30.0
@@ -48,6 +49,7 @@ class Settings:
     currency: str = "usd"
     mail_url: str = ""  # smtp://host:port; empty: receipts stay in the outbox
     mail_from: str = "shop@example.test"
+    public_url: str = ""  # the shop's address as shoppers reach it (https://shop.example), for links in emails
     force_https: bool = False
     pending_order_ttl: int = 3600  # seconds before an unpaid order releases its stock
     relay_interval: int = 5
@@ -73,6 +75,7 @@ class Settings:
     rate_limit_csp_report: str = "60/minute"
     trusted_proxies: int = 0  # reverse proxies in front whose X-Forwarded-For/-Proto/-Host are believed
     log_json: bool = False
+    compress_responses: bool = True  # off where a proxy in front compresses (deploy/nginx/ does)
 
     @property
     def is_production(self) -> bool:
@@ -124,11 +127,13 @@ class Settings:
             "stripe_read_timeout": env.get("STRIPE_READ_TIMEOUT"),
             "stripe_max_network_retries": env.get("STRIPE_MAX_NETWORK_RETRIES"),
             "checkout_deadline": env.get("CHECKOUT_DEADLINE"),
+            "payment_outcome_window": env.get("PAYMENT_OUTCOME_WINDOW"),
             "stripe_max_concurrency": env.get("STRIPE_MAX_CONCURRENCY"),
             "breaker_fail_max": env.get("BREAKER_FAIL_MAX"),
             "breaker_reset_timeout": env.get("BREAKER_RESET_TIMEOUT"),
             "mail_url": env.get("MAIL_URL"),
             "mail_from": env.get("MAIL_FROM"),
+            "public_url": env.get("PUBLIC_URL"),
             "force_https": env.get("FORCE_HTTPS"),
             "pending_order_ttl": env.get("PENDING_ORDER_TTL"),
             "relay_interval": env.get("RELAY_INTERVAL"),
@@ -154,6 +159,7 @@ class Settings:
             "rate_limit_csp_report": env.get("RATE_LIMIT_CSP_REPORT"),
             "trusted_proxies": env.get("TRUSTED_PROXIES"),
             "log_json": env.get("LOG_JSON"),
+            "compress_responses": env.get("COMPRESS_RESPONSES"),
         }
         types = {f.name: f.type for f in fields(cls)}
         values = {}

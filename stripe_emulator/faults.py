@@ -16,7 +16,8 @@ from aiohttp import web
 from stripe_emulator.errors import StripeError, invalid
 
 FIELDS = {"route", "latency_ms", "status", "rate", "rate_limit", "should_retry", "lock_timeout", "hang",
-          "drop", "count", "after"}
+          "drop", "count", "after", "caller"}
+CALLERS = {"any", "server", "browser"}  # server: a secret key in Authorization; browser: a publishable `key`
 HANG_LIMIT_SECONDS = 600
 
 
@@ -34,6 +35,9 @@ class FaultRegistry:
         status = spec.get("status")
         if status is not None and not (isinstance(status, int) and 400 <= status <= 599):
             raise invalid("status must be an HTTP error status such as 500, 502 or 503.", param="status")
+        caller = spec.get("caller", "any")
+        if caller not in CALLERS:
+            raise invalid("caller must be any, server or browser.", param="caller")
         rate = float(spec.get("rate", 1.0))
         if not 0 <= rate <= 1:
             raise invalid("rate must be between 0 and 1.", param="rate")
@@ -43,7 +47,7 @@ class FaultRegistry:
             "rate_limit": bool(spec.get("rate_limit")), "should_retry": spec.get("should_retry"),
             "lock_timeout": bool(spec.get("lock_timeout")), "hang": bool(spec.get("hang")),
             "drop": bool(spec.get("drop")), "count": spec.get("count"), "after": bool(spec.get("after")),
-            "applied": 0,
+            "caller": caller, "applied": 0,
         }
         self.faults.append(fault)
         return fault
@@ -56,11 +60,13 @@ class FaultRegistry:
     def clear(self):
         self.faults = []
 
-    def take(self, method, path):
+    def take(self, method, path, caller="server"):
         target = f"{method} {path}"
         for fault in self.faults:
             route = fault["route"]
             if route != "*" and not fnmatchcase(target, route) and not fnmatchcase(path, route):
+                continue
+            if fault["caller"] not in ("any", caller):
                 continue
             if fault["count"] is not None and fault["applied"] >= fault["count"]:
                 continue
@@ -131,7 +137,8 @@ def _error_for(fault):
 async def fault_middleware(request, handler):
     if not request.path.startswith("/v1/") or request.method == "OPTIONS":
         return await handler(request)
-    fault = request.app["emu"].faults.take(request.method, request.path)
+    caller = "server" if request.headers.get("Authorization") else "browser"
+    fault = request.app["emu"].faults.take(request.method, request.path, caller)
     if fault is None:
         return await handler(request)
     request["fault"] = fault["id"]

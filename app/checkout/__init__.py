@@ -3,33 +3,68 @@ from __future__ import annotations
 
 import re
 
-from flask import Blueprint, current_app, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, jsonify, make_response, redirect, render_template, request, session, url_for
 
+from ..models import AttemptStatus, OrderState
 from ..payments import UNAVAILABLE_MESSAGE, PaymentError, get_gateway
+from ..queue import enqueue_outcome_check
 from ..shop import cart
 from . import service
 
 bp = Blueprint("checkout", __name__)
 TOKEN = re.compile(r"^ctoken_[A-Za-z0-9_]{1,250}$")
 ATTEMPT = re.compile(r"^[0-9a-f]{32}$")
+FIELDS = {"confirmation_token", "attempt_id", "email", "quote"}
+# an attempt in one of these has left the checkout: its outcome is shown (or found out) on the order page
+LEFT_FOR_ORDER_PAGE = {AttemptStatus.SUCCEEDED, AttemptStatus.PROCESSING, AttemptStatus.UNKNOWN}
+NEXT_STEPS = {"cart": ("shop.view_cart", "Update your cart"), "checkout": ("checkout.checkout", "Review your order")}
 EMAIL = re.compile(r"^[^@\s<>\"']{1,64}@[A-Za-z0-9.-]{1,188}\.[A-Za-z]{2,24}$")
 
 
 @bp.get("/checkout")
 def checkout():
+    """The checkout for the cart, or, when the cart's attempt already has an order that is paid or being paid,
+    that order's page: a reload, Back or Forward must never ask for a card again."""
+    order = service.find_order(cart.current_attempt() or "")
+    notice = resume_secret = None
+    if order is not None:
+        try:
+            intent = service.waiting_for_bank(order, get_gateway(current_app))
+        except PaymentError:
+            intent = None
+            notice = ("You started paying for this order and your bank asked to confirm it's you. We can't check "
+                      "with Stripe right now whether that was finished: please look at your order before paying "
+                      "again.")
+        attempt = service.latest_attempt(order)
+        if order.state in OrderState.PAID_STATES or (attempt and attempt.status in LEFT_FOR_ORDER_PAGE):
+            return redirect(_order_url(order), code=303)
+        if attempt and service.still_sending(attempt, current_app.config["SETTINGS"].checkout_deadline):
+            enqueue_outcome_check(attempt.id)  # reloaded mid-payment: the order page follows it to its end
+            return redirect(_order_url(order), code=303)
+        if intent and intent.get("status") == "requires_action":
+            resume_secret = intent.get("client_secret")
+        elif intent and intent.get("status") == "requires_payment_method":
+            notice = "Your bank's check wasn't completed, so that payment didn't go through. You can pay again."
     lines = cart.lines()
+    if not lines and session.get("bought"):
+        return redirect(url_for("orders.show", public_id=session["bought"]), code=303)
     if not lines:
         return redirect(url_for("shop.view_cart"))
     settings = current_app.config["SETTINGS"]
-    return render_template("checkout/checkout.html", lines=lines, total=cart.total(lines),
-                           currency=settings.currency, attempt_id=cart.checkout_attempt(),
-                           publishable_key=settings.stripe_publishable_key, stripe_js_url=settings.stripe_js_url,
-                           unavailable_message=UNAVAILABLE_MESSAGE)
+    total = cart.total(lines)
+    response = make_response(render_template(
+        "checkout/checkout.html", lines=lines, total=total, currency=settings.currency,
+        attempt_id=cart.checkout_attempt(), quote=service.quote_for(lines, total), order=order, notice=notice,
+        resume_secret=resume_secret, publishable_key=settings.stripe_publishable_key,
+        stripe_js_url=settings.stripe_js_url, unavailable_message=UNAVAILABLE_MESSAGE))
+    response.headers["Cache-Control"] = "no-store"  # Back/Forward asks the server again, never a stale form
+    return response
 
 
 @bp.post("/checkout/confirm")
 def confirm():
-    """Body: {confirmation_token, attempt_id, email}. Answers {status, client_secret?, order_url, error?}."""
+    """Body: {confirmation_token, attempt_id, email, quote?}. Answers {status, client_secret?, order_url, error?,
+    message?, next_url?, next_label?}; status "unknown" (202) when Stripe may have taken the payment."""
     data = request.get_json(silent=True)
     if not isinstance(data, dict):
         return _error("Send a JSON object.", 400)
@@ -40,9 +75,12 @@ def confirm():
         return _error("attempt_id is missing or malformed.", 400)
     if not isinstance(email, str) or not EMAIL.match(email.strip()):
         return _error("Please enter a valid email address.", 400)
-    unknown = set(data) - {"confirmation_token", "attempt_id", "email"}
+    unknown = set(data) - FIELDS
     if unknown:
         return _error(f"Unknown field: {sorted(unknown)[0]}.", 400)
+    quote = data.get("quote")
+    if quote is not None and not (isinstance(quote, str) and service.QUOTE.match(quote)):
+        return _error("quote is malformed.", 400)
 
     settings = current_app.config["SETTINGS"]
     gateway = get_gateway(current_app)
@@ -55,16 +93,21 @@ def confirm():
             with gateway.admission():
                 if order is None:
                     if attempt_id != cart.checkout_attempt():
-                        return _error("Your cart changed since this page was loaded. Please review your order.",
-                                      409)
-                    order = service.place_order(attempt_id, cart.lines(), settings.currency, email.strip())
+                        return _error("Your cart changed since this page was loaded. Nothing was charged: please "
+                                      "review your order.", 409, "checkout")
+                    lines = cart.lines()
+                    service.check_quote(quote, lines, cart.total(lines), settings.currency)
+                    order = service.place_order(attempt_id, lines, settings.currency, email.strip())
+                else:
+                    service.check_quote(quote, order.lines, order.amount, order.currency)
+                _remember_order(order)
                 answer = service.pay(order, token, gateway, _order_url(order))
     except service.CheckoutError as error:
-        return _error(error.message, error.status)
+        return _error(error.message, error.status, error.next_step)
     except PaymentError as error:  # not admitted
         answer = service.Answer({"status": "error", "error": error.user_message, "retryable": True}, 503)
-    if answer.body.get("status") in ("succeeded", "processing"):
-        cart.clear()
+    # A paid cart is emptied by the next page the shopper opens (app/shop `forget_a_bought_cart`), not here: if
+    # this answer is lost on the way, a reload must still find the cart's order and go to its page.
     response = jsonify(answer.body)
     response.status_code = answer.status
     if answer.status == 503:
@@ -76,5 +119,15 @@ def _order_url(order) -> str:
     return url_for("orders.show", public_id=order.public_id, _external=True)
 
 
-def _error(message: str, status: int):
-    return jsonify(status="error", error=message), status
+def _remember_order(order) -> None:
+    """The orders this browser placed: their pages show the shopper's email unmasked to it alone."""
+    placed = [public_id for public_id in session.get("orders", []) if public_id != order.public_id][-9:]
+    session["orders"] = [*placed, order.public_id]
+
+
+def _error(message: str, status: int, next_step: str | None = None):
+    body = {"status": "error", "error": message}
+    if next_step:
+        endpoint, label = NEXT_STEPS[next_step]
+        body.update(next_url=url_for(endpoint), next_label=label)
+    return jsonify(body), status

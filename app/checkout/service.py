@@ -4,31 +4,48 @@ An order is keyed by the browser's checkout attempt id, so reloads, double click
 order. The order gets one PaymentIntent (created with a key derived from the order), and each confirmation
 token sent for it is a `PaymentAttempt` whose row gives the confirm's idempotency key: a retried or repeated
 submit replays at Stripe, and a PaymentIntent can succeed only once, so nobody is charged twice.
+
+A confirm that got no answer (a timeout, a 5xx) may still have been carried out by Stripe. Its attempt is
+marked `unknown`, the shopper is told so, and `find_outcome` (a worker job) asks Stripe until it knows.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import logging
+import re
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from .. import metrics
-from ..models import Order, OrderLine, OrderState, PaymentAttempt, db
+from ..models import AttemptStatus, Order, OrderLine, OrderState, PaymentAttempt, Product, db, utcnow
+from ..money import format_money
 from ..order_state import OutOfStock, reserve_stock, transition
-from ..payments import Gateway, PaymentError
+from ..payments import Gateway, PaymentError, decline_message
+from ..queue import enqueue_outcome_check
 
 log = logging.getLogger(__name__)
-FINAL_STATES = {OrderState.PAID.value, OrderState.FULFILLED.value}
+FINAL_STATES = OrderState.PAID_STATES
+UNKNOWN_MESSAGE = ("We're confirming your payment with your bank. Please don't pay again: your order page "
+                   "updates by itself, and your receipt is emailed as soon as the payment is confirmed.")
+QUOTE = re.compile(r"^[0-9]{1,12}(;[a-z0-9-]{1,64}x[0-9]{1,4}@[0-9]{1,12}){0,50}$")
 
 
 class CheckoutError(Exception):
-    def __init__(self, message: str, status: int = 400):
+    """A refusal the shopper can act on. `next_step` names where to go: "cart" or "checkout"."""
+
+    def __init__(self, message: str, status: int = 400, next_step: str | None = None):
         super().__init__(message)
         self.message = message
         self.status = status
+        self.next_step = next_step
+
+
+class OutcomeNotKnownYet(Exception):
+    """Stripe has not finished a confirm whose outcome the shop does not know yet: ask again later."""
 
 
 @dataclass
@@ -57,14 +74,76 @@ def place_order(attempt_id: str, cart_lines, currency: str, email: str) -> Order
         db.session.commit()
     except OutOfStock as error:
         db.session.rollback()
-        raise CheckoutError(f"Sorry, {error.product_id} just sold out. Your cart is saved; please update it.",
-                            409) from None
+        raise _sold_out(error, cart_lines) from None
     except IntegrityError:  # the same attempt placed concurrently: use the winner's order
         db.session.rollback()
         order = find_order(attempt_id)
         if order is None:
             raise
     return order
+
+
+def _sold_out(error: OutOfStock, lines) -> CheckoutError:
+    product = db.session.get(Product, error.product_id)
+    wanted = sum(line.quantity for line in lines if _product_id(line) == error.product_id)
+    name = product.name if product else "An item in your cart"
+    if product is None or product.stock <= 0:
+        text = f"Sorry, {name} just sold out."
+    else:
+        text = f"Sorry, only {product.stock} {name} left, and your cart asks for {wanted}."
+    return CheckoutError(f"{text} Nothing was charged. Your cart is saved: please change it, then pay again.",
+                         409, next_step="cart")
+
+
+def _product_id(line) -> str:
+    return line.product.id if hasattr(line, "product") else line.product_id
+
+
+def quote_for(lines, total: int) -> str:
+    """What a checkout page shows, as one string: total;product x quantity @ unit price;... The page sends it
+    back with its confirm, so a price or line that changed since the page loaded refuses the payment."""
+    parts = [f"{_product_id(line)}x{line.quantity}@{_unit_price(line)}" for line in lines]
+    return ";".join([str(total), *parts])
+
+
+def _unit_price(line) -> int:
+    return line.product.price if hasattr(line, "product") else line.unit_price
+
+
+def check_quote(shown: str | None, lines, total: int, currency: str) -> None:
+    """Refuse when what would be charged differs from what the page showed, saying what changed."""
+    current = quote_for(lines, total)
+    if shown is None or shown == current:
+        return
+    was = _parse_quote(shown)
+    now = {_product_id(line): line for line in lines}
+    changes = []
+    for product_id, (quantity, price) in was["lines"].items():
+        line = now.get(product_id)
+        product = db.session.get(Product, product_id)
+        name = product.name if product else "An item you chose"
+        if line is None:
+            changes.append(f"{name} is no longer available.")
+        elif _unit_price(line) != price:
+            changes.append(f"The price of {name} changed from {format_money(price, currency)} to "
+                           f"{format_money(_unit_price(line), currency)}.")
+        elif line.quantity != quantity:
+            changes.append(f"You now have {line.quantity} {name} in your cart, not {quantity}.")
+    if any(product_id not in was["lines"] for product_id in now):
+        changes.append("Your cart has items this page didn't show.")
+    summary = " ".join(changes) or "Your order changed since this page was loaded."
+    raise CheckoutError(f"{summary} The total is now {format_money(total, currency)}. Nothing was charged: "
+                        "please review your order, then pay again.", 409, next_step="checkout")
+
+
+def _parse_quote(text: str) -> dict:
+    total, *parts = text.split(";")
+    lines = {}
+    for part in parts:
+        product_id, rest = part.rsplit("x", 1)
+        quantity, price = rest.split("@")
+        lines[product_id] = (int(quantity), int(price))
+    return {"total": int(total), "lines": lines}
 
 
 def find_order(attempt_id: str) -> Order | None:
@@ -92,15 +171,86 @@ def pay(order: Order, confirmation_token: str, gateway: Gateway, order_url: str)
 
     try:
         if not order.payment_intent_id:
-            _create_intent(order, gateway)
+            _create_intent(order, gateway)  # a failure here charged nothing: no confirm was sent
+    except PaymentError as error:
+        return _failed(order, attempt, error, order_url)
+    try:
         intent = gateway.confirm(order.payment_intent_id, confirmation_token=confirmation_token,
                                  idempotency_key=attempt.idempotency_key, return_url=order_url)
     except PaymentError as error:
         already = error.payment_intent or {}
         if error.code == "payment_intent_unexpected_state" and already.get("status") in ("succeeded", "processing"):
             return _confirmed(order, attempt, already, order_url)  # another tab or click paid it first
+        if error.kind == "transient" and error.maybe_executed:
+            return _unknown(order, attempt, order_url)
         return _failed(order, attempt, error, order_url)
     return _confirmed(order, attempt, intent, order_url)
+
+
+def find_outcome(attempt_id: int, gateway: Gateway, window: float) -> str:
+    """Find out what became of a confirm whose answer the shop never got, or of a 3-D Secure check the shopper
+    may have finished: ask Stripe for the PaymentIntent and apply what it says. Raises OutcomeNotKnownYet while
+    the confirm may still be running at Stripe (for up to `window` seconds after it was sent)."""
+    attempt = db.session.get(PaymentAttempt, attempt_id)
+    if attempt is None or attempt.status not in AttemptStatus.UNSETTLED:
+        return "settled"
+    order = attempt.order
+    if order.state != OrderState.PENDING or not order.payment_intent_id:
+        return f"order_{order.state}"
+    intent = gateway.retrieve_payment_intent(order.payment_intent_id, expand=("payment_method",))  # may raise:
+    # a PaymentError makes RQ retry the job
+    status = intent.get("status")
+    error = intent.get("last_payment_error") or {}
+    earlier_failure = any(other.status == "failed" for other in order.attempts if other.number < attempt.number)
+    if status == "succeeded":
+        _confirmed(order, attempt, intent, "")
+    elif status == "processing":
+        attempt.status = AttemptStatus.PROCESSING
+        db.session.commit()
+    elif status == "requires_action":
+        attempt.status = AttemptStatus.NEEDS_BANK_CHECK
+        db.session.commit()
+    elif status == "requires_payment_method" and error and not earlier_failure:
+        body = {"status": "failed", "error": decline_message(error.get("decline_code") or error.get("code"))}
+        transition(order, OrderState.PAYMENT_FAILED, f"declined, found after the fact: {error.get('code')}")
+        _finish(attempt, body, 402)
+    elif status == "canceled":
+        transition(order, OrderState.CANCELED, "payment_intent canceled")
+        attempt.status = "canceled"
+        db.session.commit()
+    elif utcnow() - attempt.created_at > timedelta(seconds=window):
+        attempt.status = AttemptStatus.NOT_EXECUTED  # Stripe would have finished it by now: it never ran
+        db.session.commit()
+    else:
+        raise OutcomeNotKnownYet(f"attempt {attempt_id}: payment_intent is {status}")
+    log.info("payment outcome found attempt=%s order=%s intent_status=%s", attempt_id, order.public_id, status)
+    return attempt.status
+
+
+def still_sending(attempt: PaymentAttempt, deadline: float) -> bool:
+    """A confirm a request is still sending (within its deadline, with room to spare for a busy machine)."""
+    return (attempt.status == AttemptStatus.SENDING
+            and utcnow() - attempt.created_at < timedelta(seconds=2 * deadline))
+
+
+def latest_attempt(order: Order) -> PaymentAttempt | None:
+    return order.attempts[-1] if order.attempts else None
+
+
+def waiting_for_bank(order: Order, gateway: Gateway) -> dict | None:
+    """A checkout reloaded while its order's last attempt waited for 3-D Secure: the PaymentIntent as Stripe has
+    it now, applied to the order (a success marks it paid; a failed check is a decline). None when no attempt
+    waits for the bank. Raises PaymentError when Stripe can't be asked."""
+    attempt = latest_attempt(order)
+    if attempt is None or attempt.status not in AttemptStatus.AWAITING_BANK or not order.payment_intent_id:
+        return None
+    intent = gateway.retrieve_payment_intent(order.payment_intent_id, expand=("payment_method",))
+    if intent.get("status") in ("succeeded", "processing"):
+        _confirmed(order, attempt, intent, "")
+    elif intent.get("status") == "requires_payment_method":
+        attempt.status = AttemptStatus.FAILED
+        db.session.commit()
+    return intent
 
 
 def _create_intent(order: Order, gateway: Gateway) -> None:
@@ -149,7 +299,7 @@ def _attempt_for(order: Order, confirmation_token: str) -> PaymentAttempt:
             return attempt
         except OutOfStock as error:
             db.session.rollback()
-            raise CheckoutError(f"Sorry, {error.product_id} just sold out.", 409) from None
+            raise _sold_out(error, order.lines) from None
         except IntegrityError:  # a concurrent submit took this number: look again
             db.session.rollback()
             db.session.refresh(order)
@@ -159,6 +309,7 @@ def _attempt_for(order: Order, confirmation_token: str) -> PaymentAttempt:
 def _confirmed(order: Order, attempt: PaymentAttempt, intent: dict, order_url: str) -> Answer:
     db.session.refresh(order)
     order.payment_intent_id = order.payment_intent_id or intent["id"]
+    record_card(order, intent)
     status = intent.get("status")
     body: dict = {"status": status, "order_url": order_url}
     if status == "succeeded":
@@ -168,6 +319,24 @@ def _confirmed(order: Order, attempt: PaymentAttempt, intent: dict, order_url: s
     elif status != "processing":
         body = {"status": "failed", "error": "Your payment could not be completed. Please try another card."}
     return _finish(attempt, body, 200 if body["status"] != "failed" else 402)
+
+
+def record_card(order: Order, intent: dict) -> None:
+    """The card's brand and last four, as Stripe reports them on the intent's (expanded) payment method."""
+    method = intent.get("payment_method")
+    card = method.get("card") if isinstance(method, dict) else None
+    if card and card.get("last4"):
+        order.card_brand, order.card_last4 = str(card.get("brand") or "")[:20], str(card["last4"])[:4]
+
+
+def _unknown(order: Order, attempt: PaymentAttempt, order_url: str) -> Answer:
+    """Stripe may have carried the confirm out: say so, never "nothing was charged", and find out at once."""
+    db.session.refresh(order)
+    attempt.status = AttemptStatus.UNKNOWN
+    db.session.commit()
+    enqueue_outcome_check(attempt.id)
+    log.warning("payment outcome unknown attempt=%s order=%s", attempt.id, order.public_id)
+    return Answer({"status": "unknown", "message": UNKNOWN_MESSAGE, "order_url": order_url}, 202)
 
 
 def _failed(order: Order, attempt: PaymentAttempt, error: PaymentError, order_url: str) -> Answer:

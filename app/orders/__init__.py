@@ -4,11 +4,12 @@ from __future__ import annotations
 from flask import Blueprint, abort, jsonify, render_template, session
 from sqlalchemy import select
 
-from ..models import Order, OrderState, db
+from ..models import AttemptStatus, Order, OrderState, db
+from ..queue import enqueue_outcome_check
 from ..shop import cart
+from .status import shopper_status, visible_email
 
 bp = Blueprint("orders", __name__)
-DONE = {OrderState.PAID.value, OrderState.FULFILLED.value}
 
 
 def _order(public_id: str) -> Order:
@@ -18,17 +19,29 @@ def _order(public_id: str) -> Order:
     return order
 
 
+def _email(order: Order) -> str:
+    return visible_email(order, order.public_id in session.get("orders", []))
+
+
+def _status(order: Order):
+    return shopper_status(order, _email(order), order.card)
+
+
 @bp.get("/orders/<public_id>")
 def show(public_id: str):
     order = _order(public_id)
-    if order.state in DONE and session.get("checkout_attempt") == order.attempt_id:
-        cart.clear()
-    return render_template("orders/order.html", order=order)
+    latest = order.attempts[-1] if order.attempts else None
+    if order.state == OrderState.PENDING and latest and latest.status == AttemptStatus.REQUIRES_ACTION:
+        # back from the bank's check: ask Stripe now rather than wait for its webhook
+        enqueue_outcome_check(latest.id)
+    return render_template("orders/order.html", order=order, status=_status(order), email=_email(order))
 
 
 @bp.get("/orders/<public_id>/status")
 def status(public_id: str):
+    """The page's poll: the shopper's words for the order now, and the cart badge (emptied once it is bought)."""
     order = _order(public_id)
     return jsonify(id=order.public_id, state=order.state, amount=order.amount, currency=order.currency,
                    paid_at=order.paid_at.isoformat() if order.paid_at else None,
-                   fulfilled_at=order.fulfilled_at.isoformat() if order.fulfilled_at else None)
+                   fulfilled_at=order.fulfilled_at.isoformat() if order.fulfilled_at else None,
+                   status=_status(order).as_dict(), cart_count=cart.count())

@@ -1,12 +1,35 @@
 """Catalog, product pages and the cart. Never calls Stripe."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
+from sqlalchemy import select
 
-from ..models import Product, db
+from ..models import AttemptStatus, Order, OrderState, PaymentAttempt, Product, db
 from . import cart
 
 bp = Blueprint("shop", __name__)
+# the cart's order is paid, or Stripe has it and will tell: the cart must not be bought a second time
+CART_BOUGHT = {AttemptStatus.SUCCEEDED, AttemptStatus.PROCESSING}
+
+
+@bp.before_app_request
+def forget_a_bought_cart():
+    """Empty the cart, on whichever page the shopper opens next, once its order is paid or processing, however
+    the shop learned it (the confirm's answer, the worker applying Stripe's webhook, a status poll)."""
+    if request.endpoint == "static":
+        return
+    attempt_id = cart.current_attempt()
+    if not attempt_id:
+        return
+    order = db.session.scalars(select(Order).where(Order.attempt_id == attempt_id)).first()
+    if order is None:
+        return
+    bought = order.state in OrderState.PAID_STATES or db.session.scalar(
+        select(PaymentAttempt.id).where(PaymentAttempt.order_id == order.id,
+                                        PaymentAttempt.status.in_(CART_BOUGHT)).limit(1)) is not None
+    if bought:
+        cart.clear()
+        session["bought"] = order.public_id  # a reload of its checkout goes to this order's page
 
 
 @bp.get("/")

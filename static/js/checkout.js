@@ -3,15 +3,19 @@
 //
 // Every state a payment can be in has its own words and look (form[data-state]):
 //   loading -> ready -> processing -> (authenticating) -> succeeded          (then the order page)
+//                                  -> unknown                               (then the order page, which finds out)
 //                                  -> declined | unavailable | error        (back to ready on the next try)
+//   loading -> blocked | slow (Stripe.js failed to load, or is taking too long)
 // The Pay button can't submit twice: `submitting` is set before the first await, and the button is disabled.
 // Text is only ever written with textContent (never innerHTML).
 const OFFLINE = "We couldn't reach the shop. Check your connection and try again.";
 const RATE_LIMITED = "Too many attempts in a short time. Please wait a moment, then try again.";
 const AUTH_FAILED = "Your bank couldn't confirm it's you, so nothing was charged. Please try again or use another card.";
+const BLOCKED = "The secure payment form couldn't be loaded. A browser extension such as an ad blocker may be blocking it, or your connection dropped. Nothing was charged and your cart is saved: allow the payment form or check your connection, then reload this page.";
+const SLOW_FORM = "The secure payment form is taking longer than usual to load. Please wait a moment; if it doesn't appear, check your connection and reload this page. Your cart is saved.";
 const HINTS = {
   declined: "Your cart is saved and nothing was charged. Check the card details above or use a different card, then press Pay again.",
-  unavailable: "Nothing was charged. Your order and cart are kept while you wait.",
+  unavailable: "Nothing was charged. Your cart is saved while you wait.",
   error: "",
 };
 
@@ -25,6 +29,7 @@ const status = document.getElementById("payment-status");
 const retry = document.getElementById("payment-retry");
 const emailInput = document.getElementById("email");
 const PAY_TEXT = payLabel.textContent;
+const SELF = document.querySelector('script[type="module"][src*="checkout"]');
 
 let submitting = false;
 let pendingToken = null; // reused after a transient failure so the retry replays the same attempt
@@ -71,29 +76,62 @@ function showMessage(text, state = "error", { focus = true, retryLink = null } =
 function setBusy(busy, label = "Processing…") {
   submitting = busy;
   payButton.disabled = busy;
+  emailInput.readOnly = busy;
+  if (paymentElement) paymentElement.update({ readOnly: busy });
   payButton.setAttribute("aria-busy", String(busy));
   payButton.querySelector(".spinner").hidden = !busy;
   payLabel.textContent = busy ? label : pendingToken ? "Try again" : PAY_TEXT;
 }
 
-function start() {
-  if (typeof window.Stripe !== "function") {
+let paymentElement = null;
+
+// Stripe.js is loaded here rather than by a <script> tag, so that a blocked or hanging script is noticed and
+// explained instead of leaving the page waiting for ever.
+function loadStripe() {
+  return new Promise((resolve, reject) => {
+    if (typeof window.Stripe === "function") return resolve(window.Stripe);
+    const script = document.createElement("script");
+    script.src = form.dataset.stripeJsUrl;
+    if (SELF && SELF.nonce) script.nonce = SELF.nonce;
+    script.addEventListener("load", () =>
+      typeof window.Stripe === "function" ? resolve(window.Stripe) : reject(new Error("Stripe.js did not start")));
+    script.addEventListener("error", () => reject(new Error("Stripe.js could not be loaded")));
+    document.head.append(script);
+  });
+}
+
+async function start() {
+  const slowTimer = setTimeout(() => {
+    setState("slow");
+    message.textContent = SLOW_FORM;
+    message.className = "payment-message payment-message-warning";
+    message.hidden = false;
+  }, Number(form.dataset.loadTimeout) || 15000);
+  let Stripe;
+  try {
+    Stripe = await loadStripe();
+  } catch {
+    clearTimeout(slowTimer);
     document.getElementById("payment-element").textContent = "";
-    showMessage(UNAVAILABLE, "unavailable", { focus: false, retryLink: "Try again" });
+    showMessage(BLOCKED, "blocked", { focus: false, retryLink: "Reload this page" });
     return;
   }
-  const stripe = window.Stripe(form.dataset.publishableKey);
+  clearTimeout(slowTimer);
+  if (form.dataset.state === "slow") clearMessage();
+  const stripe = Stripe(form.dataset.publishableKey);
   const elements = stripe.elements({
     mode: "payment",
     amount: Number(form.dataset.amount),
     currency: form.dataset.currency,
+    appearance: appearance(),
   });
-  const paymentElement = elements.create("payment");
+  paymentElement = elements.create("payment");
   paymentElement.on("ready", () => {
     const loading = document.querySelector("#payment-element .loading");
     if (loading) loading.remove();
     setState("ready");
     payButton.disabled = false;
+    if (form.dataset.resumeSecret) resumeBankCheck(stripe);
   });
   paymentElement.mount("#payment-element");
 
@@ -121,12 +159,50 @@ function start() {
   });
 }
 
+// The page's own look, handed to the Payment Element (Stripe's Appearance API) so the card fields match it.
+function appearance() {
+  const css = getComputedStyle(document.documentElement);
+  const value = (name, fallback) => css.getPropertyValue(name).trim() || fallback;
+  return {
+    theme: "stripe",
+    variables: {
+      colorPrimary: value("--accent", "#8a3b12"),
+      colorText: value("--ink", "#1d1b19"),
+      colorDanger: value("--bad", "#a1221b"),
+      fontFamily: getComputedStyle(document.body).fontFamily,
+      borderRadius: "6px",
+    },
+  };
+}
+
+// A reload during the bank's check: the server found the payment still waiting for it, so reopen the check.
+async function resumeBankCheck(stripe) {
+  setBusy(true, "Waiting for your bank…");
+  if (await bankCheck(stripe, form.dataset.resumeSecret)) leave(form.dataset.orderUrl);
+  else setBusy(false);
+}
+
+async function bankCheck(stripe, clientSecret) {
+  setState("authenticating");
+  setStatus("Your bank wants to confirm it's you. Complete the check in the window that opened.");
+  const { error } = await stripe.handleNextAction({ clientSecret });
+  if (error) {
+    const text = error.code === "payment_intent_authentication_failure" || !error.message ? AUTH_FAILED : error.message;
+    showMessage(text, "declined");
+    return false;
+  }
+  return true;
+}
+
 async function pay(stripe, elements) {
   let token = pendingToken;
   if (!token) {
     const { error: submitError } = await elements.submit();
     if (submitError) {
-      showMessage(submitError.message || "Please check your card details.", "error");
+      // The Payment Element shows the field's own error beside it and announces it: saying it again here would
+      // make a screen reader read it twice.
+      setState("ready");
+      setStatus("");
       return false;
     }
     const { error, confirmationToken } = await stripe.createConfirmationToken({ elements });
@@ -145,16 +221,15 @@ async function pay(stripe, elements) {
     return leave(orderUrl);
   }
   if (outcome === "requires_action") {
-    setState("authenticating");
     setBusy(true, "Waiting for your bank…");
-    setStatus("Your bank wants to confirm it's you. Complete the check in the window that opened.");
-    const { error } = await stripe.handleNextAction({ clientSecret: answer.body.client_secret });
-    if (error) {
-      const text = error.code === "payment_intent_authentication_failure" || !error.message ? AUTH_FAILED : error.message;
-      showMessage(text, "declined");
-      return false;
-    }
-    return leave(orderUrl);
+    return (await bankCheck(stripe, answer.body.client_secret)) ? leave(orderUrl) : false;
+  }
+  if (outcome === "unknown") {
+    // Stripe may have taken the payment: never "nothing was charged". The order page finds out and says so.
+    setState("unknown");
+    setStatus(answer.body.message, true);
+    window.location.assign(orderUrl);
+    return true;
   }
   if (outcome === "failed") {
     showMessage(answer.body.error || "Your card was declined. Please try another card.", "declined");
@@ -164,7 +239,8 @@ async function pay(stripe, elements) {
   } else if (retryable || answer.status >= 500) {
     showMessage(answer.body.error || UNAVAILABLE, "unavailable");
   } else if (answer.status === 409) {
-    showMessage(answer.body.error, "error", { retryLink: "Review your order" });
+    if (answer.body.next_url) retry.href = answer.body.next_url;
+    showMessage(answer.body.error, "error", { retryLink: answer.body.next_label || "Review your order" });
   } else {
     showMessage(answer.body.error || UNAVAILABLE, "error");
   }
@@ -188,6 +264,7 @@ async function confirm(token) {
       confirmation_token: token,
       attempt_id: form.dataset.attemptId,
       email: emailInput.value.trim(),
+      quote: form.dataset.quote,
     }),
   });
   let body;
@@ -198,5 +275,10 @@ async function confirm(token) {
   }
   return { status: response.status, body };
 }
+
+// Back or Forward restored this page from memory: ask the server again (the order may be paid by now).
+window.addEventListener("pageshow", (event) => {
+  if (event.persisted) window.location.reload();
+});
 
 start();

@@ -1,53 +1,62 @@
-// The order page polls the shop's own status endpoint until the order settles. A late webhook is normal:
-// while the order is pending the page keeps polling and, after a while, says it is still confirming the
-// payment. A failed poll is never shown as an error; it is retried.
+// The order page polls the shop's own status endpoint until the order settles, and shows what the server says:
+// the headline, the next steps, the payment line and the timeline all come from one answer (app/orders/status.py),
+// so they never disagree. A late webhook is normal: while the payment is being confirmed the page keeps polling
+// and, after a while, says so. A failed poll is never shown as an error; it is retried.
 const section = document.getElementById("order-status");
 const text = section.querySelector(".status-text");
 const next = section.querySelector(".next-steps");
-const WORDS = JSON.parse(section.dataset.words);
+const payment = document.querySelector('[data-testid="payment-state"]');
+const badge = document.querySelector('[data-testid="cart-count"]');
 const SLOW_AFTER = Number(section.dataset.slowAfter) || 20000;
-const SETTLED = new Set(["fulfilled", "payment_failed", "refunded", "canceled"]);
-const HAPPY = ["pending", "paid", "fulfilled"];
+const SLOW = ["We're still confirming your payment with your bank.",
+  "This can take a few minutes. You can close this page: we'll email your receipt as soon as it's confirmed, and you won't be charged twice."];
+const CONFIRMING = new Set(["confirming", "unknown"]);
 const started = Date.now();
 let slow = false;
 
-function say(key) {
-  const [headline, detail] = WORDS[key] || [key, ""];
+function say(headline, detail) {
   if (text.textContent !== headline) text.textContent = headline;
-  next.textContent = detail;
+  if (next.textContent !== detail) next.textContent = detail;
 }
 
-function render(state) {
-  const previous = section.dataset.state;
-  if (state === previous) return;
-  if (!HAPPY.includes(state) || !HAPPY.includes(previous)) {
-    window.location.reload(); // a different shape of timeline (failed, refunded): let the server draw it
+function render(status) {
+  if (status.key !== section.dataset.status && (status.key === "failed" || status.key === "authenticating"
+      || status.key === "not_charged" || status.key === "refunded" || status.key === "canceled")) {
+    window.location.reload(); // these carry actions of their own: let the server draw the page
     return;
   }
-  section.dataset.state = state;
-  say(state);
-  const reached = HAPPY.indexOf(state);
-  section.querySelectorAll(".timeline li").forEach((step, index) => {
-    step.classList.toggle("done", index <= reached);
-    step.classList.toggle("current", index === reached + 1);
+  section.dataset.status = status.key;
+  section.dataset.settled = String(status.settled);
+  if (!(slow && CONFIRMING.has(status.key))) say(status.headline, status.detail);
+  if (payment) payment.textContent = status.payment;
+  const steps = section.querySelectorAll(".timeline li");
+  status.steps.forEach(([label, how], index) => {
+    const step = steps[index];
+    if (!step) return;
+    step.className = how;
+    step.firstChild.textContent = label;
     const sr = step.querySelector(".visually-hidden");
-    if (sr) sr.textContent = index <= reached ? ": done" : index === reached + 1 ? ": in progress" : ": not yet";
+    if (sr) sr.textContent = { done: ": done", current: ": in progress" }[how] ?? (how ? "" : ": not yet");
   });
 }
 
 function checkSlow() {
-  if (!slow && section.dataset.state === "pending" && Date.now() - started >= SLOW_AFTER) {
+  if (!slow && CONFIRMING.has(section.dataset.status) && Date.now() - started >= SLOW_AFTER) {
     slow = true;
     section.classList.add("slow");
-    say("slow");
+    say(...SLOW);
   }
 }
 
 async function poll(delay) {
-  if (SETTLED.has(section.dataset.state)) return;
+  if (section.dataset.settled === "true") return;
   try {
     const response = await fetch(section.dataset.statusUrl, { headers: { Accept: "application/json" } });
-    if (response.ok) render((await response.json()).state);
+    if (response.ok) {
+      const answer = await response.json();
+      if (badge && String(answer.cart_count) !== badge.textContent) badge.textContent = String(answer.cart_count);
+      render(answer.status);
+    }
   } catch {
     // a missed poll is retried below
   }

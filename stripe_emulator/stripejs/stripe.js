@@ -81,6 +81,10 @@
     this._host = host;
     this._unlisten = listen(function () { return iframe.contentWindow; }, function (msg) { self._onMessage(msg); });
     host.appendChild(iframe);
+    if (this._elements._options.appearance !== undefined) { this._sendAppearance(this._elements._options.appearance); }
+    if (this._options.readOnly !== undefined) {
+      this._send({ action: 'update', options: { readOnly: this._options.readOnly === true } });
+    }
     return this;
   };
 
@@ -97,8 +101,27 @@
   PaymentElement.prototype.blur = function () { this._send({ action: 'blur' }); return this; };
   PaymentElement.prototype.clear = function () { this._send({ action: 'clear' }); return this; };
   PaymentElement.prototype.update = function (options) {
-    this._options = Object.assign({}, this._options, options || {});
+    options = options || {};
+    this._options = Object.assign({}, this._options, options);
+    if (this._iframe && Object.prototype.hasOwnProperty.call(options, 'readOnly')) {
+      this._send({ action: 'update', options: { readOnly: options.readOnly === true } });
+    }
     return this;
+  };
+
+  // The appearance goes to the iframe as plain data (functions and the like dropped); the iframe checks
+  // every value before using it.
+  PaymentElement.prototype._sendAppearance = function (appearance) {
+    var copy;
+    try {
+      copy = JSON.parse(JSON.stringify(appearance === undefined ? {} : appearance));
+    } catch (e) {
+      if (window.console) {
+        console.warn('[stripe-emulator] appearance could not be read and was ignored: ' + e.message);
+      }
+      copy = {};
+    }
+    this._send({ action: 'appearance', appearance: copy });
   };
 
   PaymentElement.prototype._send = function (msg) {
@@ -159,7 +182,11 @@
   };
   Elements.prototype.getElement = function (type) { return type === 'payment' ? this._element : null; };
   Elements.prototype.update = function (options) {
-    this._options = Object.assign({}, this._options, options || {});
+    options = options || {};
+    this._options = Object.assign({}, this._options, options);
+    if (this._element && this._element._iframe && Object.prototype.hasOwnProperty.call(options, 'appearance')) {
+      this._element._sendAppearance(options.appearance);
+    }
     return this;
   };
   Elements.prototype.fetchUpdates = function () { return Promise.resolve({}); };

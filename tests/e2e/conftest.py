@@ -55,7 +55,7 @@ def shop(tmp_path_factory, e2e_redis_url):
            "DATABASE_URL": database_url, "REDIS_URL": redis_url, "STRIPE_SECRET_KEY": EMULATOR_SECRET_KEY,
            "STRIPE_PUBLISHABLE_KEY": EMULATOR_PUBLISHABLE_KEY, "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
            "STRIPE_API_BASE": emulator.api, "STRIPE_JS_URL": f"{emulator.api}/v3/", "RELAY_INTERVAL": "2",
-           "BREAKER_RESET_TIMEOUT": "3", "PYTHONUNBUFFERED": "1",
+           "BREAKER_RESET_TIMEOUT": "3", "PYTHONUNBUFFERED": "1", "PUBLIC_URL": url,
            "PROMETHEUS_MULTIPROC_DIR": str(tmp / "prometheus"),
            # every browser here is 127.0.0.1: the UI suites pay far more than 20 times a minute (the limit
            # itself is tested in tests/integration/test_bad_input.py)

@@ -24,6 +24,7 @@ ORDER_URL = re.compile(r".*/orders/[0-9a-f]{32}$")
 PRODUCT, PRICE = "Single-Origin Beans, 340 g", "$18.50"
 VIEWPORTS = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 375, "height": 812}}
 UNAVAILABLE = "Payments are temporarily unavailable. Your cart is saved — try again in a minute."
+PREPARING = "Payment received. We're preparing your parcel."
 
 
 def axe_violations(page: Page, impacts=("serious", "critical")) -> list[dict]:
@@ -91,6 +92,21 @@ def checkout(page, shop):
     open_checkout(page, shop.url)
 
 
+UNKNOWN_ORDER = "0123456789abcdef" * 2
+
+
+def order_not_found(page, shop):
+    """An order link that leads nowhere (mistyped, or from another shop): the shop's own 404 page."""
+    response = page.goto(f"{shop.url}/orders/{UNKNOWN_ORDER}")
+    assert response.status == 404
+
+
+def info_page(path: str):
+    def reach(page, shop):
+        page.goto(shop.url + path)
+    return reach
+
+
 # Payment states -----------------------------------------------------------------------------------------
 
 def processing(page, shop):
@@ -130,11 +146,12 @@ def unavailable(page, shop):
 
 
 def stripe_down(page, shop):
-    """Stripe.js itself can't be loaded (the emulator is down): the same message and a retry link."""
+    """Stripe.js itself can't be loaded (the emulator is down): the page says the form couldn't load, why that
+    may be, and that nothing was charged."""
     add_to_cart(page, shop.url, PRODUCT)
     shop.emulator.ctl("POST", "/_emulator/outage", {"down": True})
     page.goto(shop.url + "/checkout")
-    expect(page.locator("#payment-form")).to_have_attribute("data-state", "unavailable")
+    expect(page.locator("#payment-form")).to_have_attribute("data-state", "blocked")
 
 
 def succeeded(page, shop):
@@ -142,12 +159,15 @@ def succeeded(page, shop):
     fill_card(page, CARD)
     page.locator("#pay-button").click()
     page.wait_for_url(ORDER_URL)
-    expect(page.get_by_test_id("order-state")).to_have_text(re.compile("fulfilled"), timeout=20000)
+    expect(page.get_by_test_id("order-state")).to_have_text(PREPARING, timeout=20000)
 
 
 def late_webhook(page, shop, slow_after_ms: int = 20000):
-    """3-D Secure completed but Stripe's webhook is late: the order stays pending and the page keeps polling."""
+    """3-D Secure completed but Stripe's webhook is late and Stripe can't be asked either (the shop's own check
+    of the PaymentIntent fails): the order stays pending and the page keeps polling."""
     shop.emulator.ctl("POST", "/_emulator/webhook_faults", {"mode": "delay", "delay_ms": 120000})
+    shop.emulator.ctl("POST", "/_emulator/faults", {"route": "GET /v1/payment_intents/*", "status": 500,
+                                                    "caller": "server"})
     page.clock.install()
     checkout(page, shop)
     fill_card(page, THREE_DS)
@@ -175,7 +195,9 @@ def order_failed(page, shop):
 
 
 PAGES = {"catalog": catalog, "product": product, "cart-empty": empty_cart, "cart": cart, "cart-error": cart_error,
-         "checkout": checkout}
+         "checkout": checkout, "order-not-found": order_not_found, "terms": info_page("/terms"),
+         "privacy": info_page("/privacy"), "shipping-returns": info_page("/shipping-returns"),
+         "contact": info_page("/contact")}
 STATES = {"processing": processing, "authenticating": authenticating, "declined": declined,
           "unavailable": unavailable, "stripe-down": stripe_down, "succeeded": succeeded,
           "late-webhook": late_webhook, "order-failed": order_failed}

@@ -48,6 +48,26 @@ def test_the_real_404_and_400_pages_are_the_shops_own(shop, shop_page):
     expect(shop_page.get_by_role("link", name="Back to the shop")).to_be_visible()
 
 
+def test_an_unknown_order_is_the_shops_own_404_page(shop, shop_page):
+    sf.order_not_found(shop_page, shop)
+    assert shop_page.locator("html").get_attribute("lang") == "en"
+    expect(shop_page).to_have_title("Page not found (404) · Ember & Grind")
+    expect(shop_page.get_by_role("heading", level=1)).to_have_text("Page not found")
+    expect(shop_page.get_by_role("link", name="Back to the shop")).to_be_visible()
+    sf.assert_accessible(shop_page)
+
+
+def test_the_footer_leads_to_the_shops_policies_and_contact(shop, shop_page):
+    page = shop_page
+    page.goto(shop.url + "/")
+    footer = page.get_by_role("navigation", name="Shop information")
+    for name, heading in (("Shipping and returns", "Shipping and returns"), ("Terms of sale", "Terms of sale"),
+                          ("Privacy", "Privacy"), ("Contact us", "Contact us")):
+        footer.get_by_role("link", name=name).click()
+        expect(page.get_by_role("heading", level=1)).to_have_text(heading)
+        expect(footer.get_by_role("link", name=name)).to_have_attribute("aria-current", "page")
+
+
 def test_every_page_has_lang_a_title_of_its_own_one_h1_and_landmarks(shop, shop_page):
     page = shop_page
     titles = set()
@@ -58,7 +78,8 @@ def test_every_page_has_lang_a_title_of_its_own_one_h1_and_landmarks(shop, shop_
         expect(page.locator("h1")).to_have_count(1)
         for role in ("banner", "main", "contentinfo", "navigation"):
             expect(page.get_by_role(role).first).to_be_attached()
-    assert len(titles) == 4, titles  # catalog, product, cart (empty, full or with an error), checkout
+    # catalog, product, cart (empty, full or with an error), checkout, the 404 page, and the four footer pages
+    assert len(titles) == 9, titles
 
 
 def test_the_skip_link_is_the_first_stop_and_moves_focus_to_the_content(shop, shop_page):
@@ -122,7 +143,7 @@ def test_a_whole_purchase_with_the_keyboard_alone(shop, shop_page):
     _tab_until(page, "() => document.activeElement.id === 'pay-button'", limit=5)
     page.keyboard.press("Enter")
     page.wait_for_url(sf.ORDER_URL)
-    expect(page.get_by_test_id("order-state")).to_have_text(re.compile("fulfilled|preparing"), timeout=20000)
+    expect(page.get_by_test_id("order-state")).to_have_text(sf.PREPARING, timeout=20000)
 
 
 def test_a_decline_with_the_keyboard_lands_focus_on_the_reason_then_on_the_card(shop, shop_page):

@@ -69,7 +69,7 @@ def test_three_d_secure_says_the_bank_is_checking_then_finishes(shop, shop_page)
     expect(page.locator("#payment-status")).to_contain_text("Your bank wants to confirm it's you")
     page.frame_locator('iframe[title="3D Secure challenge"]').get_by_role("button", name="Complete").click()
     page.wait_for_url(sf.ORDER_URL)
-    expect(page.get_by_test_id("order-state")).to_have_text(re.compile("fulfilled|preparing"), timeout=20000)
+    expect(page.get_by_test_id("order-state")).to_have_text(sf.PREPARING, timeout=20000)
 
 
 def test_a_failed_3ds_check_says_so_in_plain_words_and_lets_the_shopper_retry(shop, shop_page):
@@ -120,15 +120,48 @@ def test_payments_unavailable_keeps_the_cart_and_a_retry_goes_through(shop, shop
     assert len(seen) == 2 and len(tokens) == 1  # the retry replays the same confirmation token
 
 
-def test_when_stripe_js_cannot_load_the_page_says_payments_are_unavailable_and_offers_a_retry(shop, shop_page):
+def test_when_stripe_js_cannot_load_the_page_says_so_and_offers_a_reload(shop, shop_page):
     page = shop_page
     sf.stripe_down(page, shop)
-    expect(page.get_by_role("alert")).to_have_text(sf.UNAVAILABLE)
-    retry = page.get_by_role("link", name="Try again")
+    expect(page.get_by_role("alert")).to_contain_text("The secure payment form couldn't be loaded.")
+    expect(page.get_by_role("alert")).not_to_contain_text("temporarily unavailable")
+    retry = page.get_by_role("link", name="Reload this page")
     expect(retry).to_be_visible()
     shop.emulator.ctl("POST", "/_emulator/outage", {"down": False})
     retry.click()
     expect(page.locator("#payment-form")).to_have_attribute("data-state", "ready")
+
+
+def test_an_incomplete_card_is_announced_once_by_the_payment_form_itself(shop, shop_page):
+    page = shop_page
+    sf.checkout(page, shop)
+    page.get_by_label("Email for your receipt").fill("shopper@example.com")
+    page.frame_locator(sf.FRAME).locator('input[name="number"]').fill("4242")
+    page.locator("#pay-button").click()
+    expect(page.frame_locator(sf.FRAME).get_by_role("alert").filter(has_text="incomplete")).to_be_visible()
+    expect(page.locator("#payment-form")).to_have_attribute("data-state", "ready")
+    expect(page.locator("#payment-message")).to_be_hidden()
+    expect(page.locator("#pay-button")).to_be_enabled()
+
+
+def test_the_email_and_card_fields_are_read_only_while_the_payment_is_processing(shop, shop_page):
+    page = shop_page
+    held = sf.processing(page, shop)
+    expect(page.get_by_label("Email for your receipt")).to_have_attribute("readonly", "")
+    expect(page.frame_locator(sf.FRAME).locator('input[name="number"]')).to_have_attribute("readonly", "")
+    held[0].continue_()
+    page.wait_for_url(sf.ORDER_URL)
+
+
+def test_the_payment_form_takes_the_pages_look(shop, shop_page):
+    page = shop_page
+    sf.checkout(page, shop)
+    accent = page.evaluate("() => getComputedStyle(document.documentElement).getPropertyValue('--accent').trim()")
+    number = page.frame_locator(sf.FRAME).locator('input[name="number"]')
+    number.focus()
+    border = number.evaluate("el => getComputedStyle(el).borderColor")
+    rgb = tuple(int(accent[i:i + 2], 16) for i in (1, 3, 5))
+    assert border == f"rgb({rgb[0]}, {rgb[1]}, {rgb[2]})", (border, accent)
 
 
 def test_success_shows_the_order_number_and_what_happens_next(shop, shop_page):
@@ -136,9 +169,10 @@ def test_success_shows_the_order_number_and_what_happens_next(shop, shop_page):
     sf.succeeded(page, shop)
     expect(page.get_by_role("heading", level=1)).to_have_text("Thank you for your order")
     expect(page.get_by_test_id("order-number")).to_have_text(re.compile(r"^[0-9A-F]{8}$"))
-    expect(page.get_by_test_id("next-steps")).to_contain_text("ships within 2 business days")
-    expect(page.locator(".timeline li.done")).to_have_count(3)
-    expect(page.get_by_test_id("payment-state")).to_have_text("Paid by card")
+    expect(page.get_by_test_id("next-steps")).to_contain_text("ship within 2 business days")
+    expect(page.locator(".timeline li.done")).to_have_count(2)  # placed, payment received
+    expect(page.locator(".timeline li.current")).to_have_text(re.compile("Preparing your parcel"))
+    expect(page.get_by_test_id("payment-state")).to_have_text("Paid with Visa ending 4242")
     expect(page.get_by_test_id("order-total")).to_have_text(sf.PRICE)
     expect(page.get_by_test_id("cart-count")).to_have_text("0")
 
@@ -156,7 +190,7 @@ def test_a_late_webhook_keeps_the_order_page_polling_and_never_shows_an_error(sh
     status = page.get_by_test_id("order-state")
     expect(status).to_have_text(re.compile("still confirming your payment"))
     expect(page.get_by_test_id("next-steps")).to_contain_text("won't be charged twice")
-    expect(page.locator("#order-status")).to_have_attribute("data-state", "pending")
+    expect(page.locator("#order-status")).to_have_attribute("data-status", "confirming")
     expect(page.get_by_role("alert")).to_have_count(0)
     page.unroute("**/status")
     count = len(polls)

@@ -12,7 +12,7 @@ CARD = "4242 4242 4242 4242"
 pytestmark = pytest.mark.live_ok  # these run unchanged against Stripe's test mode (E2E_STRIPE=live)
 
 
-def test_buying_with_4242_ends_on_an_order_page_that_says_fulfilled(shop, shop_page):
+def test_buying_with_4242_ends_on_an_order_page_that_says_the_parcel_is_being_prepared(shop, shop_page):
     page = shop_page
     add_to_cart(page, shop.url)
     open_checkout(page, shop.url)
@@ -20,8 +20,9 @@ def test_buying_with_4242_ends_on_an_order_page_that_says_fulfilled(shop, shop_p
     started = time.monotonic()
     pay(page)
     page.wait_for_url(re.compile(r".*/orders/[0-9a-f]{32}$"))
-    expect(page.get_by_test_id("order-state")).to_have_text(re.compile("fulfilled"), timeout=15000)
-    print(f"pay click to fulfilled: {time.monotonic() - started:.2f} s")
+    expect(page.get_by_test_id("order-state")).to_have_text("Payment received. We're preparing your parcel.",
+                                                            timeout=15000)
+    print(f"pay click to payment received: {time.monotonic() - started:.2f} s")
     expect(page.get_by_test_id("cart-count")).to_have_text("0")
 
 

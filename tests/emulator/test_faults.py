@@ -6,7 +6,7 @@ import pytest
 import requests
 import stripe
 
-from emu_helpers import SECRET_KEY, Emulator
+from emu_helpers import PUBLISHABLE_KEY, SECRET_KEY, Emulator
 
 PI = {"amount": "1000", "currency": "usd"}
 
@@ -141,3 +141,20 @@ def test_reset_clears_state_faults_and_log(emu):
     assert emu.ctl("GET", "/_emulator/faults")["data"] == []
     assert emu.requests_log() == []
     assert emu.ctl("GET", "/_emulator/stats")["payment_intents"]["live"] == 0
+
+
+def test_a_fault_can_target_the_server_or_the_browser_alone(emu):
+    intent = create(emu).json()
+    secret = intent["client_secret"]
+    url = f"{emu.api}/v1/payment_intents/{intent['id']}"
+    add_fault(emu, route="GET /v1/payment_intents/*", status=500, caller="server")
+    browser = requests.get(url, params={"key": PUBLISHABLE_KEY, "client_secret": secret}, timeout=5)
+    server = requests.get(url, auth=(SECRET_KEY, ""), timeout=5)
+    assert (browser.status_code, server.status_code) == (200, 500)
+    emu.ctl("DELETE", "/_emulator/faults")
+    add_fault(emu, route="GET /v1/payment_intents/*", status=500, caller="browser")
+    browser = requests.get(url, params={"key": PUBLISHABLE_KEY, "client_secret": secret}, timeout=5)
+    server = requests.get(url, auth=(SECRET_KEY, ""), timeout=5)
+    assert (browser.status_code, server.status_code) == (500, 200)
+    with pytest.raises(requests.HTTPError):
+        emu.ctl("POST", "/_emulator/faults", {"route": "*", "status": 500, "caller": "everyone"})

@@ -73,6 +73,8 @@ def test_it_has_the_production_shape():
         assert environment["DATABASE_URL"].startswith("postgresql+psycopg://")
         assert environment["PROMETHEUS_MULTIPROC_DIR"] == "/var/run/shop-metrics"
         assert environment["DB_APPLICATION_NAME"] == f"shop-{name}"  # which role a PostgreSQL connection serves
+    # the proxy compresses (tests/integration/test_proxy.py), so the pools behind it don't
+    assert {services[name]["environment"]["COMPRESS_RESPONSES"] for name in ("web", "payments")} == {"false"}
 
 
 def test_the_cpuset_override_pins_the_pages_apart():

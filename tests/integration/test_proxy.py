@@ -52,7 +52,7 @@ def proxied(tmp_path):
     if nginx_binary() is None:
         pytest.skip("nginx is not installed (apt-get install nginx-light): deploy/nginx/ not exercised")
     stack = Stack(tmp_path, database_url=os.environ.get("TEST_DATABASE_URL"), workers=1, payments_pool=True,
-                  extra_env={"TRUSTED_PROXIES": "1"}).start()
+                  extra_env={"TRUSTED_PROXIES": "1", "COMPRESS_RESPONSES": "false"}).start()  # as docker-compose.yml
     nginx = None
     try:
         port = free_port()
@@ -122,3 +122,24 @@ def test_with_the_pages_pool_down_payments_and_webhooks_go_on(proxied):
     body = event_payload("customer.created", {"id": "cus_pages_down", "object": "customer"})
     assert webhook(front, body).status_code == 200
     assert stack.query("SELECT count(*) FROM stripe_event WHERE type = 'customer.created'")[0][0] == 1
+
+
+def test_the_proxy_compresses_pages_css_and_js_and_passes_the_long_cache_on(proxied):
+    stack, front = proxied
+    gzip = {"Accept-Encoding": "gzip"}
+    page = requests.get(f"{front.url}/", headers=gzip, timeout=10)
+    assert page.status_code == 200 and page.headers["Content-Encoding"] == "gzip"
+    assert "Accept-Encoding" in page.headers["Vary"] and "Content-Security-Policy" in page.headers
+    assert '<html lang="en">' in page.text  # requests decompresses
+    css = re.search(r'href="(/static/css/shop\.css\?v=[0-9a-f]+)"', page.text).group(1)
+    shopper = Shopper(front)
+    shopper.open_checkout("enamel-mug", 1)
+    checkout = shopper.http.get(f"{front.url}/checkout", timeout=10).text
+    js = re.search(r'src="(/static/js/checkout\.js\?v=[0-9a-f]+)"', checkout).group(1)
+    for url in (css, js):
+        response = requests.get(f"{front.url}{url}", headers=gzip, timeout=10)
+        assert response.status_code == 200, url
+        assert response.headers["Content-Encoding"] == "gzip", url
+        assert response.headers["Cache-Control"] == "public, max-age=31536000, immutable", url
+        behind = requests.get(f"{stack.url}{url}", headers=gzip, timeout=10)  # the shop itself doesn't compress
+        assert "Content-Encoding" not in behind.headers and behind.content == response.content, url

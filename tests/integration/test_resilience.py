@@ -134,11 +134,12 @@ def test_a_double_submit_replays_the_first_answer(checkout, emulator):
 def test_concurrent_submits_of_one_attempt_make_one_intent_and_one_charge(checkout, emulator, stripe_app):
     shopper = checkout()
     tokens = [shopper.token() for _ in range(6)]
-    cookie = shopper.client.get_cookie("session").value
+    cookies = {name: shopper.client.get_cookie(name).value for name in ("session", "cart")}
 
     def submit(token):
-        client = stripe_app.test_client()
-        client.set_cookie("session", cookie)
+        client = stripe_app.test_client()  # another tab of the same browser
+        for name, value in cookies.items():
+            client.set_cookie(name, value)
         return shopper.confirm(token, client=client)
 
     with ThreadPoolExecutor(6) as pool:
@@ -237,7 +238,9 @@ def test_one_deadline_covers_every_stripe_call_of_a_checkout(make_app, stripe_se
     started = time.monotonic()
     response = shopper.confirm(token)
     elapsed = time.monotonic() - started
-    assert response.status_code == 503 and response.json["error"] == UNAVAILABLE_MESSAGE
+    # the confirm was sent and never answered: Stripe may have taken the payment, so the shop says it doesn't
+    # know yet (tests/integration/test_checkout_truth.py follows that outcome)
+    assert response.status_code == 202 and response.json["status"] == "unknown"
     assert elapsed < 4.0 + 1.0, elapsed  # one 4 s deadline for both calls (two would allow ~6.5 s)
 
 

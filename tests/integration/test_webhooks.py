@@ -245,3 +245,19 @@ def test_the_receipt_relay_leaves_a_held_claim_alone_and_resends_a_lost_one(make
         db.session.commit()
         assert relay_outbox() == 1  # the claim ran out and the job is gone
         assert mail.job_ids == [f"receipt-{outbox.id}"]
+
+
+def test_a_success_for_a_payment_intent_that_is_not_the_orders_own_is_refused(app, client, redis):
+    public_id = _pending_order(app)
+    with app.app_context():
+        order = db.session.scalars(select(Order).where(Order.public_id == public_id)).one()
+        order.payment_intent_id = "pi_the_orders_own"
+        db.session.commit()
+    # signed, right amount, metadata naming the order: but another PaymentIntent paid it
+    assert _post(client, _succeeded(public_id, pi="pi_someone_elses", event_id="evt_foreign")).status_code == 200
+    _drain(app, redis)
+    with app.app_context():
+        order = db.session.scalars(select(Order).where(Order.public_id == public_id)).one()
+        assert order.state == OrderState.PENDING
+        assert [(t.to_state, t.accepted) for t in order.history] == [("paid", False)]
+        assert db.session.scalar(select(func.count()).select_from(OutboxEmail)) == 0

@@ -1,6 +1,8 @@
 """The cart prices every line from the catalog and refuses absurd quantities and unknown products."""
 import pytest
+from sqlalchemy import func, select
 
+from app.models import Cart, db
 from app.shop import cart
 
 
@@ -36,3 +38,26 @@ def test_a_cart_change_starts_a_new_checkout_attempt(app):
         assert cart.checkout_attempt() == first
         cart.add("enamel-mug", "1")
         assert cart.checkout_attempt() != first
+
+
+def test_current_attempt_reports_the_attempt_without_issuing_one(app):
+    with app.test_request_context():
+        assert cart.current_attempt() is None
+        cart.add("enamel-mug", "1")
+        assert cart.current_attempt() is None
+        attempt = cart.checkout_attempt()
+        assert cart.current_attempt() == attempt
+        cart.update("enamel-mug", "2")
+        assert cart.current_attempt() is None
+
+
+def test_removing_and_clearing_empty_the_cart(app):
+    with app.test_request_context():
+        cart.add("enamel-mug", "2")
+        cart.add("burr-grinder", "1")
+        cart.remove("enamel-mug")
+        assert [(line.product.id, line.quantity) for line in cart.lines()] == [("burr-grinder", 1)]
+        assert cart.count() == 1
+        cart.clear()
+        assert cart.lines() == [] and cart.count() == 0 and cart.current_attempt() is None
+        assert db.session.scalar(select(func.count()).select_from(Cart)) == 0
