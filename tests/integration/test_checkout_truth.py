@@ -44,7 +44,7 @@ def _find_outcome_until_known(app, attempt_id: str, timeout: float = 30) -> str:
 
 def test_a_confirm_stripe_is_still_running_is_unknown_and_then_found_paid(checkout, stripe_app, emulator, redis):
     shopper = checkout()
-    _fault(emulator, route=CONFIRM_ROUTE, latency_ms=3000, count=1)  # longer than the 1 s read timeout
+    _fault(emulator, route=CONFIRM_ROUTE, latency_ms=6000, count=1)  # longer than the 4 s deadline
     response = shopper.confirm(shopper.token())
     assert response.status_code == 202, response.json
     assert response.json["status"] == "unknown"
@@ -98,7 +98,7 @@ def test_a_500_on_confirm_is_unknown_not_a_failure(checkout, stripe_app, emulato
 
 def test_a_declined_payment_found_after_the_fact_fails_the_order(checkout, stripe_app, emulator, redis):
     shopper = checkout()
-    _fault(emulator, route=CONFIRM_ROUTE, latency_ms=3000, count=1)
+    _fault(emulator, route=CONFIRM_ROUTE, latency_ms=6000, count=1)
     assert shopper.confirm(shopper.token("pm_card_visa_chargeDeclined")).json["status"] == "unknown"
     assert _find_outcome_until_known(stripe_app, shopper.attempt_id) == AttemptStatus.FAILED
     assert _attempt(stripe_app, shopper.attempt_id)[0] == OrderState.PAYMENT_FAILED
