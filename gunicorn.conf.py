@@ -1,6 +1,6 @@
 """gunicorn settings for the shop (`gunicorn "app:create_app()"` reads this file from the working directory).
 
-Metrics: every process writes its counters to PROMETHEUS_MULTIPROC_DIR (app/metrics.py names the files by host
+Metrics: every process writes its counters to PROMETHEUS_MULTIPROC_DIR (app/telemetry/metrics.py names the files by host
 and pid), /metrics in any worker sums them, and a worker that exits is marked dead so its live gauges go.
 At start the files of this host's web processes that no longer exist are removed (a restart resets counters,
 which Prometheus handles); RQ workers' files and other hosts' files sharing the directory are left alone.

@@ -5,7 +5,7 @@
 
 If Redis goes away the worker waits and reconnects instead of exiting; events stored meanwhile are put back
 on the queues by the relay. If the worker is killed outright, the processes it forked end with it and the relay
-re-enqueues the job it held (app/queue.py `jobs_alive`).
+re-enqueues the job it held (app/queues/relay.py `jobs_alive`).
 """
 from __future__ import annotations
 
@@ -26,8 +26,8 @@ from rq.cron import CronScheduler
 from rq.utils import now
 
 from app import create_app
-from app.fulfilment import bind_app
-from app.queue import MAINTENANCE, QUEUES, redis_connection
+from app.tasks import bind_app
+from app.queues import MAINTENANCE, QUEUES, redis_connection
 
 log = logging.getLogger("worker")
 REDIS_DOWN = (RedisConnectionError, RedisTimeoutError)
@@ -93,7 +93,7 @@ def die_with_the_worker() -> None:
 
 
 def run_cron(redis_url: str, relay_every: int, reconcile_every: int) -> None:
-    from app import jobs
+    from app import tasks as jobs
 
     def start():
         scheduler = CronScheduler(connection=Redis.from_url(redis_url))

@@ -35,7 +35,7 @@ def init_db():
 @with_appcontext
 def seed(reset_stock: bool):
     """Insert the demo catalog."""
-    from .catalog import seed_catalog
+    from app.shop.catalog import seed_catalog
 
     init_database()
     changed = seed_catalog(current_app.config["SETTINGS"].currency, reset_stock=reset_stock)
@@ -46,7 +46,7 @@ def seed(reset_stock: bool):
 @with_appcontext
 def reconcile():
     """Store (and enqueue) the Stripe events the webhook never delivered."""
-    from .reconcile import reconcile as run
+    from app.events.reconcile import reconcile as run
 
     click.echo(json.dumps(run()))
 
@@ -55,7 +55,7 @@ def reconcile():
 @with_appcontext
 def relay():
     """Enqueue stored events (and receipts) that never reached a queue."""
-    from .queue import relay_events, relay_outbox
+    from app.queues.relay import relay_events, relay_outbox
 
     click.echo(f"relayed {relay_events()} events, {relay_outbox()} receipts")
 
@@ -64,7 +64,7 @@ def relay():
 @with_appcontext
 def expire_carts():
     """Delete the carts nobody has used for 30 days (the worker's cron does this hourly)."""
-    from .shop.cart_store import purge_expired
+    from app.shop.cart_store import purge_expired
 
     click.echo(f"deleted {purge_expired()} expired carts")
 
@@ -75,7 +75,7 @@ def expire_carts():
 @with_appcontext
 def replay(event_id: str, inline: bool):
     """Process a stored event again (a parked or failed one); already-processed events stay a no-op."""
-    from .inbox import ReplayError, replay_event
+    from app.events.replay import ReplayError, replay_event
 
     try:
         click.echo(replay_event(event_id, inline=inline))
@@ -84,7 +84,7 @@ def replay(event_id: str, inline: bool):
 
 
 def _create_app():
-    from . import create_app
+    from app import create_app
 
     return create_app()
 
@@ -111,7 +111,7 @@ def hash_password(password: str):
 @click.option("--workers", default=1, show_default=True)
 def dev(port: int, emulator_port: int, workers: int):
     """Run the shop with everything it needs: emulator, embedded Valkey, worker, web server."""
-    from .devserver import run_dev
+    from app.devserver import run_dev
 
     run_dev(port=port, emulator_port=emulator_port, workers=workers)
 

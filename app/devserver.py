@@ -16,7 +16,7 @@ from pathlib import Path
 
 from dotenv import load_dotenv
 
-from .settings import PROJECT_ROOT
+from app.settings import PROJECT_ROOT
 
 EMULATOR_SECRET_KEY = "sk_test_emulator"
 EMULATOR_PUBLISHABLE_KEY = "pk_test_emulator"
@@ -81,7 +81,7 @@ def run_dev(port: int = 5000, emulator_port: int = 12111, workers: int = 1) -> N
             print(f"  valkey    {env['REDIS_URL']} (embedded)")
         env.setdefault("PUBLIC_URL", f"http://127.0.0.1:{port}")
         if not env.get("MAIL_URL"):
-            start([sys.executable, "-m", "app.mailsink", "--port", "8025"])
+            start([sys.executable, "-m", "app.mail.sink", "--port", "8025"])
             env["MAIL_URL"] = "smtp://127.0.0.1:8025"
         if use_emulator:
             start([sys.executable, "-m", "stripe_emulator", "--host", "127.0.0.1", "--port", str(emulator_port),

@@ -278,7 +278,7 @@ class RefundStatus(str, enum.Enum):
 
 class Refund(db.Model):
     """A refund asked for from the admin; its row gives the refund's idempotency key. The order moves only
-    when Stripe's `charge.refunded` event arrives (app/fulfilment.py)."""
+    when Stripe's `charge.refunded` event arrives (app/events/)."""
 
     __table_args__ = (UniqueConstraint("order_id", "number"),)
 

@@ -97,7 +97,7 @@ class Settings:
             if make_url(self.database_url).database not in (None, "", ":memory:"):
                 options.update(pool_size=self.db_pool_size, max_overflow=self.db_max_overflow)
             return options
-        # no pool_pre_ping: app/connection_check.py checks a connection before use without a round trip
+        # no pool_pre_ping: app/db/connection_check.py checks a connection before use without a round trip
         return {"pool_size": self.db_pool_size, "max_overflow": self.db_max_overflow,
                 "pool_timeout": self.db_pool_timeout, "pool_recycle": 1800,
                 "connect_args": {"connect_timeout": self.db_connect_timeout,

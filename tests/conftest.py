@@ -80,8 +80,8 @@ def settings(database_url, redis_url):
 def make_app(redis):
     """Build an app on the given settings with a fresh schema and the seeded catalog."""
     from app import create_app
-    from app.catalog import seed_catalog
-    from app.fulfilment import bind_app
+    from app.shop.catalog import seed_catalog
+    from app.tasks import bind_app
     from app.models import db
 
     built = []

@@ -182,7 +182,7 @@ class Stack:
         """The cron runs its interval jobs once as it starts, reconcile included. On a slow machine that first run
         can come seconds after the web answers, in the middle of a test that counts what the webhook stored: so
         the stack is ready once that run has set its checkpoint."""
-        from app.reconcile import CHECKPOINT
+        from app.events.reconcile import CHECKPOINT
 
         started = time.monotonic()
         while not self.query("SELECT value FROM checkpoint WHERE name = :name", name=CHECKPOINT):

@@ -11,12 +11,12 @@ import secrets
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from ..inbox import ReplayError, failed_jobs, replay_event, retry_job
-from ..models import CspReport, EventStatus, Order, OrderState, Refund, StripeEvent, db
-from ..money import to_decimal
-from ..payments import get_gateway
-from . import auth, queries
-from .refunds import RefundError, parse_amount, refundable, request_refund, send
+from app.events.replay import ReplayError, failed_jobs, replay_event, retry_job
+from app.models import CspReport, EventStatus, Order, OrderState, Refund, StripeEvent, db
+from app.money import to_decimal
+from app.payments import get_gateway
+from app.admin import auth, queries
+from app.admin.refunds import RefundError, parse_amount, refundable, request_refund, send
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 PAGE = 100

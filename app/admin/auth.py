@@ -13,8 +13,8 @@ from flask import current_app, request, session
 from redis.exceptions import RedisError
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from .. import metrics
-from ..queue import redis_connection
+from app.telemetry import metrics
+from app.queues import redis_connection
 
 __all__ = ["enabled", "logged_in", "attempt_login", "logout", "hash_password", "LockedOut"]
 

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from sqlalchemy import or_, select
 
-from ..models import Order, OrderTransition, PaymentAttempt, Refund, StripeEvent, db
+from app.models import Order, OrderTransition, PaymentAttempt, Refund, StripeEvent, db
 
 
 @dataclass
@@ -55,8 +55,8 @@ def health() -> dict:
     """The breaker, queue depths and failed jobs, and the oldest event still waiting; each part may be an error."""
     from flask import current_app
 
-    from ..ops import event_stats, queue_stats
-    from ..payments import get_gateway
+    from app.ops.stats import event_stats, queue_stats
+    from app.payments import get_gateway
 
     panel: dict = {"breaker": get_gateway(current_app).breaker_state}
     try:

@@ -3,7 +3,7 @@
 The `Refund` row is written first; its key is `refund-<order>-<n>`. Submitting the same form twice finds the
 same row (its form token is unique) and so sends the same key: Stripe answers the first refund again. A refund
 whose answer never came stays `requested` and can be sent again with its key. The order itself moves only when
-Stripe's `charge.refunded` webhook arrives (app/fulfilment.py).
+Stripe's `charge.refunded` webhook arrives (app/events/).
 """
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ from decimal import Decimal, InvalidOperation
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from .. import metrics
-from ..models import Order, OrderState, Refund, RefundStatus, db
-from ..money import minor_unit_exponent
-from ..payments import Gateway, PaymentError
+from app.telemetry import metrics
+from app.models import Order, OrderState, Refund, RefundStatus, db
+from app.money import minor_unit_exponent
+from app.payments import Gateway, PaymentError
 
 log = logging.getLogger(__name__)
 REFUNDABLE_STATES = (OrderState.PAID.value, OrderState.FULFILLED.value)

@@ -5,11 +5,11 @@ import re
 
 from flask import Blueprint, current_app, jsonify, make_response, redirect, render_template, request, session, url_for
 
-from ..models import AttemptStatus, OrderState
-from ..payments import UNAVAILABLE_MESSAGE, PaymentError, get_gateway
-from ..queue import enqueue_outcome_check
-from ..shop import cart
-from . import service
+from app.models import AttemptStatus, OrderState
+from app.payments import UNAVAILABLE_MESSAGE, PaymentError, get_gateway
+from app.queues import enqueue_outcome_check
+from app.shop import cart
+from app.checkout import service
 
 bp = Blueprint("checkout", __name__)
 TOKEN = re.compile(r"^ctoken_[A-Za-z0-9_]{1,250}$")

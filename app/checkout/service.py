@@ -20,12 +20,12 @@ from datetime import timedelta
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from .. import metrics
-from ..models import AttemptStatus, Order, OrderLine, OrderState, PaymentAttempt, Product, db, utcnow
-from ..money import format_money
-from ..order_state import OutOfStock, reserve_stock, transition
-from ..payments import Gateway, PaymentError, decline_message
-from ..queue import enqueue_outcome_check
+from app.telemetry import metrics
+from app.models import AttemptStatus, Order, OrderLine, OrderState, PaymentAttempt, Product, db, utcnow
+from app.money import format_money
+from app.orders.state import OutOfStock, reserve_stock, transition
+from app.payments import Gateway, PaymentError, decline_message
+from app.queues import enqueue_outcome_check
 
 log = logging.getLogger(__name__)
 FINAL_STATES = OrderState.PAID_STATES

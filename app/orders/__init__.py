@@ -4,10 +4,10 @@ from __future__ import annotations
 from flask import Blueprint, abort, jsonify, render_template, session
 from sqlalchemy import select
 
-from ..models import AttemptStatus, Order, OrderState, db
-from ..queue import enqueue_outcome_check
-from ..shop import cart
-from .status import shopper_status, visible_email
+from app.models import AttemptStatus, Order, OrderState, db
+from app.queues import enqueue_outcome_check
+from app.shop import cart
+from app.orders.status import shopper_status, visible_email
 
 bp = Blueprint("orders", __name__)
 

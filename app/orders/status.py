@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from ..models import AttemptStatus, Order, OrderState
+from app.models import AttemptStatus, Order, OrderState
 
 STEPS = ("Order placed", "Payment received", "Preparing your parcel", "Shipped")
 SHIPS = "Orders ship within 2 business days."

@@ -4,8 +4,8 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
 from sqlalchemy import select
 
-from ..models import AttemptStatus, Order, OrderState, PaymentAttempt, Product, db
-from . import cart
+from app.models import AttemptStatus, Order, OrderState, PaymentAttempt, Product, db
+from app.shop import cart
 
 bp = Blueprint("shop", __name__)
 # the cart's order is paid, or Stripe has it and will tell: the cart must not be bought a second time

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from flask import session
 from sqlalchemy import delete as sql_delete, func, select, update as sql_update
 
-from ..models import Cart, CartItem, Product, db
-from . import cart_store
+from app.models import Cart, CartItem, Product, db
+from app.shop import cart_store
 
 MAX_QUANTITY = 99
 MAX_LINES = 50

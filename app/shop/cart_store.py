@@ -23,7 +23,7 @@ from flask import after_this_request, current_app, g, request, session
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
-from ..models import Cart, db, utcnow
+from app.models import Cart, db, utcnow
 
 __all__ = ["COOKIE", "LIFETIME", "current_id", "change", "forget", "purge_expired", "Busy"]
 

@@ -20,7 +20,7 @@ const HINTS = {
 };
 
 const form = document.getElementById("payment-form");
-const UNAVAILABLE = form.dataset.unavailableMessage; // the server's own words (app/payments.py), for when it can't answer
+const UNAVAILABLE = form.dataset.unavailableMessage; // the server's own words (app/payments/), for when it can't answer
 const payButton = document.getElementById("pay-button");
 const payLabel = payButton.querySelector(".label");
 const message = document.getElementById("payment-message");

@@ -13,7 +13,7 @@ from werkzeug.security import generate_password_hash
 
 from app.models import (CspReport, EventStatus, Order, OrderLine, OrderTransition, OutboxEmail, Product, Refund,
                         StripeEvent, db)
-from app.queue import QUEUES, get_queue
+from app.queues import QUEUES, get_queue
 from helpers import EMULATOR_SECRET_KEY, EmulatorProcess, event_payload, sign
 
 PASSWORD = "correct horse battery staple"
@@ -221,7 +221,8 @@ def test_an_order_that_was_never_paid_cannot_be_refunded(admin_app, admin):
 # ---- the event inbox and failed jobs ----------------------------------------------------------------------
 def park_an_event(app, client, redis, public_id: str) -> str:
     """A payment for an order the shop does not know yet: it fails until its retries are used up."""
-    from app.fulfilment import OrderNotKnownYet, apply_event
+    from app.events.apply import apply_event
+    from app.events.handlers import OrderNotKnownYet
 
     body = event_payload("payment_intent.succeeded", {"id": "pi_parked", "object": "payment_intent",
                                                       "amount": 8900, "currency": "usd", "status": "succeeded",

@@ -160,7 +160,7 @@ def test_the_checkout_page_is_never_served_from_a_cache(checkout):
 
 
 def test_a_click_that_loses_the_race_to_pay_is_not_an_error(checkout, stripe_app, emulator, caplog):
-    from app import metrics
+    from app.telemetry import metrics
 
     shopper = checkout()
     assert shopper.confirm(shopper.token("pm_card_visa_chargeDeclined")).status_code == 402  # the intent exists

@@ -8,7 +8,7 @@ import re
 import brotli
 import pytest
 
-from app.assets import LONG_CACHE, SHORT_CACHE
+from app.web.assets import LONG_CACHE, SHORT_CACHE
 from app.settings import PROJECT_ROOT
 from security_checks import pending_order
 

@@ -90,7 +90,7 @@ def test_reports_need_no_csrf_token(make_app, settings):
 
 
 def test_reports_are_counted_in_the_metric(app, client):
-    from app import metrics
+    from app.telemetry import metrics
 
     before = metrics.CSP_REPORTS.labels("script-src-elem")._value.get()
     _post(client, _legacy())

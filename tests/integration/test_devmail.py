@@ -1,6 +1,6 @@
 """`shop dev`'s mail: the SMTP sink catches a receipt sent over SMTP, and /dev/mail shows it (development only)."""
-from app import mailsink
-from app.mail import deliver_outbox, receipt_for
+from app.mail import sink as mailsink
+from app.mail.outbox import deliver_outbox, receipt_for
 from app.models import Order, OrderLine, db
 from helpers import free_port
 

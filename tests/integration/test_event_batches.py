@@ -6,11 +6,13 @@ import json
 import pytest
 from sqlalchemy import select
 
-from app.event_store import store_events
-from app import fulfilment
-from app.fulfilment import OrderNotKnownYet, apply_events, process_event
+from app.events.store import store_events
+from app import tasks
+from app.events.apply import apply_events
+from app.events.handlers import OrderNotKnownYet
+from app.tasks import process_event
 from app.models import Order, OrderLine, StripeEvent, db
-from app.queue import EVENTS, get_queue
+from app.queues import EVENTS, get_queue
 from helpers import event_payload
 
 
@@ -56,7 +58,7 @@ def _fulfilled(app):
 @pytest.fixture
 def batch_app(make_app, settings, monkeypatch):
     app = make_app(settings.with_overrides(event_batch=5))
-    monkeypatch.setattr(fulfilment, "_app", app)  # the app a job runs in (worker.py binds its own)
+    monkeypatch.setattr(tasks, "_app", app)  # the app a job runs in (worker.py binds its own)
     return app
 
 
@@ -143,7 +145,7 @@ def test_a_batch_that_cannot_commit_puts_every_taken_job_back(batch_app, monkeyp
 
 def test_a_batch_of_one_applies_only_its_own_event(make_app, settings, monkeypatch):
     app = make_app(settings.with_overrides(event_batch=1))
-    monkeypatch.setattr(fulfilment, "_app", app)
+    monkeypatch.setattr(tasks, "_app", app)
     event_ids = _store_paid(app, _orders(app, 3))
     assert process_event(event_ids[0]) == "fulfilled"
     assert _fulfilled(app) == 1 and len(_queued(app)) == 3
@@ -152,10 +154,11 @@ def test_a_batch_of_one_applies_only_its_own_event(make_app, settings, monkeypat
 def test_jobs_taken_by_a_worker_that_died_before_committing_are_relayed(make_app, settings, monkeypatch):
     """The window between taking jobs off the queue and committing: the events are unprocessed and their jobs
     gone, and the relay puts them back once the queue has moved past them."""
-    from app.queue import relay_events, take_queued_events
+    from app.queues import take_queued_events
+    from app.queues.relay import relay_events
 
     app = make_app(settings.with_overrides(event_batch=5, relay_stale_after=0))
-    monkeypatch.setattr(fulfilment, "_app", app)
+    monkeypatch.setattr(tasks, "_app", app)
     event_ids = _store_paid(app, _orders(app, 3))
     with app.app_context():
         assert take_queued_events(event_ids[1:]) == event_ids[1:]  # ... and the taker is killed here

@@ -3,9 +3,10 @@ is raised into an endless retry loop."""
 import pytest
 from sqlalchemy import select
 
-from app.fulfilment import OrderNotKnownYet, OrderNotReadyYet, apply_event
+from app.events.apply import apply_event
+from app.events.handlers import OrderNotKnownYet, OrderNotReadyYet
 from app.models import Order, OrderLine, OrderTransition, Product, StripeEvent, db
-from app.event_store import store_events
+from app.events.store import store_events
 from helpers import event_payload
 
 

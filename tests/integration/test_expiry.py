@@ -1,7 +1,7 @@
 """Unpaid orders give their stock back after PENDING_ORDER_TTL; Stripe cancels their PaymentIntent first."""
 from sqlalchemy import select
 
-from app.expiry import expire_pending_orders
+from app.orders.expiry import expire_pending_orders
 from app.models import Order, Product, db
 from checkout_client import Checkout
 

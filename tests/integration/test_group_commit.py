@@ -1,4 +1,4 @@
-"""Concurrent webhook deliveries in one process share one commit (app/event_store.py), with a real database and
+"""Concurrent webhook deliveries in one process share one commit (app/events/store.py), with a real database and
 a real Redis: each is answered only once its own event is committed, a repeat in the same batch is a duplicate,
 a batch the database refuses fails every delivery in it (5xx, so Stripe delivers again) and nothing hangs."""
 import json
@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import event as sa_event
 from sqlalchemy import func, select, text
 
-from app import event_store
+from app.events import store as event_store
 from app.models import StripeEvent, db
 from helpers import event_payload, sign
 
@@ -179,7 +179,7 @@ def test_a_delivery_is_answered_only_after_its_event_is_committed_and_enqueued_o
 
 def test_on_sqlite_a_delivery_writes_only_in_its_turn_behind_the_workers(app, redis):
     """SQLite: deliveries take turns with the workers' batches on the file lock beside the database
-    (app/write_turns.py) instead of SQLite's sleep-and-retry; held by another writer, the delivery waits for it."""
+    (app/db/write_turns.py) instead of SQLite's sleep-and-retry; held by another writer, the delivery waits for it."""
     import fcntl
 
     with app.app_context():

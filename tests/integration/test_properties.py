@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings as hypothesis_settings, strategies as st
 from sqlalchemy import select
 
-from app.catalog import PRODUCTS
+from app.shop.catalog import PRODUCTS
 from app.models import CartItem, db
 from helpers import sign
 from security_checks import dump, pending_order

@@ -6,8 +6,8 @@ from __future__ import annotations
 from email import policy
 from email.parser import BytesParser
 
-from app import mailsink
-from app.mail import deliver_outbox, receipt_for
+from app.mail import sink as mailsink
+from app.mail.outbox import deliver_outbox, receipt_for
 from app.models import Order, db
 from checkout_client import Checkout
 from helpers import free_port

@@ -2,7 +2,7 @@
 import requests
 
 from app.models import Checkpoint, StripeEvent, db
-from app.reconcile import CHECKPOINT, SWEEP, reconcile
+from app.events.reconcile import CHECKPOINT, SWEEP, reconcile
 from helpers import EMULATOR_SECRET_KEY
 
 

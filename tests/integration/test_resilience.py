@@ -212,7 +212,7 @@ def test_a_request_stripe_calls_invalid_is_logged_with_its_request_id_and_shown_
 
 
 def test_each_error_class_is_counted(checkout, emulator):
-    from app import metrics
+    from app.telemetry import metrics
 
     def count(kind):
         return metrics.STRIPE_ERRORS.labels(kind)._value.get()

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from app.logs import ScrubbingFormatter, scrub
+from app.telemetry.logs import ScrubbingFormatter, scrub
 from helpers import EMULATOR_SECRET_KEY, WEBHOOK_SECRET, sign
 from security_checks import fill_cart, pending_order
 

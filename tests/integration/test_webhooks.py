@@ -4,7 +4,7 @@ from rq import SimpleWorker
 from sqlalchemy import func, select
 
 from app.models import Order, OrderLine, OrderState, OutboxEmail, Product, StripeEvent, db
-from app.queue import QUEUES
+from app.queues import QUEUES
 from helpers import event_payload, sign
 
 
@@ -124,7 +124,7 @@ def _age_events(app, seconds):
 
 
 def _relay(app):
-    from app.queue import relay_events
+    from app.queues.relay import relay_events
 
     with app.app_context():
         return relay_events()
@@ -224,7 +224,7 @@ def test_the_receipt_relay_leaves_a_held_claim_alone_and_resends_a_lost_one(make
     from rq import Queue
     from rq.utils import now
 
-    from app.queue import relay_outbox
+    from app.queues.relay import relay_outbox
 
     app = make_app(settings.with_overrides(relay_stale_after=5, mail_url="smtp://127.0.0.1:9"))
     public_id = _pending_order(app)

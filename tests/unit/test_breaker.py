@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from app.breaker import Breaker, BreakerOpen
+from app.payments.breaker import Breaker, BreakerOpen
 
 
 class Transient(Exception):

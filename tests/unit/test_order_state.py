@@ -2,7 +2,7 @@
 import pytest
 
 from app.models import Order, OrderLine, OrderState, OrderTransition, Product, db
-from app.order_state import OutOfStock, can_transition, reserve_stock, transition
+from app.orders.state import OutOfStock, can_transition, reserve_stock, transition
 
 S = OrderState
 
@@ -63,7 +63,7 @@ def test_stock_never_goes_below_zero(app):
 
 
 def test_every_accepted_transition_is_counted_and_a_refused_one_is_not(app):
-    from app import metrics
+    from app.telemetry import metrics
 
     def count(state):
         return metrics.ORDERS.labels(state)._value.get()

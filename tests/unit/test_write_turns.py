@@ -6,7 +6,7 @@ import time
 
 from sqlalchemy import create_engine
 
-from app.write_turns import write_turn
+from app.db.write_turns import write_turn
 
 
 def _hold_turn(path, held, release):

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 
 import pybreaker
 
-from . import metrics
+from app.telemetry import metrics
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""RQ jobs: apply a stored Stripe event to its order, exactly once, and send the receipt it produces.
+"""Applying stored Stripe events to their orders, exactly once (app/tasks.py runs it for RQ).
 
 `process_event` claims the event row (a row lock on PostgreSQL; on SQLite a conditional UPDATE, which takes
 the database's write lock), applies it through the order state machine, and marks it processed in the same
@@ -9,45 +9,22 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 
 from flask import current_app
 from sqlalchemy import select, update
-from sqlalchemy.orm import joinedload
 
-from . import metrics
-from .models import EventStatus, Order, OrderState, OutboxEmail, StripeEvent, db, utcnow
-from .order_state import refuse, transition
-from .write_turns import write_turn
+from app.telemetry import metrics
+from app.models import EventStatus, OutboxEmail, StripeEvent, db, utcnow
+from app.db.write_turns import write_turn
+from app.events.handlers import HANDLERS
 
-__all__ = ["process_event", "send_receipt", "apply_event", "apply_events", "OrderNotKnownYet", "OrderNotReadyYet"]
+__all__ = ["apply_event", "apply_events"]
 
 log = logging.getLogger(__name__)
 DONE = (EventStatus.PROCESSED.value, EventStatus.IGNORED.value)
-EVENT_ROWS = StripeEvent.__table__  # UPDATEs to the table, not through the ORM (see app/order_state.py)
+EVENT_ROWS = StripeEvent.__table__  # UPDATEs to the table, not through the ORM (see app/orders/state.py)
 CLAIMED = (EVENT_ROWS.c.id, EVENT_ROWS.c.type, EVENT_ROWS.c.object_id, EVENT_ROWS.c.payload,
            EVENT_ROWS.c.received_at)
-
-
-class OrderNotKnownYet(Exception):
-    """The event names an order this shop has not stored (yet): retried, then parked."""
-
-
-class OrderNotReadyYet(Exception):
-    """The event arrived before the one it follows (a refund before the payment): retried, then parked."""
-
-
-# ---- job entry points (run by worker.py) --------------------------------------------------------
-def process_event(event_id: str) -> str:
-    with _job_app().app_context():
-        return apply_events(event_id, current_app.config["SETTINGS"].event_batch)
-
-
-def send_receipt(outbox_id: int) -> str:
-    with _job_app().app_context():
-        from .mail import deliver_outbox
-
-        return deliver_outbox(outbox_id)
 
 
 # ---- applying events -----------------------------------------------------------------------------
@@ -63,10 +40,10 @@ def apply_events(event_id: str, batch: int) -> str:
     order they were received, each in a savepoint: one that fails is undone and put back on the queue (its
     job records the failure and retries), the rest commit. Returns what happened to the job's own event;
     raises (for a retry) only if that one failed."""
-    from .queue import enqueue_events, enqueue_receipts, forget_jobs
+    from app.queues import enqueue_events, enqueue_receipts, forget_jobs
 
     own_error, others = None, []
-    with write_turn(db.engine):  # SQLite: this worker's turn to write (app/write_turns.py)
+    with write_turn(db.engine):  # SQLite: this worker's turn to write (app/db/write_turns.py)
         try:
             own = _claim(event_id)
             if own is None:
@@ -150,7 +127,7 @@ def _take_waiting(event_id: str, limit: int) -> list:
     PostgreSQL: row locks, skipping rows another worker holds. SQLite: this transaction already holds the
     database's write lock (`_claim`), so no other worker can claim or finish any of them until it ends. Failed
     events wait for their retry; an event whose job a worker has just popped is left to that worker."""
-    from .queue import take_queued_events
+    from app.queues import take_queued_events
 
     waiting = (EventStatus.RECEIVED.value, EventStatus.QUEUED.value)
     rows = db.session.execute(
@@ -176,7 +153,7 @@ def _already_applied(event_id: str, event_type: str, object_id: str) -> str | No
 
 
 def _record_failure(event_id: str, error: Exception, count_attempt: bool = True) -> None:
-    from .queue import retry_policy
+    from app.queues import retry_policy
 
     max_attempts = retry_policy().max + 1
     event = db.session.get(StripeEvent, event_id)
@@ -190,121 +167,3 @@ def _record_failure(event_id: str, error: Exception, count_attempt: bool = True)
     metrics.EVENTS_PROCESSED.labels(event.type, event.status).inc()
     log.warning("event failed event_id=%s attempts=%d status=%s error=%s", event_id, event.attempts,
                 event.status, event.last_error)
-
-
-# ---- what each event type does ---------------------------------------------------------------------
-WITH_LINES = joinedload(Order.lines)  # the receipt and the stock need them: one query, not two
-
-
-def _order_for(intent: dict) -> Order:
-    order_id = (intent.get("metadata") or {}).get("order_id")
-    order = None
-    if order_id:
-        order = db.session.scalars(select(Order).options(WITH_LINES).where(Order.public_id == order_id)
-                                   ).unique().one_or_none()
-    if order is None and intent.get("id"):
-        order = db.session.scalars(select(Order).options(WITH_LINES).where(Order.payment_intent_id == intent["id"])
-                                   ).unique().one_or_none()
-    if order is None:
-        raise OrderNotKnownYet(f"no order for payment_intent {intent.get('id')} (order_id={order_id})")
-    return order
-
-
-def _foreign(order: Order, intent: dict) -> bool:
-    """An event about a PaymentIntent that is not the order's own (its metadata names the order, its id does not):
-    refused and logged, never applied."""
-    if order.payment_intent_id is None or intent.get("id") == order.payment_intent_id:
-        return False
-    log.error("event names another payment_intent order=%s intent=%s own=%s", order.public_id, intent.get("id"),
-              order.payment_intent_id)
-    return True
-
-
-def on_payment_succeeded(intent: dict, receipts: list[OutboxEmail]) -> str:
-    order = _order_for(intent)
-    if _foreign(order, intent):
-        refuse(order, OrderState.PAID, f"payment_intent.succeeded for another intent {intent.get('id')}")
-        return "intent_mismatch"
-    if order.payment_intent_id is None:
-        order.payment_intent_id = intent["id"]
-    if intent.get("amount") != order.amount or intent.get("currency") != order.currency:
-        refuse(order, OrderState.PAID, f"amount mismatch: paid {intent.get('amount')} {intent.get('currency')}")
-        log.error("payment amount mismatch order=%s intent=%s", order.public_id, intent.get("id"))
-        return "amount_mismatch"
-    transition(order, OrderState.PAID, f"payment_intent.succeeded {intent['id']}")
-    if order.state == OrderState.PAID.value:
-        fulfil(order, receipts)
-        return "fulfilled"
-    return "no_change"
-
-
-def on_payment_failed(intent: dict, _receipts) -> str:
-    order = _order_for(intent)
-    if _foreign(order, intent):
-        return "intent_mismatch"
-    error = intent.get("last_payment_error") or {}
-    reason = f"payment_intent.payment_failed {error.get('decline_code') or error.get('code') or ''}".strip()
-    return "failed" if transition(order, OrderState.PAYMENT_FAILED, reason) else "no_change"
-
-
-def on_payment_canceled(intent: dict, _receipts) -> str:
-    order = _order_for(intent)
-    if _foreign(order, intent):
-        return "intent_mismatch"
-    return "canceled" if transition(order, OrderState.CANCELED, "payment_intent.canceled") else "no_change"
-
-
-def on_charge_refunded(charge: dict, _receipts) -> str:
-    order = _order_for({"id": charge.get("payment_intent"), "metadata": charge.get("metadata")})
-    if order.state in (OrderState.PENDING.value, OrderState.PAYMENT_FAILED.value):
-        raise OrderNotReadyYet(f"order {order.public_id} is {order.state}: its payment event comes first")
-    order.amount_refunded = max(order.amount_refunded, int(charge.get("amount_refunded") or 0))
-    if order.amount_refunded >= order.amount:
-        transition(order, OrderState.REFUNDED, f"charge.refunded {charge.get('id')}")
-        return "refunded"
-    return "partially_refunded"
-
-
-HANDLERS = {
-    "payment_intent.succeeded": on_payment_succeeded,
-    "payment_intent.payment_failed": on_payment_failed,
-    "payment_intent.canceled": on_payment_canceled,
-    "charge.refunded": on_charge_refunded,
-}
-
-
-def fulfil(order: Order, receipts: list[OutboxEmail]) -> None:
-    """Paid -> fulfilled: stock was reserved at checkout; write the receipt to the outbox. The transition is a
-    compare-and-set that succeeds once per order, so the receipt is written once (the outbox's unique
-    (order, kind) would refuse a second)."""
-    if transition(order, OrderState.FULFILLED, "fulfilled") and order.email:
-        from .mail import receipt_for
-
-        outbox = receipt_for(order)
-        db.session.add(outbox)
-        receipts.append(outbox)
-
-
-# ---- the app a job runs in ---------------------------------------------------------------------------
-_app = None
-_app_pid = None
-
-
-def bind_app(app) -> None:
-    """worker.py binds its app before forking; each job process then drops inherited DB connections."""
-    global _app
-    _app = app
-
-
-def _job_app():
-    global _app, _app_pid
-    if _app is None:
-        from . import create_app
-
-        _app = create_app()
-    if _app_pid != os.getpid():
-        with _app.app_context():
-            db.engine.dispose(close=False)
-        _app_pid = os.getpid()
-    return _app
-

@@ -1,7 +1,7 @@
 """What a person does to stuck work: replay a stored event, list and retry failed RQ jobs.
 
 Used by `shop replay` and the admin pages alike, so both do exactly the same thing. Replaying is safe by
-construction: a processed event stays a no-op (app/fulfilment.py claims the row and skips done events).
+construction: a processed event stays a no-op (app/events/ claims the row and skips done events).
 """
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ from redis.exceptions import RedisError
 from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job
 
-from . import metrics
-from .models import EventStatus, StripeEvent, db
-from .queue import QUEUES, enqueue_event, get_queue
+from app.telemetry import metrics
+from app.models import EventStatus, StripeEvent, db
+from app.queues import QUEUES, enqueue_event, get_queue
 
 __all__ = ["ReplayError", "replay_event", "FailedJob", "failed_jobs", "retry_job"]
 
@@ -30,7 +30,7 @@ class ReplayError(Exception):
 
 def replay_event(event_id: str, inline: bool = False) -> str:
     """Reset a parked or failed event and process it again (enqueued, or now in this process if `inline`)."""
-    from .fulfilment import apply_event
+    from app.events.apply import apply_event
 
     event = db.session.get(StripeEvent, event_id)
     if event is None:

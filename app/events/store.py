@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from sqlalchemy import bindparam
 from sqlalchemy.dialects import postgresql, sqlite
 
-from . import metrics
-from .fulfilment import HANDLERS  # the event types a worker acts on
-from .models import EventStatus, StripeEvent, db, utcnow
-from .queue import enqueue_events
-from .write_turns import write_turn
+from app.telemetry import metrics
+from app.events.handlers import HANDLERS  # the event types a worker acts on
+from app.models import EventStatus, StripeEvent, db, utcnow
+from app.queues import enqueue_events
+from app.db.write_turns import write_turn
 
 __all__ = ["EventNotStored", "GroupWriter", "store_events"]
 

@@ -23,7 +23,7 @@ from flask import Flask, url_for
 from flask_talisman import Talisman
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from .settings import Settings
+from app.settings import Settings
 
 __all__ = ["init_app", "content_security_policy", "security_headers", "Integrity", "REAL_STRIPE_JS",
            "REPORT_GROUP"]

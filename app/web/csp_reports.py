@@ -22,9 +22,9 @@ from flask.cli import with_appcontext
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from . import metrics
-from .logs import scrub
-from .models import CspReport, db, utcnow
+from app.telemetry import metrics
+from app.telemetry.logs import scrub
+from app.models import CspReport, db, utcnow
 
 __all__ = ["bp", "init_app", "MAX_BODY", "record", "normalize"]
 

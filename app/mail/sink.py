@@ -8,7 +8,7 @@ from pathlib import Path
 
 from aiosmtpd.controller import Controller
 
-from .settings import PROJECT_ROOT
+from app.settings import PROJECT_ROOT
 
 MAILDIR = PROJECT_ROOT / "instance" / "mail"
 

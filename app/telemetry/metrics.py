@@ -62,6 +62,6 @@ REFUNDS = Counter("shop_refunds_total", "Refunds requested from the admin, by ou
 EVENT_REPLAYS = Counter("shop_event_replays_total", "Stored events replayed by a person (admin or shop replay)")
 JOB_RETRIES = Counter("shop_failed_job_retries_total", "Failed RQ jobs requeued by a person", ["queue"])
 
-# Computed at scrape time from Redis and the database (app/ops.py), so they are right under any number of
+# Computed at scrape time from Redis and the database (app/ops/), so they are right under any number of
 # processes: shop_queue_depth, shop_queue_oldest_job_age_seconds, shop_failed_jobs, shop_orders, shop_events,
 # shop_event_oldest_pending_age_seconds, shop_csp_reports_stored, shop_scrape_errors.

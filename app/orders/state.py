@@ -12,8 +12,8 @@ from __future__ import annotations
 from sqlalchemy import update
 from sqlalchemy.orm.attributes import set_committed_value
 
-from . import metrics
-from .models import Order, OrderState, OrderTransition, Product, db, utcnow
+from app.telemetry import metrics
+from app.models import Order, OrderState, OrderTransition, Product, db, utcnow
 
 S = OrderState
 ALLOWED: dict[OrderState, set[OrderState]] = {

@@ -20,7 +20,7 @@ from limits import parse_many
 from limits.storage import MemoryStorage, storage_from_string
 from limits.strategies import FixedWindowRateLimiter
 
-from .settings import Settings
+from app.settings import Settings
 
 __all__ = ["init_app", "BODY_CAPS", "storage_uri", "RefusalLimit"]
 

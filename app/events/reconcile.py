@@ -8,9 +8,9 @@ import time
 from flask import current_app
 from sqlalchemy import select
 
-from .event_store import store_events
-from .models import Checkpoint, StripeEvent, db
-from .payments import get_gateway
+from app.events.store import store_events
+from app.models import Checkpoint, StripeEvent, db
+from app.payments import get_gateway
 
 log = logging.getLogger(__name__)
 CHECKPOINT = "stripe_events_created"

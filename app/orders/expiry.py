@@ -11,9 +11,9 @@ from datetime import timedelta
 from flask import current_app
 from sqlalchemy import select
 
-from .models import Order, OrderState, db, utcnow
-from .order_state import transition
-from .payments import PaymentError, get_gateway
+from app.models import Order, OrderState, db, utcnow
+from app.orders.state import transition
+from app.payments import PaymentError, get_gateway
 
 log = logging.getLogger(__name__)
 

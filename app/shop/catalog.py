@@ -1,7 +1,7 @@
 """The seeded demo catalog (`shop seed`): six products with local images."""
 from __future__ import annotations
 
-from .models import Product, db
+from app.models import Product, db
 
 PRODUCTS = [
     ("aeropress-coffee-maker", "Travel Coffee Press", "A compact press for a clean cup anywhere.", 3495, 40),

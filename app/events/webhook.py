@@ -2,7 +2,7 @@
 
 Nothing is written before the signature checks out. A duplicate delivery is acknowledged and does nothing
 more. If Redis is down the event is still stored and acknowledged: the relay enqueues it later. Storing and
-enqueueing are app/event_store.py's (concurrent deliveries share a commit).
+enqueueing are app/events/store.py's (concurrent deliveries share a commit).
 """
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import time
 from flask import Blueprint, current_app, g, jsonify, request
 from werkzeug.exceptions import TooManyRequests
 
-from . import metrics
-from .payments import WebhookSignatureError, verify_webhook
+from app.telemetry import metrics
+from app.payments import WebhookSignatureError, verify_webhook
 
 bp = Blueprint("webhooks", __name__)
 log = logging.getLogger(__name__)

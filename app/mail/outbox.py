@@ -11,8 +11,8 @@ from urllib.parse import urlsplit
 from flask import current_app, render_template
 from sqlalchemy import or_, update
 
-from .models import Order, OutboxEmail, db, utcnow
-from .money import format_money
+from app.models import Order, OutboxEmail, db, utcnow
+from app.money import format_money
 
 log = logging.getLogger(__name__)
 CLAIM_LEASE = timedelta(seconds=20)  # a claim older than this is from a crashed sender (SMTP timeout is 10 s)

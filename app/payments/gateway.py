@@ -5,7 +5,7 @@ Every call the shop makes to Stripe passes through `Gateway._call`, which decide
   * retries: connection errors, 409, 5xx, `Stripe-Should-Retry: true`, and (unlike stripe-python) 429s and
     `lock_timeout`, with exponential backoff and full jitter, never past the deadline, never when Stripe says
     `Stripe-Should-Retry: false`; every retry of a POST reuses its idempotency key;
-  * a bulkhead (a cap on concurrent Stripe calls per process) and a circuit breaker (app.breaker);
+  * a bulkhead (a cap on concurrent Stripe calls per process) and a circuit breaker (app.payments.breaker);
   * error classification: card / transient / configuration / programming, each a `PaymentError`.
 """
 from __future__ import annotations
@@ -23,54 +23,11 @@ import stripe
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import NewConnectionError
 
-from . import metrics
-from .breaker import Breaker, BreakerOpen
+from app.telemetry import metrics
+from app.payments.breaker import Breaker, BreakerOpen
+from app.payments.errors import UNAVAILABLE_MESSAGE, PaymentError, classify
 
 log = logging.getLogger(__name__)
-
-UNAVAILABLE_MESSAGE = "Payments are temporarily unavailable. Your cart is saved — try again in a minute."
-GENERIC_MESSAGE = "We couldn't process your payment. Please try again, or contact us if it keeps happening."
-
-DECLINE_MESSAGES = {
-    "insufficient_funds": "Your card has insufficient funds. Please use another card.",
-    "expired_card": "Your card has expired. Check the expiry date or use another card.",
-    "incorrect_cvc": "Your card's security code is incorrect. Check it and try again.",
-    "processing_error": "An error occurred while processing your card. Please try again in a moment.",
-    "incorrect_number": "Your card number is incorrect. Check it and try again.",
-    "payment_intent_authentication_failure":
-        "We couldn't verify your card with your bank. Please try again or use another card.",
-}
-DECLINED = "Your card was declined. Please try another card."  # also for lost/stolen/fraudulent: say no more
-
-
-def decline_message(*codes: str | None) -> str:
-    """The shopper's words for a decline, from its decline code or error code (the first one known)."""
-    return next((DECLINE_MESSAGES[code] for code in codes if code in DECLINE_MESSAGES), DECLINED)
-
-
-class PaymentError(Exception):
-    """A failed Stripe call, classified. `kind` is card | transient | unavailable | conflict | configuration |
-    programming. `maybe_executed` says whether Stripe may have carried the request out although the shop got no
-    answer (a read timeout, a 5xx, a key still in flight): false only when no attempt could have reached Stripe
-    (refused before sending, a refused connection, a 429)."""
-
-    def __init__(self, kind: str, message: str, *, status: int, code: str | None = None,
-                 decline_code: str | None = None, payment_intent: dict | None = None,
-                 request_id: str | None = None, maybe_executed: bool = False):
-        super().__init__(message)
-        self.kind = kind
-        self.maybe_executed = maybe_executed
-        self.user_message = message
-        self.status = status
-        self.code = code
-        self.decline_code = decline_code
-        self.payment_intent = payment_intent
-        self.request_id = request_id
-
-
-class WebhookSignatureError(Exception):
-    pass
-
 
 @dataclass
 class RetryPolicy:
@@ -270,75 +227,9 @@ class Gateway:
             finally:
                 self.http.deadline.at = None
 
-    # ---- webhooks ------------------------------------------------------------------------------
-    def verify_webhook(self, payload: bytes, header: str | None) -> dict:
-        return verify_webhook(payload, header, self.settings.stripe_webhook_secrets,
-                              self.settings.webhook_tolerance)
-
     @property
     def breaker_state(self) -> str:
         return self.breaker.state
-
-
-def verify_webhook(payload: bytes, header: str | None, secrets: tuple[str, ...], tolerance: int) -> dict:
-    """Check Stripe's signature on the raw body against any of `secrets` (rotation); reject stale or future times."""
-    import json
-
-    if not header:
-        raise WebhookSignatureError("missing Stripe-Signature header")
-    if not secrets:
-        raise WebhookSignatureError("no webhook secret configured")
-    try:
-        timestamp, _ = stripe.WebhookSignature._get_timestamp_and_signatures(header, "v1")
-    except (ValueError, IndexError):
-        raise WebhookSignatureError("malformed Stripe-Signature header") from None
-    if timestamp > time.time() + tolerance:
-        raise WebhookSignatureError("timestamp is in the future")
-    text = payload.decode("utf-8", errors="strict")
-    for secret in secrets:
-        try:
-            stripe.WebhookSignature.verify_header(text, header, secret, tolerance)
-            break
-        except stripe.SignatureVerificationError as error:
-            last = str(error)
-    else:
-        raise WebhookSignatureError(last.split(".")[0])
-    try:
-        event = json.loads(text)
-    except (ValueError, RecursionError):
-        raise WebhookSignatureError("body is not JSON") from None
-    if not _is_event(event):
-        raise WebhookSignatureError("body is not a Stripe event")
-    return event
-
-
-def _is_event(event) -> bool:
-    """The shape app/event_store.py relies on: even a signed body that lacks it gets a 400, never a 500."""
-    data = event.get("data") if isinstance(event, dict) else None
-    return (isinstance(event, dict) and isinstance(event.get("id"), str) and event["id"].startswith("evt_")
-            and len(event["id"]) <= 255 and isinstance(event.get("type"), str)
-            and isinstance(event.get("created", 0), int) and isinstance(data or {}, dict)
-            and isinstance((data or {}).get("object") or {}, dict))
-
-
-def classify(error: stripe.StripeError) -> PaymentError:
-    request_id = getattr(error, "request_id", None)
-    body = error.json_body.get("error", {}) if isinstance(error.json_body, dict) else {}
-    if isinstance(error, stripe.CardError) or body.get("code") == "payment_intent_authentication_failure":
-        decline = body.get("decline_code") or error.code
-        message = decline_message(decline, error.code)
-        return PaymentError("card", message, status=402, code=error.code, decline_code=decline,
-                            payment_intent=body.get("payment_intent"), request_id=request_id)
-    if isinstance(error, (stripe.APIConnectionError, stripe.RateLimitError, stripe.APIError)) or (
-            error.http_status in (409, 429) or (error.http_status or 0) >= 500):
-        return PaymentError("transient", UNAVAILABLE_MESSAGE, status=503, code=error.code, request_id=request_id)
-    if body.get("code") == "payment_intent_unexpected_state":  # e.g. a second click after the first one paid
-        return PaymentError("conflict", GENERIC_MESSAGE, status=409, code=error.code,
-                            payment_intent=body.get("payment_intent"), request_id=request_id)
-    if isinstance(error, (stripe.AuthenticationError, stripe.PermissionError)):
-        return PaymentError("configuration", GENERIC_MESSAGE, status=500, code=error.code, request_id=request_id)
-    return PaymentError("programming", GENERIC_MESSAGE, status=500, code=error.code,
-                        payment_intent=body.get("payment_intent"), request_id=request_id)
 
 
 def _maybe_executed(error: stripe.StripeError, unsent: bool) -> bool:
@@ -372,7 +263,6 @@ def _log_failure(endpoint: str, failure: PaymentError, attempts: int) -> None:
             failure.kind, failure.code, failure.request_id, attempts)
 
 
-_gateways: dict[int, Gateway] = {}
 _lock = threading.Lock()
 
 

@@ -1,0 +1,1 @@
+"""Database helpers: SQLite write turns, the PostgreSQL connection check."""

@@ -1,0 +1,98 @@
+"""Statistics read from Redis and the database at the moment they are asked for: queue depths and ages, stored
+events by status, orders by state. /metrics serves them as gauges; the admin dashboard shows them too."""
+from __future__ import annotations
+
+from prometheus_client.core import GaugeMetricFamily
+from sqlalchemy import func, select
+
+from app.models import CspReport, EventStatus, Order, StripeEvent, db, utcnow
+from app.queues import QUEUES, get_queue
+
+__all__ = ["Snapshot", "collect_snapshot", "queue_stats", "event_stats"]
+PENDING_EVENTS = (EventStatus.RECEIVED.value, EventStatus.QUEUED.value, EventStatus.FAILED.value)
+
+
+class Snapshot:
+    """A collector that hands prometheus_client the gauges read at this scrape."""
+
+    def __init__(self, families):
+        self.families = families
+
+    def collect(self):
+        return self.families
+
+
+def collect_snapshot() -> list[GaugeMetricFamily]:
+    """Gauges read from Redis and the database now; a source that fails is reported in shop_scrape_errors."""
+    errors = GaugeMetricFamily("shop_scrape_errors", "1 if a source could not be read at scrape time",
+                               labels=["source"])
+    families = []
+    for source, read in (("redis", _queue_gauges), ("database", _database_gauges)):
+        try:
+            families += read()
+            errors.add_metric([source], 0)
+        except Exception:  # the scrape still answers with what it could read
+            db.session.rollback()
+            errors.add_metric([source], 1)
+    return families + [errors]
+
+
+def queue_stats() -> dict[str, dict]:
+    """Per queue: depth, age of the oldest waiting job (s), failed jobs. Raises if Redis is unreachable."""
+    from rq.job import Job
+
+    stats = {}
+    for name in QUEUES:
+        queue = get_queue(name)
+        oldest = 0.0
+        first = queue.get_job_ids(0, 0)
+        if first:
+            job = Job.fetch(first[0], connection=queue.connection)
+            if job.enqueued_at:
+                oldest = max(0.0, (utcnow() - _aware(job.enqueued_at)).total_seconds())
+        stats[name] = {"depth": queue.count, "oldest_age": oldest, "failed": queue.failed_job_registry.count}
+    return stats
+
+
+def event_stats() -> dict:
+    """Stored events by status, and the age (s) of the oldest one still waiting to be processed."""
+    by_status = dict(db.session.execute(select(StripeEvent.status, func.count()).group_by(StripeEvent.status)).all())
+    oldest = db.session.scalar(select(func.min(StripeEvent.received_at))
+                               .where(StripeEvent.status.in_(PENDING_EVENTS)))
+    age = (utcnow() - _aware(oldest)).total_seconds() if oldest else 0.0
+    return {"by_status": by_status, "oldest_pending_age": age}
+
+
+def _queue_gauges():
+    depth = GaugeMetricFamily("shop_queue_depth", "Jobs waiting on each RQ queue", labels=["queue"])
+    oldest = GaugeMetricFamily("shop_queue_oldest_job_age_seconds", "Age of the oldest waiting job",
+                               labels=["queue"])
+    failed = GaugeMetricFamily("shop_failed_jobs", "Jobs in each queue's failed-job registry", labels=["queue"])
+    for name, stats in queue_stats().items():
+        depth.add_metric([name], stats["depth"])
+        oldest.add_metric([name], stats["oldest_age"])
+        failed.add_metric([name], stats["failed"])
+    return [depth, oldest, failed]
+
+
+def _database_gauges():
+    orders = GaugeMetricFamily("shop_orders", "Orders by state", labels=["state"])
+    for state, count in db.session.execute(select(Order.state, func.count()).group_by(Order.state)).all():
+        orders.add_metric([state], count)
+    events = event_stats()
+    by_status = GaugeMetricFamily("shop_events", "Stored Stripe events by status", labels=["status"])
+    for status in EventStatus:
+        by_status.add_metric([status.value], events["by_status"].get(status.value, 0))
+    pending_age = GaugeMetricFamily("shop_event_oldest_pending_age_seconds",
+                                    "Age of the oldest stored event not yet processed",
+                                    value=events["oldest_pending_age"])
+    csp = GaugeMetricFamily("shop_csp_reports_stored", "CSP violation reports stored (deduplicated, with repeats)",
+                            value=db.session.scalar(select(func.coalesce(func.sum(CspReport.count), 0))))
+    db.session.rollback()
+    return [orders, by_status, pending_age, csp]
+
+
+def _aware(moment):
+    from datetime import timezone
+
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)

@@ -1,0 +1,84 @@
+"""Every RQ entry point: applying events and sending receipts, the scheduled jobs (worker.py's cron: relay,
+reconcile, expire stale orders and carts), and finding a payment's outcome."""
+from __future__ import annotations
+
+import os
+
+from flask import current_app
+
+from app.events.apply import apply_events
+from app.models import db
+
+
+def relay() -> int:
+    with _job_app().app_context():
+        from app.queues.relay import relay_events, relay_outbox
+
+        return relay_events() + relay_outbox()
+
+
+def reconcile() -> dict:
+    with _job_app().app_context():
+        from app.events.reconcile import reconcile as run
+
+        return run()
+
+
+def expire_orders() -> int:
+    with _job_app().app_context():
+        from app.orders.expiry import expire_pending_orders
+
+        return expire_pending_orders()
+
+
+def expire_carts() -> int:
+    with _job_app().app_context():
+        from app.shop.cart_store import purge_expired
+
+        return purge_expired()
+
+
+def find_outcome(attempt_id: int) -> str:
+    """What became of a payment the shop got no answer for (app/checkout/service.py `find_outcome`)."""
+    app = _job_app()
+    with app.app_context():
+        from app.checkout.service import find_outcome as run
+        from app.payments import get_gateway
+
+        return run(attempt_id, get_gateway(app), app.config["SETTINGS"].payment_outcome_window)
+
+
+def process_event(event_id: str) -> str:
+    with _job_app().app_context():
+        return apply_events(event_id, current_app.config["SETTINGS"].event_batch)
+
+
+def send_receipt(outbox_id: int) -> str:
+    with _job_app().app_context():
+        from app.mail.outbox import deliver_outbox
+
+        return deliver_outbox(outbox_id)
+
+
+# ---- the app a job runs in ---------------------------------------------------------------------------
+_app = None
+_app_pid = None
+
+
+def bind_app(app) -> None:
+    """worker.py binds its app before forking; each job process then drops inherited DB connections."""
+    global _app
+    _app = app
+
+
+def _job_app():
+    global _app, _app_pid
+    if _app is None:
+        from app import create_app
+
+        _app = create_app()
+    if _app_pid != os.getpid():
+        with _app.app_context():
+            db.engine.dispose(close=False)
+        _app_pid = os.getpid()
+    return _app
