@@ -98,11 +98,11 @@ main = FlaskGroup(create_app=_create_app, add_default_commands=True, load_dotenv
               help="Read from a prompt when not given.")
 def hash_password(password: str):
     """Print a hash for ADMIN_PASSWORD_HASH (the admin pages stay disabled until it is set)."""
-    from werkzeug.security import generate_password_hash
+    from app.admin.auth import hash_password as scrypt_hash
 
     if len(password) < 12:
         raise click.ClickException("use at least 12 characters")
-    click.echo(generate_password_hash(password, method="scrypt"))
+    click.echo(scrypt_hash(password))
 
 
 @main.command("dev", with_appcontext=False)

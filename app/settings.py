@@ -15,6 +15,15 @@ STRIPE_JS_DEFAULT = "https://js.stripe.com/v3/"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
+# Each setting is read from its name in capitals (stripe_read_timeout: STRIPE_READ_TIMEOUT), except these.
+ENV_NAMES = {"env": "SHOP_ENV", "stripe_webhook_secrets": "STRIPE_WEBHOOK_SECRET"}
+
+
+def env_name(setting: str) -> str:
+    """The environment variable a setting is read from."""
+    return ENV_NAMES.get(setting, setting.upper())
+
+
 def _bool(value: str) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
@@ -113,54 +122,7 @@ class Settings:
             if dotenv:
                 load_dotenv(Path.cwd() / ".env", override=False)
             env = dict(os.environ)
-        raw = {
-            "env": env.get("SHOP_ENV"),
-            "secret_key": env.get("SECRET_KEY"),
-            "database_url": env.get("DATABASE_URL"),
-            "redis_url": env.get("REDIS_URL"),
-            "stripe_secret_key": env.get("STRIPE_SECRET_KEY"),
-            "stripe_publishable_key": env.get("STRIPE_PUBLISHABLE_KEY"),
-            "stripe_webhook_secrets": env.get("STRIPE_WEBHOOK_SECRET"),
-            "stripe_api_base": env.get("STRIPE_API_BASE"),
-            "stripe_js_url": env.get("STRIPE_JS_URL"),
-            "stripe_connect_timeout": env.get("STRIPE_CONNECT_TIMEOUT"),
-            "stripe_read_timeout": env.get("STRIPE_READ_TIMEOUT"),
-            "stripe_max_network_retries": env.get("STRIPE_MAX_NETWORK_RETRIES"),
-            "checkout_deadline": env.get("CHECKOUT_DEADLINE"),
-            "payment_outcome_window": env.get("PAYMENT_OUTCOME_WINDOW"),
-            "stripe_max_concurrency": env.get("STRIPE_MAX_CONCURRENCY"),
-            "breaker_fail_max": env.get("BREAKER_FAIL_MAX"),
-            "breaker_reset_timeout": env.get("BREAKER_RESET_TIMEOUT"),
-            "mail_url": env.get("MAIL_URL"),
-            "mail_from": env.get("MAIL_FROM"),
-            "public_url": env.get("PUBLIC_URL"),
-            "force_https": env.get("FORCE_HTTPS"),
-            "pending_order_ttl": env.get("PENDING_ORDER_TTL"),
-            "relay_interval": env.get("RELAY_INTERVAL"),
-            "relay_stale_after": env.get("RELAY_STALE_AFTER"),
-            "reconcile_interval": env.get("RECONCILE_INTERVAL"),
-            "admin_password_hash": env.get("ADMIN_PASSWORD_HASH"),
-            "admin_max_failures": env.get("ADMIN_MAX_FAILURES"),
-            "admin_lockout_seconds": env.get("ADMIN_LOCKOUT_SECONDS"),
-            "admin_session_seconds": env.get("ADMIN_SESSION_SECONDS"),
-            "db_pool_size": env.get("DB_POOL_SIZE"),
-            "db_max_overflow": env.get("DB_MAX_OVERFLOW"),
-            "db_pool_timeout": env.get("DB_POOL_TIMEOUT"),
-            "db_connect_timeout": env.get("DB_CONNECT_TIMEOUT"),
-            "db_statement_timeout": env.get("DB_STATEMENT_TIMEOUT"),
-            "db_application_name": env.get("DB_APPLICATION_NAME"),
-            "health_timeout": env.get("HEALTH_TIMEOUT"),
-            "metrics_token": env.get("METRICS_TOKEN"),
-            "job_retries": env.get("JOB_RETRIES"),
-            "event_batch": env.get("EVENT_BATCH"),
-            "rate_limit_storage": env.get("RATE_LIMIT_STORAGE"),
-            "rate_limit_confirm": env.get("RATE_LIMIT_CONFIRM"),
-            "rate_limit_webhook": env.get("RATE_LIMIT_WEBHOOK"),
-            "rate_limit_csp_report": env.get("RATE_LIMIT_CSP_REPORT"),
-            "trusted_proxies": env.get("TRUSTED_PROXIES"),
-            "log_json": env.get("LOG_JSON"),
-            "compress_responses": env.get("COMPRESS_RESPONSES"),
-        }
+        raw = {field.name: env.get(env_name(field.name)) for field in fields(cls)}
         types = {f.name: f.type for f in fields(cls)}
         values = {}
         for name, value in raw.items():

@@ -295,6 +295,8 @@ class Stack:
         receipts not marked sent."""
         from rq.job import Job
 
+        from app.queues import event_job_id
+
         lines = []
         for order_id, state, intent in self.query(
                 'SELECT public_id, state, payment_intent_id FROM "order" WHERE state <> \'fulfilled\' LIMIT 5'):
@@ -302,7 +304,7 @@ class Stack:
             for event_id, kind, status, attempts, error in self.query(
                     "SELECT id, type, status, attempts, last_error FROM stripe_event WHERE object_id = :intent",
                     intent=intent or ""):
-                job = Job.fetch_many([f"event-{event_id}"], connection=self.redis())[0]
+                job = Job.fetch_many([event_job_id(event_id)], connection=self.redis())[0]
                 lines.append(f"  event {event_id} {kind} {status} attempts={attempts} error={error} job="
                              f"{job and (job.get_status(), job.enqueued_at, job.started_at)}")
         for row in self.query("SELECT id, created_at, claimed_at, attempts FROM outbox_email "

@@ -19,7 +19,6 @@ from app.money import minor_unit_exponent
 from app.payments import Gateway, PaymentError
 
 log = logging.getLogger(__name__)
-REFUNDABLE_STATES = (OrderState.PAID.value, OrderState.FULFILLED.value)
 STRIPE_STATUS = {"succeeded": RefundStatus.SUCCEEDED, "pending": RefundStatus.PENDING,
                  "requires_action": RefundStatus.PENDING, "failed": RefundStatus.FAILED,
                  "canceled": RefundStatus.FAILED}
@@ -32,7 +31,7 @@ class RefundError(Exception):
 def refundable(order: Order) -> int:
     """What may still be refunded: the amount less what Stripe refunded or what is asked and not failed."""
     asked = db.session.scalar(select(func.coalesce(func.sum(Refund.amount), 0)).where(
-        Refund.order_id == order.id, Refund.status != RefundStatus.FAILED.value))
+        Refund.order_id == order.id, Refund.status != RefundStatus.FAILED))
     return max(0, order.amount - max(order.amount_refunded, asked))
 
 
@@ -51,7 +50,7 @@ def parse_amount(text: str, currency: str) -> int:
 def request_refund(order: Order, amount: int, form_token: str, gateway: Gateway, reason: str = "") -> Refund:
     refund = _by_token(form_token)
     if refund is None:
-        if order.state not in REFUNDABLE_STATES or not order.payment_intent_id:
+        if order.state not in OrderState.PAID_STATES or not order.payment_intent_id:
             raise RefundError(f"An order that is {order.state} cannot be refunded.")
         if not 0 < amount <= refundable(order):
             raise RefundError("That is more than is left to refund on this order.")
@@ -67,7 +66,7 @@ def request_refund(order: Order, amount: int, form_token: str, gateway: Gateway,
             refund = _by_token(form_token)
             if refund is None:
                 raise RefundError("Another refund of this order was just made; check it and try again.") from None
-    if refund.status == RefundStatus.REQUESTED.value:
+    if refund.status == RefundStatus.REQUESTED:
         send(refund, order, gateway)
     return refund
 

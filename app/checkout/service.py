@@ -28,7 +28,6 @@ from app.payments import Gateway, PaymentError, decline_message
 from app.queues import enqueue_outcome_check
 
 log = logging.getLogger(__name__)
-FINAL_STATES = OrderState.PAID_STATES
 UNKNOWN_MESSAGE = ("We're confirming your payment with your bank. Please don't pay again: your order page "
                    "updates by itself, and your receipt is emailed as soon as the payment is confirmed.")
 QUOTE = re.compile(r"^[0-9]{1,12}(;[a-z0-9-]{1,64}x[0-9]{1,4}@[0-9]{1,12}){0,50}$")
@@ -153,7 +152,7 @@ def find_order(attempt_id: str) -> Order | None:
 def known_answer(order: Order, confirmation_token: str, order_url: str) -> Answer | None:
     """The answer this submit already has, from the shop's database alone: a paid order, or the stored outcome
     of this confirmation token. Such a submit never needs Stripe, even while payments are unavailable."""
-    if order.state in FINAL_STATES:
+    if order.state in OrderState.PAID_STATES:
         return _paid(order_url)
     attempt = _find_attempt(order, _fingerprint(confirmation_token))
     return _replay(attempt) if attempt is not None and attempt.outcome else None
@@ -161,9 +160,9 @@ def known_answer(order: Order, confirmation_token: str, order_url: str) -> Answe
 
 def pay(order: Order, confirmation_token: str, gateway: Gateway, order_url: str) -> Answer:
     """Confirm the order's payment with this confirmation token; the same token always gets the same answer."""
-    if order.state in FINAL_STATES:
+    if order.state in OrderState.PAID_STATES:
         return _paid(order_url)
-    if order.state not in (OrderState.PENDING.value, OrderState.PAYMENT_FAILED.value):
+    if order.state not in (OrderState.PENDING, OrderState.PAYMENT_FAILED):
         raise CheckoutError("This order is closed. Please start a new checkout.", 409)
     attempt = _attempt_for(order, confirmation_token)
     if attempt.outcome:
@@ -288,7 +287,7 @@ def _attempt_for(order: Order, confirmation_token: str) -> PaymentAttempt:
         if attempt is not None:
             return attempt
         try:
-            if order.state == OrderState.PAYMENT_FAILED.value:
+            if order.state == OrderState.PAYMENT_FAILED:
                 transition(order, OrderState.PENDING, "another payment attempt")
             number = (db.session.scalar(select(func.max(PaymentAttempt.number))
                                         .where(PaymentAttempt.order_id == order.id)) or 0) + 1

@@ -149,7 +149,7 @@ def _already_applied(event_id: str, event_type: str, object_id: str) -> str | No
         return None
     return db.session.scalar(select(StripeEvent.id).where(
         StripeEvent.object_id == object_id, StripeEvent.type == event_type,
-        StripeEvent.id != event_id, StripeEvent.status == EventStatus.PROCESSED.value).limit(1))
+        StripeEvent.id != event_id, StripeEvent.status == EventStatus.PROCESSED).limit(1))
 
 
 def _record_failure(event_id: str, error: Exception, count_attempt: bool = True) -> None:

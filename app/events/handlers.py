@@ -67,7 +67,7 @@ def on_payment_succeeded(intent: dict, receipts: list[OutboxEmail]) -> str:
         log.error("payment amount mismatch order=%s intent=%s", order.public_id, intent.get("id"))
         return "amount_mismatch"
     transition(order, OrderState.PAID, f"payment_intent.succeeded {intent['id']}")
-    if order.state == OrderState.PAID.value:
+    if order.state == OrderState.PAID:
         fulfil(order, receipts)
         return "fulfilled"
     return "no_change"
@@ -91,7 +91,7 @@ def on_payment_canceled(intent: dict, _receipts) -> str:
 
 def on_charge_refunded(charge: dict, _receipts) -> str:
     order = _order_for({"id": charge.get("payment_intent"), "metadata": charge.get("metadata")})
-    if order.state in (OrderState.PENDING.value, OrderState.PAYMENT_FAILED.value):
+    if order.state in (OrderState.PENDING, OrderState.PAYMENT_FAILED):
         raise OrderNotReadyYet(f"order {order.public_id} is {order.state}: its payment event comes first")
     order.amount_refunded = max(order.amount_refunded, int(charge.get("amount_refunded") or 0))
     if order.amount_refunded >= order.amount:

@@ -16,7 +16,7 @@ from rq.job import Job
 
 from app.telemetry import metrics
 from app.models import EventStatus, StripeEvent, db
-from app.queues import QUEUES, enqueue_event, get_queue
+from app.queues import EVENTS, QUEUES, enqueue_event, event_job_id, get_queue
 
 __all__ = ["ReplayError", "replay_event", "FailedJob", "failed_jobs", "retry_job"]
 
@@ -43,8 +43,8 @@ def replay_event(event_id: str, inline: bool = False) -> str:
     log.info("event replay requested event_id=%s inline=%s", event_id, inline)
     if inline:
         return apply_event(event_id)
-    get_queue("events").remove(f"event-{event_id}")  # a finished job with this id would block a new one
-    _delete_job(f"event-{event_id}")
+    get_queue(EVENTS).remove(event_job_id(event_id))  # a finished job with this id would block a new one
+    _delete_job(event_job_id(event_id))
     if not enqueue_event(event_id, request_id=g.get("request_id") if has_request_context() else None):
         raise ReplayError("Redis is unreachable; replay it in this process instead (shop replay --now)")
     return f"enqueued {event_id}"
@@ -92,7 +92,7 @@ def retry_job(queue_name: str, job_id: str) -> None:
 
 def _delete_job(job_id: str) -> None:
     try:
-        Job.fetch(job_id, connection=get_queue("events").connection).delete()
+        Job.fetch(job_id, connection=get_queue(EVENTS).connection).delete()
     except (NoSuchJobError, RedisError):
         pass
 

@@ -67,7 +67,7 @@ def _write(batch: list[_Pending]) -> None:
             for pending in batch:
                 if pending.row["id"] in new:
                     new.discard(pending.row["id"])  # the same event twice in one batch: the second is a duplicate
-                    results.append("stored" if pending.row["status"] == EventStatus.RECEIVED.value else "ignored")
+                    results.append("stored" if pending.row["status"] == EventStatus.RECEIVED else "ignored")
                 else:
                     results.append("duplicate")
             duplicates = [{"event_id": p.row["id"]} for p, result in zip(batch, results) if result == "duplicate"]

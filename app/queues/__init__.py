@@ -11,15 +11,20 @@ from rq import Queue, Retry
 from rq.job import Job
 
 
-__all__ = ["EVENTS", "MAIL", "MAINTENANCE", "PAYMENTS", "QUEUES", "redis_connection", "get_queue", "enqueue_event",
-           "enqueue_events", "enqueue_receipts",
-           "enqueue_outcome_check", "take_queued_events", "forget_jobs"]
+__all__ = ["EVENTS", "MAIL", "MAINTENANCE", "PAYMENTS", "QUEUES", "event_job_id", "redis_connection", "get_queue",
+           "enqueue_event", "enqueue_events", "enqueue_receipts", "enqueue_outcome_check", "take_queued_events",
+           "forget_jobs"]
 
 log = logging.getLogger(__name__)
 EVENTS, MAIL, MAINTENANCE, PAYMENTS = "events", "mail", "maintenance", "payments"
 QUEUES = (PAYMENTS, EVENTS, MAIL, MAINTENANCE)
 # Asking Stripe what became of a payment: soon at first (a slow confirm ends in seconds), then less often.
 OUTCOME_CHECKS = Retry(max=14, interval=[1, 1, 2, 2, 3, 3, 5, 5, 10, 10, 15, 15, 30, 30])
+
+
+def event_job_id(event_id: str) -> str:
+    """The RQ job id of a stored event's job: one per event, so an event is never queued twice at once."""
+    return f"event-{event_id}"
 
 
 def redis_connection(app=None) -> Redis:
@@ -55,7 +60,7 @@ def enqueue_events(events: list[tuple[str, str | None]]) -> bool:
         queue = get_queue(EVENTS)
         retry = retry_policy()
         queue.enqueue_many([Queue.prepare_data(
-            "app.tasks.process_event", (event_id,), job_id=f"event-{event_id}", retry=retry,
+            "app.tasks.process_event", (event_id,), job_id=event_job_id(event_id), retry=retry,
             meta={"request_id": request_id}, result_ttl=300, failure_ttl=7 * 24 * 3600)
             for event_id, request_id in events])
         return True
@@ -103,7 +108,7 @@ def take_queued_events(event_ids: list[str]) -> list[str]:
         key = get_queue(EVENTS).key
         with redis_connection().pipeline(transaction=False) as pipeline:
             for event_id in event_ids:
-                pipeline.lrem(key, 1, f"event-{event_id}")
+                pipeline.lrem(key, 1, event_job_id(event_id))
             return [event_id for event_id, removed in zip(event_ids, pipeline.execute()) if removed]
     except RedisError as error:
         log.info("could not take %d events' jobs: %s", len(event_ids), error)
@@ -113,6 +118,6 @@ def take_queued_events(event_ids: list[str]) -> list[str]:
 def forget_jobs(event_ids: list[str]) -> None:
     """Delete the records of jobs taken off the queue (`take_queued_events`) once their events are applied."""
     try:
-        redis_connection().delete(*[Job.key_for(f"event-{event_id}") for event_id in event_ids])
+        redis_connection().delete(*[Job.key_for(event_job_id(event_id)) for event_id in event_ids])
     except RedisError as error:  # left behind, harmless: nothing runs or relays a job its queue no longer holds
         log.info("could not delete %d taken jobs: %s", len(event_ids), error)

@@ -12,7 +12,7 @@ from rq.job import Job, JobStatus
 from sqlalchemy import func, or_, select, update
 
 from app.models import EventStatus, StripeEvent, db, utcnow
-from app.queues import EVENTS, MAIL, enqueue_events, enqueue_receipts, redis_connection
+from app.queues import EVENTS, MAIL, enqueue_events, enqueue_receipts, event_job_id, redis_connection
 
 __all__ = ["relay_events", "relay_outbox", "jobs_alive"]
 
@@ -36,7 +36,7 @@ def relay_events(limit: int = 500) -> int:
         ).order_by(StripeEvent.received_at).limit(limit)).all()
     db.session.rollback()  # end the read before talking to Redis
     try:
-        alive = jobs_alive(EVENTS, [f"event-{event_id}" for event_id, _ in rows])
+        alive = jobs_alive(EVENTS, [event_job_id(event_id) for event_id, _ in rows])
     except RedisError as error:
         log.warning("relay cannot reach Redis: %s", error)
         return 0
@@ -48,7 +48,7 @@ def relay_events(limit: int = 500) -> int:
     # read: a worker may have processed one meanwhile (no lost update).
     for event_id, status in enqueued:
         db.session.execute(update(StripeEvent).where(StripeEvent.id == event_id, StripeEvent.status == status)
-                           .values(status=EventStatus.QUEUED.value if status == EventStatus.RECEIVED.value
+                           .values(status=EventStatus.QUEUED.value if status == EventStatus.RECEIVED
                                    else status, enqueued_at=utcnow()))
     db.session.commit()
     if enqueued:

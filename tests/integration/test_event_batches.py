@@ -12,7 +12,7 @@ from app.events.apply import apply_events
 from app.events.handlers import OrderNotKnownYet
 from app.tasks import process_event
 from app.models import Order, OrderLine, StripeEvent, db
-from app.queues import EVENTS, get_queue
+from app.queues import EVENTS, event_job_id, get_queue
 from helpers import event_payload
 
 
@@ -72,12 +72,12 @@ def test_a_job_applies_up_to_a_batch_of_waiting_events_and_takes_their_jobs(batc
     assert [states[e] for e in event_ids[:5]] == [("processed", 1)] * 5
     assert [states[e][0] for e in event_ids[5:]] == ["received"] * 3
     # the first job was popped by "its worker" in real life; here it is still queued, the four others are gone
-    assert _queued(app) == [f"event-{e}" for e in (event_ids[0], *event_ids[5:])]
+    assert _queued(app) == [event_job_id(e) for e in (event_ids[0], *event_ids[5:])]
     with app.app_context():
-        assert all(get_queue(EVENTS).fetch_job(f"event-{e}") is None for e in event_ids[1:5])
+        assert all(get_queue(EVENTS).fetch_job(event_job_id(e)) is None for e in event_ids[1:5])
     assert process_event(event_ids[0]) == "skipped"
     assert process_event(event_ids[5]) == "fulfilled"
-    assert _fulfilled(app) == 8 and _queued(app) == [f"event-{event_ids[0]}", f"event-{event_ids[5]}"]
+    assert _fulfilled(app) == 8 and _queued(app) == [event_job_id(event_ids[0]), event_job_id(event_ids[5])]
 
 
 def test_an_event_of_the_batch_that_fails_is_undone_and_put_back_on_the_queue(batch_app):
@@ -89,7 +89,7 @@ def test_an_event_of_the_batch_that_fails_is_undone_and_put_back_on_the_queue(ba
     states = _states(app)
     assert states[event_ids[1]] == ("received", 0)  # undone, and its attempt not counted
     assert [states[e] for e in (event_ids[0], event_ids[2], event_ids[3])] == [("processed", 1)] * 3
-    assert _queued(app) == [f"event-{event_ids[0]}", f"event-{event_ids[1]}"]  # back on the queue
+    assert _queued(app) == [event_job_id(event_ids[0]), event_job_id(event_ids[1])]  # back on the queue
     with pytest.raises(OrderNotKnownYet):
         process_event(event_ids[1])
     assert _states(app)[event_ids[1]] == ("failed", 1)
@@ -112,7 +112,7 @@ def test_an_event_whose_job_another_worker_holds_is_left_to_that_worker(batch_ap
     event_ids = _store_paid(app, _orders(app, 3))
     with app.app_context():
         queue = get_queue(EVENTS)
-        queue.connection.lrem(queue.key, 1, f"event-{event_ids[1]}")  # popped by another worker, not yet run
+        queue.connection.lrem(queue.key, 1, event_job_id(event_ids[1]))  # popped by another worker, not yet run
     assert process_event(event_ids[0]) == "fulfilled"
     states = _states(app)
     assert states[event_ids[1]] == ("received", 0)
@@ -137,7 +137,7 @@ def test_a_batch_that_cannot_commit_puts_every_taken_job_back(batch_app, monkeyp
         with pytest.raises(RuntimeError):
             apply_events(event_ids[0], 5)
     assert _fulfilled(app) == 0
-    assert _queued(app) == [f"event-{e}" for e in event_ids]  # its own (never popped here), then the taken three
+    assert _queued(app) == [event_job_id(e) for e in event_ids]  # its own (never popped here), then the taken three
     states = _states(app)
     assert states[event_ids[0]] == ("failed", 1)
     assert [states[e] for e in event_ids[1:]] == [("received", 0)] * 3
@@ -169,6 +169,6 @@ def test_jobs_taken_by_a_worker_that_died_before_committing_are_relayed(make_app
     assert _fulfilled(app) == 1
     with app.app_context():
         assert relay_events() == 2
-    assert _queued(app) == [f"event-{e}" for e in event_ids[1:]]
+    assert _queued(app) == [event_job_id(e) for e in event_ids[1:]]
     assert [process_event(e) for e in event_ids[1:]] == ["fulfilled", "skipped"]  # the first took the second
     assert _fulfilled(app) == 3
