@@ -1,19 +1,14 @@
-"""create_app(settings): the shop's application factory. Nothing connects at import time."""
+"""create_app(settings): the shop's application factory. It configures Flask, then calls each part's
+`init_app(app)`; nothing connects at import time."""
 from __future__ import annotations
 
-from flask import Flask, has_request_context
-from flask_migrate import Migrate
-from flask_wtf.csrf import CSRFProtect
+from flask import Flask
 
-from app.db.connection_check import check_before_use
-from app.telemetry.logs import configure_logging, install_request_id
-from app.models import db
-from app.money import format_money, request_locale
+from app import admin, checkout, db, events, mail, money, ops, orders, shop
+from app.cli import register_commands
 from app.settings import PROJECT_ROOT, Settings
-from app.web import errors
-
-csrf = CSRFProtect()
-migrate = Migrate(directory=str(PROJECT_ROOT / "migrations"), render_as_batch=True, compare_type=True)
+from app.telemetry.logs import configure_logging, install_request_id
+from app.web import assets, csp_reports, errors, limits, security
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -35,52 +30,12 @@ def create_app(settings: Settings | None = None) -> Flask:
         TESTING=settings.env == "test",
     )
     db.init_app(app)
-    with app.app_context():
-        check_before_use(db.engine)
-    migrate.init_app(app, db)
-    csrf.init_app(app)
     install_request_id(app)
-
-    from app import admin, checkout, orders, ops, shop
-    from app.web import csp_reports
-    from app.web import limits
-    from app.web import security
-    from app.events import webhook as webhooks
-    from app.cli import register_commands
-    from app.web import assets
-    from app.shop import pages as shop_pages
-    from app.events.store import GroupWriter
-
-    app.register_blueprint(shop.bp)
-    app.register_blueprint(shop_pages.bp)
-    app.register_blueprint(checkout.bp)
-    app.register_blueprint(orders.bp)
-    app.register_blueprint(webhooks.bp)
-    app.extensions["event_writer"] = GroupWriter()  # per process: concurrent deliveries share a commit
-    app.register_blueprint(ops.bp)
-    app.register_blueprint(admin.bp)
-    app.register_blueprint(csp_reports.bp)
-    if settings.env == "development":
-        from app.mail import devpage as devmail
-
-        app.register_blueprint(devmail.bp)
-    csrf.exempt(webhooks.bp)  # authenticated by its Stripe signature alone
-    csrf.exempt(csp_reports.bp)  # browsers send reports without a token; size- and rate-limited
-    security.init_app(app)
+    for part in (shop, checkout, orders, events, ops, admin, mail, csp_reports, money):
+        part.init_app(app)  # each registers its blueprint, its CLI commands, its template helpers
+    security.init_app(app)  # after the blueprints: the probes' HTTPS exemption and the CSRF exemptions wrap them
     assets.init_app(app)
     limits.init_app(app)
-    csp_reports.init_app(app)
-    register_commands(app)
-    _register_template_helpers(app)
     errors.init_app(app)
+    register_commands(app)
     return app
-
-
-def _register_template_helpers(app: Flask) -> None:
-    from app.shop import cart
-
-    app.jinja_env.filters["money"] = lambda amount, currency: format_money(amount, currency, request_locale())
-
-    @app.context_processor
-    def shop_context():
-        return {"cart_count": cart.count() if has_request_context() else 0}  # a worker renders mail too

@@ -89,3 +89,7 @@ def _locale(name: str | None) -> Locale:
     except (UnknownLocaleError, ValueError, TypeError):
         return Locale.parse(DEFAULT_LOCALE)
 
+
+def init_app(app) -> None:
+    """The `money` template filter: an amount in minor units, in the shopper's locale."""
+    app.jinja_env.filters["money"] = lambda amount, currency: format_money(amount, currency, request_locale())

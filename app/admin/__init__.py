@@ -168,3 +168,7 @@ def _order(public_id: str) -> Order:
     if found is None:
         abort(404)
     return found
+
+
+def init_app(app) -> None:
+    app.register_blueprint(bp)

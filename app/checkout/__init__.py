@@ -131,3 +131,7 @@ def _error(message: str, status: int, next_step: str | None = None):
         endpoint, label = NEXT_STEPS[next_step]
         body.update(next_url=url_for(endpoint), next_label=label)
     return jsonify(body), status
+
+
+def init_app(app) -> None:
+    app.register_blueprint(bp)

@@ -103,3 +103,7 @@ def _count_response(response):
     if started is not None:
         m.HTTP_LATENCY.labels(route).observe(time.perf_counter() - started)
     return response
+
+
+def init_app(app) -> None:
+    app.register_blueprint(bp)

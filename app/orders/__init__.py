@@ -45,3 +45,7 @@ def status(public_id: str):
                    paid_at=order.paid_at.isoformat() if order.paid_at else None,
                    fulfilled_at=order.fulfilled_at.isoformat() if order.fulfilled_at else None,
                    status=_status(order).as_dict(), cart_count=cart.count())
+
+
+def init_app(app) -> None:
+    app.register_blueprint(bp)

@@ -1,7 +1,7 @@
 """Catalog, product pages and the cart. Never calls Stripe."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, flash, has_request_context, redirect, render_template, request, session, url_for
 from sqlalchemy import select
 
 from app.models import AttemptStatus, Order, OrderState, PaymentAttempt, Product, db
@@ -81,3 +81,14 @@ def _cart_error(message: str):
     lines = cart.lines()
     return render_template("shop/cart.html", lines=lines, total=cart.total(lines), error=message,
                            max_quantity=cart.MAX_QUANTITY), 400
+
+
+def init_app(app) -> None:
+    from app.shop import pages
+
+    app.register_blueprint(bp)
+    app.register_blueprint(pages.bp)
+
+    @app.context_processor
+    def cart_badge():
+        return {"cart_count": cart.count() if has_request_context() else 0}  # a worker renders mail too

@@ -25,6 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from app.telemetry import metrics
 from app.telemetry.logs import scrub
 from app.models import CspReport, db, utcnow
+from app.web.security import csrf
 
 __all__ = ["bp", "init_app", "MAX_BODY", "record", "normalize"]
 
@@ -162,4 +163,6 @@ def csp_report_command(limit: int, as_json: bool):
 
 
 def init_app(app: Flask) -> None:
+    app.register_blueprint(bp)
+    csrf.exempt(bp)  # browsers send reports without a token; size- and rate-limited
     app.cli.add_command(csp_report_command)

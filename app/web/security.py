@@ -21,9 +21,12 @@ from pathlib import Path
 
 from flask import Flask, url_for
 from flask_talisman import Talisman
+from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app.settings import Settings
+
+csrf = CSRFProtect()  # every form and JSON POST carries the token; the webhook and CSP reports are exempt
 
 __all__ = ["init_app", "content_security_policy", "security_headers", "Integrity", "REAL_STRIPE_JS",
            "REPORT_GROUP"]
@@ -110,6 +113,7 @@ class Integrity:
 def init_app(app: Flask) -> None:
     """Call after the blueprints are registered (the probes' HTTPS exemption wraps their views)."""
     settings: Settings = app.config["SETTINGS"]
+    csrf.init_app(app)
     if settings.trusted_proxies:  # the client address (rate limits) and scheme (HTTPS redirect) from the proxy
         n = settings.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
