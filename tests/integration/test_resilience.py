@@ -239,7 +239,7 @@ def test_one_deadline_covers_every_stripe_call_of_a_checkout(make_app, stripe_se
     response = shopper.confirm(token)
     elapsed = time.monotonic() - started
     # the confirm was sent and never answered: Stripe may have taken the payment, so the shop says it doesn't
-    # know yet (tests/integration/test_checkout_truth.py follows that outcome)
+    # know yet (tests/integration/test_confirm_outcomes.py follows that outcome)
     assert response.status_code == 202 and response.json["status"] == "unknown"
     assert elapsed < 4.0 + 1.0, elapsed  # one 4 s deadline for both calls (two would allow ~6.5 s)
 
