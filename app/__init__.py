@@ -5,7 +5,6 @@ from __future__ import annotations
 from flask import Flask
 
 from app import admin, checkout, db, events, mail, money, ops, orders, shop
-from app.cli import register_commands
 from app.settings import PROJECT_ROOT, Settings
 from app.telemetry.logs import configure_logging, install_request_id
 from app.web import assets, csp_reports, errors, limits, security
@@ -37,5 +36,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     assets.init_app(app)
     limits.init_app(app)
     errors.init_app(app)
+    # imported here: `python -m app.cli` (shop's own commands) must not find app.cli already loaded by its package
+    from app.cli import register_commands
+
     register_commands(app)
     return app
