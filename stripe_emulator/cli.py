@@ -20,6 +20,8 @@ def parse_args(argv=None) -> Config:
     p.add_argument("--host", default=_env("HOST", "127.0.0.1"))
     p.add_argument("--port", type=int, default=int(_env("PORT", 12111)))
     p.add_argument("--control-port", type=int, default=int(_env("CONTROL_PORT", 12112)))
+    p.add_argument("--control-host", default=_env("CONTROL_HOST", "127.0.0.1"),
+                   help="the control API's address: keep it private (faults, outages, the webhook secret)")
     p.add_argument("--secret-key", default=_env("SECRET_KEY", "sk_test_emulator"))
     p.add_argument("--publishable-key", default=_env("PUBLISHABLE_KEY", "pk_test_emulator"))
     p.add_argument("--webhook-url", default=_env("WEBHOOK_URL", None))
@@ -32,7 +34,8 @@ def parse_args(argv=None) -> Config:
     p.add_argument("--fault", action="append", default=[],
                    help="e.g. 'POST /v1/payment_intents:status=503,rate=0.5' (repeatable)")
     a = p.parse_args(argv)
-    return Config(host=a.host, port=a.port, control_port=a.control_port, secret_key=a.secret_key,
+    return Config(host=a.host, port=a.port, control_port=a.control_port, control_host=a.control_host,
+                  secret_key=a.secret_key,
                   publishable_key=a.publishable_key, webhook_url=a.webhook_url, webhook_secret=a.webhook_secret,
                   webhook_timeout=a.webhook_timeout, retry_compression=a.retry_compression, seed=a.seed,
                   max_objects=a.max_objects, faults=[parse_cli_fault(f) for f in a.fault])
@@ -47,7 +50,7 @@ async def serve(config: Config):
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     print(f"stripe-emulator listening on http://{config.host}:{config.port} "
-          f"(control http://{config.host}:{config.control_port})", flush=True)
+          f"(control http://{config.control_host}:{config.control_port})", flush=True)
     await stop.wait()
     await handle.stop()
 

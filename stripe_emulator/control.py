@@ -1,4 +1,4 @@
-"""The control API under /_emulator/ (served on both ports): reset, faults, outage, logs, stats."""
+"""The control API under /_emulator/ (on the control port only): reset, faults, outage, logs, stats."""
 
 import json
 

@@ -12,6 +12,7 @@ class Config:
     host: str = "127.0.0.1"
     port: int = 12111
     control_port: int = 12112
+    control_host: str = "127.0.0.1"  # the control API is never published where shoppers' browsers reach
     secret_key: str = "sk_test_emulator"
     publishable_key: str = "pk_test_emulator"
     webhook_url: str | None = None

@@ -58,7 +58,8 @@ async def envelope_middleware(request, handler):
             log.exception("unexpected error on %s %s", request.method, request.path)
             resp = error_response(api_error(), request_id)
     resp.headers["Request-Id"] = request_id
-    resp.headers.update(CORS_HEADERS)
+    if request.app.get("cors"):  # the API, which Stripe.js calls from the shop's pages; never the control API
+        resp.headers.update(CORS_HEADERS)
     _log(request, resp.status, started)
     return resp
 
@@ -112,7 +113,7 @@ class Handle:
         await self.api_site.start()
         self.control_runner = web.AppRunner(make_control_app(self.emu, self), access_log=None, shutdown_timeout=1)
         await self.control_runner.setup()
-        await web.TCPSite(self.control_runner, cfg.host, cfg.control_port, reuse_address=True).start()
+        await web.TCPSite(self.control_runner, cfg.control_host, cfg.control_port, reuse_address=True).start()
         await self.emu.webhooks.start()
 
     async def set_api_down(self, down: bool):
@@ -149,7 +150,6 @@ def _base_app(emu, handle, middlewares):
     app["emu"] = emu
     app["handle"] = handle
     app["public_origin"] = f"http://{emu.config.host}:{emu.config.port}"
-    app.add_routes(control.routes)
     return app
 
 
@@ -159,10 +159,15 @@ def make_api_app(emu, handle):
     for module in (payment_methods, payment_intents, three_d_secure, charges, refunds, events):
         app.add_routes(module.routes)
     app.add_routes(stripejs.routes)
+    app["cors"] = True
     return app
 
 
 def make_control_app(emu, handle):
-    return _base_app(emu, handle, [envelope_middleware])
+    """Faults, outages, the webhook secret: on their own port only, bound to --control-host (localhost by
+    default), never where browsers or shoppers can reach them."""
+    app = _base_app(emu, handle, [envelope_middleware])
+    app.add_routes(control.routes)
+    return app
 
 

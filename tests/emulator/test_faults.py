@@ -100,10 +100,16 @@ def test_list_and_delete_faults(emu):
     assert bad.status_code == 400
 
 
-def test_control_api_on_main_port_too(emu):
-    resp = requests.post(emu.api + "/_emulator/faults", json={"route": "*", "status": 500, "count": 1}, timeout=5)
-    assert resp.status_code == 200
-    assert create(emu).status_code == 500
+def test_the_control_api_is_only_on_its_own_port_and_without_cors(emu):
+    for method, path in (("POST", "/_emulator/faults"), ("GET", "/_emulator/webhook_secret"),
+                         ("POST", "/_emulator/outage")):
+        resp = requests.request(method, emu.api + path, json={"route": "*", "status": 500}, timeout=5)
+        assert resp.status_code == 404, (path, resp.status_code)
+    assert create(emu).status_code == 200  # nothing was injected through the API port
+    control = requests.get(emu.control + "/_emulator/faults", headers={"Origin": "http://evil.example"}, timeout=5)
+    assert control.status_code == 200 and "Access-Control-Allow-Origin" not in control.headers
+    api = requests.get(emu.api + "/v3/", headers={"Origin": "http://shop.example"}, timeout=5)
+    assert api.headers["Access-Control-Allow-Origin"] == "*"  # Stripe.js's own requests still work
 
 
 def test_stripe_python_retries_are_visible_in_the_request_log(emu):

@@ -49,6 +49,9 @@ def test_it_has_the_production_shape():
     assert set(services) == {"migrate", "proxy", "web", "payments", "scheduler", "worker", "postgres", "redis",
                              "emulator", "prometheus"}
     assert services["emulator"]["profiles"] == ["offline"]
+    # the emulator's control API (faults, the webhook secret) is never published: only its Stripe-shaped API
+    published = [str(p["published"] if isinstance(p, dict) else p).split(":")[0] for p in services["emulator"]["ports"]]
+    assert published == ["12111"] and "--control-host" not in services["emulator"]["command"]
     web = services["web"]
     assert "gunicorn.conf.py" in web["command"] and "/healthz" in " ".join(web["healthcheck"]["test"])
     assert web["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
