@@ -82,18 +82,20 @@ def shop(tmp_path_factory, e2e_redis_url):
                          env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT),
         subprocess.Popen([sys.executable, "worker.py"], env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT),
     ]
-    wait_for_http(f"{url}/healthz")
-    yield Shop(url, emulator, database_url, log_path, env)
-    for process in processes:
-        process.terminate()
-    for process in processes:
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-    if emulator is not None:
-        emulator.stop()
-    log.close()
+    try:  # a shop that fails to start still has its processes stopped
+        wait_for_http(f"{url}/healthz")
+        yield Shop(url, emulator, database_url, log_path, env)
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        if emulator is not None:
+            emulator.stop()
+        log.close()
 
 
 @pytest.fixture
