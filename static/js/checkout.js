@@ -32,6 +32,7 @@ const PAY_TEXT = payLabel.textContent;
 const SELF = document.querySelector('script[type="module"][src*="checkout"]');
 
 let submitting = false;
+let mustReview = false; // the order changed under the page: Pay stays off until the shopper reviews it
 let pendingToken = null; // reused after a transient failure so the retry replays the same attempt
 
 function setState(state) {
@@ -75,7 +76,7 @@ function showMessage(text, state = "error", { focus = true, retryLink = null } =
 
 function setBusy(busy, label = "Processing…") {
   submitting = busy;
-  payButton.disabled = busy;
+  payButton.disabled = busy || mustReview;
   emailInput.readOnly = busy;
   if (paymentElement) paymentElement.update({ readOnly: busy });
   payButton.setAttribute("aria-busy", String(busy));
@@ -239,6 +240,7 @@ async function pay(stripe, elements) {
   } else if (retryable || answer.status >= 500) {
     showMessage(answer.body.error || UNAVAILABLE, "unavailable");
   } else if (answer.status === 409) {
+    mustReview = true;
     if (answer.body.next_url) retry.href = answer.body.next_url;
     showMessage(answer.body.error, "error", { retryLink: answer.body.next_label || "Review your order" });
   } else {

@@ -194,13 +194,52 @@ def order_failed(page, shop):
     expect(page.get_by_test_id("order-state")).to_have_text(re.compile("didn't go through"), timeout=20000)
 
 
+def stripe_blocked(page, shop):
+    """An extension blocks Stripe.js: the page says so, and that no order or payment exists yet."""
+    add_to_cart(page, shop.url, PRODUCT)
+    page.route(re.compile(r".*/v3/?$"), lambda route: route.abort("blockedbyclient"))
+    page.goto(shop.url + "/checkout")
+    expect(page.locator("#payment-form")).to_have_attribute("data-state", "blocked")
+
+
+def unknown_outcome(page, shop):
+    """Stripe took longer than the shop's deadline to confirm: the order page says the payment is being
+    confirmed and not to pay again (the shop's own check finds it paid afterwards)."""
+    checkout(page, shop)
+    fill_card(page, CARD)
+    shop.emulator.ctl("POST", "/_emulator/faults", {"route": "POST /v1/payment_intents/*/confirm",
+                                                    "latency_ms": 12000, "count": 1})
+    page.locator("#pay-button").click()
+    page.wait_for_url(ORDER_URL, timeout=30000)
+    expect(page.get_by_test_id("order-state")).to_have_text("We're confirming your payment with your bank.")
+
+
+def price_changed(page, shop):
+    """The price changed after the page loaded: the payment is refused with what changed and the new total."""
+    from sqlalchemy import create_engine, text
+
+    checkout(page, shop)
+    fill_card(page, CARD)
+    engine = create_engine(shop.database_url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(text("UPDATE product SET price = price + 100 WHERE name = :n"), {"n": PRODUCT})
+        page.locator("#pay-button").click()
+        expect(page.get_by_role("alert")).to_contain_text("changed")
+    finally:
+        with engine.begin() as connection:
+            connection.execute(text("UPDATE product SET price = price - 100 WHERE name = :n"), {"n": PRODUCT})
+        engine.dispose()
+
+
 PAGES = {"catalog": catalog, "product": product, "cart-empty": empty_cart, "cart": cart, "cart-error": cart_error,
          "checkout": checkout, "order-not-found": order_not_found, "terms": info_page("/terms"),
          "privacy": info_page("/privacy"), "shipping-returns": info_page("/shipping-returns"),
          "contact": info_page("/contact")}
 STATES = {"processing": processing, "authenticating": authenticating, "declined": declined,
           "unavailable": unavailable, "stripe-down": stripe_down, "succeeded": succeeded,
-          "late-webhook": late_webhook, "order-failed": order_failed}
+          "late-webhook": late_webhook, "order-failed": order_failed, "stripe-blocked": stripe_blocked,
+          "unknown-outcome": unknown_outcome, "price-changed": price_changed}
 __all__ = ["AXE", "FRAME", "PAGES", "STATES", "VIEWPORTS", "assert_accessible", "axe_violations", "screenshot"]
 
 
