@@ -15,6 +15,7 @@ import pytest
 import requests
 
 from app.payments import UNAVAILABLE_MESSAGE
+from app.settings import Settings
 from helpers import ROOT, event_payload, free_port, sign, wait_for_http
 from stack import Shopper, Stack
 
@@ -143,3 +144,24 @@ def test_the_proxy_compresses_pages_css_and_js_and_passes_the_long_cache_on(prox
         assert response.headers["Cache-Control"] == "public, max-age=31536000, immutable", url
         behind = requests.get(f"{stack.url}{url}", headers=gzip, timeout=10)  # the shop itself doesn't compress
         assert "Content-Encoding" not in behind.headers and behind.content == response.content, url
+
+
+def test_an_oversized_webhook_is_refused_and_no_other_request_fails(proxied):
+    stack, front = proxied
+    limit = Settings().webhook_max_body
+    assert f"client_max_body_size {limit // 1024}k;" in TEMPLATE.read_text()  # the proxy's cap is the shop's
+    big = '{"id": "evt_big", "pad": "' + "x" * (300 * 1024) + '"}'
+    refused = requests.post(f"{front.url}/webhooks/stripe", data=big, timeout=10,
+                            headers={"Stripe-Signature": sign(big), "Content-Type": "application/json"})
+    assert refused.status_code == 413
+    with requests.Session() as other:  # another client, on connections of its own
+        statuses = [other.post(f"{front.url}/webhooks/stripe", data=body, timeout=10,
+                               headers={"Stripe-Signature": sign(body), "Content-Type": "application/json"}).status_code
+                    for body in (event_payload("customer.created", {"id": f"cus_{n}", "object": "customer"})
+                                 for n in range(10))]
+    assert statuses == [200] * 10
+    # just under the cap: the shop itself answers (and drains what it refuses), the proxy does not
+    near = '{"id": "evt_near", "pad": "' + "x" * (limit - 200) + '"}'
+    assert webhook(front, near).status_code == 400  # signed, but not a Stripe event
+    assert [webhook(front, event_payload("customer.created", {"id": f"cus_after_{n}", "object": "customer"}))
+            .status_code for n in range(5)] == [200] * 5
