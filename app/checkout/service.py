@@ -215,7 +215,7 @@ def find_outcome(attempt_id: int, gateway: Gateway, window: float) -> str:
         _finish(attempt, body, 402)
     elif status == "canceled":
         transition(order, OrderState.CANCELED, "payment_intent canceled")
-        attempt.status = "canceled"
+        attempt.status = AttemptStatus.CANCELED
         db.session.commit()
     elif utcnow() - attempt.created_at > timedelta(seconds=window):
         attempt.status = AttemptStatus.NOT_EXECUTED  # Stripe would have finished it by now: it never ran
@@ -330,7 +330,6 @@ def record_card(order: Order, intent: dict) -> None:
 
 def _unknown(order: Order, attempt: PaymentAttempt, order_url: str) -> Answer:
     """Stripe may have carried the confirm out: say so, never "nothing was charged", and find out at once."""
-    db.session.refresh(order)
     attempt.status = AttemptStatus.UNKNOWN
     db.session.commit()
     enqueue_outcome_check(attempt.id)
