@@ -19,7 +19,7 @@ def init_database() -> None:
     from flask_migrate import upgrade
 
     os.makedirs(current_app.instance_path, exist_ok=True)
-    upgrade()
+    upgrade(revision="heads")
 
 
 @click.command("init-db")
