@@ -2,6 +2,8 @@
 `init_app(app)`; nothing connects at import time."""
 from __future__ import annotations
 
+import logging
+
 from flask import Flask
 
 from app import admin, checkout, db, events, mail, money, ops, orders, shop
@@ -14,6 +16,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or Settings.from_env()
     settings.check()
     configure_logging(settings)
+    for warning in settings.warnings():
+        logging.getLogger("app.settings").warning("WARNING %s", warning)
     app = Flask(__name__, template_folder=str(PROJECT_ROOT / "templates"),
                 static_folder=str(PROJECT_ROOT / "static"), instance_path=str(PROJECT_ROOT / "instance"))
     app.config.update(
@@ -27,6 +31,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         MAX_CONTENT_LENGTH=max(settings.webhook_max_body, 64 * 1024),
         WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session
         TESTING=settings.env == "test",
+        TRUSTED_HOSTS=list(settings.allowed_hosts),  # a foreign Host header is a 400 (after ProxyFix, if any)
     )
     db.init_app(app)
     install_request_id(app)

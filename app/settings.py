@@ -7,12 +7,17 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from dotenv import load_dotenv
 from sqlalchemy.engine import make_url
 
 STRIPE_JS_DEFAULT = "https://js.stripe.com/v3/"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+EMULATOR_KEYS = {"sk_test_emulator", "pk_test_emulator"}  # stripe_emulator's defaults: never in production
+# words of the placeholders in examples and tutorials: a SECRET_KEY containing one was typed, not generated
+PLACEHOLDER_WORDS = ("change", "secret", "example", "generate", "placeholder", "default", "password")
+MIN_SECRET_CHARACTERS = 10  # distinct characters: a hex token has 16, "aaaa..." has 1
 
 
 # Each setting is read from its name in capitals (stripe_read_timeout: STRIPE_READ_TIMEOUT), except these.
@@ -28,7 +33,7 @@ def _bool(value: str) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
-def _secrets(value: str) -> tuple[str, ...]:
+def _list(value: str) -> tuple[str, ...]:
     return tuple(s.strip() for s in value.split(",") if s.strip())
 
 
@@ -77,7 +82,9 @@ class Settings:
     db_statement_timeout: int = 5000  # milliseconds; PostgreSQL only
     db_application_name: str = "shop"  # PostgreSQL's application_name: which role a connection serves
     health_timeout: float = 2.0  # seconds each /readyz check may take
-    metrics_token: str = ""  # set: /metrics wants "Authorization: Bearer <token>"
+    metrics_token: str = ""  # set: /metrics wants "Authorization: Bearer <token>"; required in production
+    allowed_hosts: tuple[str, ...] = ("localhost", "127.0.0.1")  # Host names served (".example.com": subdomains)
+    event_payload_retention_days: int = 90  # stored Stripe event payloads are pruned after this many days
     rate_limit_storage: str = ""  # empty: the Redis URL, else memory://
     rate_limit_confirm: str = "20/minute;200/hour"  # per client address; "off" (or "") turns a limit off
     rate_limit_webhook: str = "120/minute"  # refused requests only: signed deliveries never spend it
@@ -135,8 +142,8 @@ class Settings:
                 values[name] = int(value)
             elif kind == "float":
                 values[name] = float(value)
-            elif name == "stripe_webhook_secrets":
-                values[name] = _secrets(value)
+            elif kind == "tuple[str, ...]":
+                values[name] = _list(value)
             else:
                 values[name] = value
         settings = cls(**values)
@@ -147,16 +154,55 @@ class Settings:
         return settings
 
     def check(self) -> None:
-        """Refuse to start with settings that would be unsafe or cannot work."""
+        """Refuse to start with settings that would be unsafe or cannot work (production: `production_problems`)."""
         if not self.secret_key:
             raise RuntimeError("SECRET_KEY is not set "
                                "(generate one: python -c 'import secrets; print(secrets.token_hex(32))')")
-        if self.is_production and len(self.secret_key) < 32:
-            raise RuntimeError("SECRET_KEY must be at least 32 characters in production")
+        public_host = urlsplit(self.public_url).hostname if self.public_url else None
+        if public_host and not host_allowed(public_host, self.allowed_hosts):
+            raise RuntimeError(f"PUBLIC_URL's host {public_host} is not in ALLOWED_HOSTS")
+        if self.is_production:
+            problems = self.production_problems()
+            if problems:
+                raise RuntimeError("refusing to start in production: " + "; ".join(problems))
+
+    def production_problems(self) -> list[str]:
+        """What production refuses, each naming its setting."""
+        problems = []
+        key = self.secret_key
+        if len(key) < 32:
+            problems.append("SECRET_KEY must be at least 32 characters")
+        elif len(set(key)) < MIN_SECRET_CHARACTERS or any(word in key.lower() for word in PLACEHOLDER_WORDS):
+            problems.append("SECRET_KEY looks typed or a placeholder, not generated")
+        if not self.metrics_token:
+            problems.append("METRICS_TOKEN is empty: /metrics would be public")
+        if not self.allowed_hosts or "*" in self.allowed_hosts:
+            problems.append("ALLOWED_HOSTS must list the shop's host names")
+        if self.stripe_api_base and not self.stripe_api_base.startswith("https://"):
+            problems.append("STRIPE_API_BASE must be an https:// address")
+        if not self.stripe_js_url.startswith("https://"):
+            problems.append("STRIPE_JS_URL must be an https:// address")
+        for name in ("stripe_secret_key", "stripe_publishable_key"):
+            if getattr(self, name) in EMULATOR_KEYS:
+                problems.append(f"{env_name(name)} is the local emulator's key")
+        return problems
+
+    def warnings(self) -> list[str]:
+        """What production allows but an operator must hear about (logged once at start)."""
+        if not self.is_production:
+            return []
+        return [f"{env_name(name)} is a Stripe test-mode key: no real payment will be taken"
+                for name, prefix in (("stripe_secret_key", "sk_test_"), ("stripe_publishable_key", "pk_test_"))
+                if getattr(self, name).startswith(prefix)]
+
+
+def host_allowed(host: str, allowed: tuple[str, ...]) -> bool:
+    """Is `host` (no port) one of `allowed` (an entry ".example.com" allows its subdomains)?"""
+    host = host.lower()
+    return any(host == entry.lower() or (entry.startswith(".") and host.endswith(entry.lower()))
+               for entry in allowed)
 
 
 def _origin(url: str) -> str:
-    from urllib.parse import urlsplit
-
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}"

@@ -8,7 +8,8 @@ import pytest
 from redis import Redis
 from sqlalchemy import text
 
-from helpers import EMULATOR_PUBLISHABLE_KEY, EMULATOR_SECRET_KEY, WEBHOOK_SECRET, chromium_launch_args
+from helpers import (EMULATOR_PUBLISHABLE_KEY, EMULATOR_SECRET_KEY, METRICS_TOKEN, PRODUCTION_SECRET_KEY, WEBHOOK_SECRET,
+                     chromium_launch_args)
 
 
 @pytest.fixture(scope="session")
@@ -74,6 +75,15 @@ def settings(database_url, redis_url):
                     stripe_secret_key=EMULATOR_SECRET_KEY, stripe_publishable_key=EMULATOR_PUBLISHABLE_KEY,
                     stripe_webhook_secrets=(WEBHOOK_SECRET,), stripe_api_base="http://127.0.0.1:9",
                     stripe_js_url="http://127.0.0.1:9/v3/", checkout_deadline=5.0, rate_limit_storage="memory://")
+
+
+@pytest.fixture
+def production_settings(settings):
+    """The test settings as production accepts them: HTTPS Stripe origins, no emulator keys, a generated key."""
+    return settings.with_overrides(env="production", force_https=True, secret_key=PRODUCTION_SECRET_KEY,
+                                   metrics_token=METRICS_TOKEN, stripe_api_base="https://127.0.0.1:9",
+                                   stripe_js_url="https://127.0.0.1:9/v3/", stripe_secret_key="sk_live_tests",
+                                   stripe_publishable_key="pk_live_tests")
 
 
 @pytest.fixture

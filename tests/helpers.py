@@ -15,6 +15,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 EMULATOR_SECRET_KEY = "sk_test_emulator"
 EMULATOR_PUBLISHABLE_KEY = "pk_test_emulator"
+PRODUCTION_SECRET_KEY = "3f9c1e7a5b2d8046" * 4  # 64 characters, 16 distinct: what token_hex(32) looks like
+METRICS_TOKEN = "metrics-token-for-tests"
 WEBHOOK_SECRET = "whsec_test_" + "a" * 32
 
 

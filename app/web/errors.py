@@ -6,7 +6,7 @@ import logging
 
 from flask import Flask, g, jsonify, make_response, render_template, request
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, SecurityError
 
 from app.models import db
 
@@ -32,6 +32,10 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(CSRFError)
     def csrf_error(error):
         return render_error(400, "Your session expired or the form was tampered with. Please reload the page.")
+
+    @app.errorhandler(SecurityError)
+    def foreign_host(error):  # a Host outside ALLOWED_HOSTS: no page to render, its links would name that host
+        return "This shop does not answer to that host name.", 400, {"Content-Type": "text/plain; charset=utf-8"}
 
     @app.errorhandler(HTTPException)
     def http_error(error):

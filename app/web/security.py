@@ -20,6 +20,7 @@ import os
 from pathlib import Path
 
 from flask import Flask, url_for
+from flask.globals import request_ctx
 from flask_talisman import Talisman
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -123,7 +124,7 @@ def init_app(app: Flask) -> None:
     @app.after_request
     def more_headers(response):
         response.headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
-        if settings.force_https:
+        if settings.force_https and request_ctx.url_adapter is not None:  # None: a Host outside ALLOWED_HOSTS
             endpoint = url_for("csp_reports.receive", _external=True, _scheme="https")
             response.headers["Reporting-Endpoints"] = f'{REPORT_GROUP}="{endpoint}"'
         return response

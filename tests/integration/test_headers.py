@@ -4,6 +4,7 @@ import re
 
 import pytest
 
+from helpers import METRICS_TOKEN
 from security_checks import NONCE, csp_without_nonce, fill_cart, pending_order
 
 EMULATOR_CSP = ("default-src 'self'; script-src 'self' http://127.0.0.1:9 'nonce-N'; style-src 'self'; "
@@ -101,8 +102,8 @@ def test_pointed_at_real_stripe_the_csp_names_stripes_documented_origins(make_ap
 
 
 @pytest.fixture
-def production(make_app, settings):
-    return make_app(settings.with_overrides(env="production", force_https=True))
+def production(make_app, production_settings):
+    return make_app(production_settings)
 
 
 def test_production_redirects_plain_http_to_https(production):
@@ -116,7 +117,8 @@ def test_production_sends_hsts_over_https(production):
     assert response.status_code == 200
     assert response.headers["Strict-Transport-Security"] == "max-age=63072000; includeSubDomains"
     assert response.headers["Reporting-Endpoints"] == 'csp-endpoint="https://localhost/csp-report"'
-    assert csp_without_nonce(response.headers["Content-Security-Policy"]) == EMULATOR_CSP + "; report-to csp-endpoint"
+    assert csp_without_nonce(response.headers["Content-Security-Policy"]) == (
+        EMULATOR_CSP.replace("http://", "https://") + "; report-to csp-endpoint")
     for header, value in FIXED_HEADERS.items():
         assert response.headers.get(header) == value, header
 
@@ -124,11 +126,11 @@ def test_production_sends_hsts_over_https(production):
 def test_production_health_probes_answer_over_plain_http(production):
     client = production.test_client()
     assert client.get("/healthz").status_code == 200
-    assert client.get("/metrics").status_code == 200
+    assert client.get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}).status_code == 200
 
 
-def test_behind_a_trusted_proxy_the_forwarded_scheme_counts(make_app, settings):
-    app = make_app(settings.with_overrides(env="production", force_https=True, trusted_proxies=1))
+def test_behind_a_trusted_proxy_the_forwarded_scheme_counts(make_app, production_settings):
+    app = make_app(production_settings.with_overrides(trusted_proxies=1))
     response = app.test_client().get("/", headers={"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.9"})
     assert response.status_code == 200
     assert "Strict-Transport-Security" in response.headers

@@ -91,8 +91,8 @@ def test_the_cart_cookie_is_httponly_lax_and_lasts_thirty_days(app, client):
     assert re.fullmatch(r"[A-Za-z0-9_-]{43}", token) and token not in cart_id  # the table keeps a digest only
 
 
-def test_in_production_the_cart_cookie_is_secure_too(make_app, settings):
-    client = make_app(settings.with_overrides(env="production")).test_client()
+def test_in_production_the_cart_cookie_is_secure_too(make_app, production_settings):
+    client = make_app(production_settings).test_client()
     response = client.post("/cart/add", data={"product_id": "enamel-mug", "quantity": "1"},
                            base_url="https://localhost")
     (cookie,) = _cart_cookies(response)
