@@ -229,6 +229,8 @@ class StripeEvent(db.Model):
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     duplicates: Mapped[int] = mapped_column(Integer, default=0)
+    # set when the retention period removed the payload (app/events/retention.py); payload is then "{}"
+    payload_pruned_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class OutboxEmail(db.Model):
@@ -247,6 +249,8 @@ class OutboxEmail(db.Model):
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)  # parked: a person must act
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class Checkpoint(db.Model):

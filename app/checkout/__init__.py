@@ -5,6 +5,7 @@ import re
 
 from flask import Blueprint, current_app, jsonify, make_response, redirect, render_template, request, session, url_for
 
+from app.mail.addresses import InvalidAddress, mailbox
 from app.models import AttemptStatus, OrderState
 from app.payments import UNAVAILABLE_MESSAGE, PaymentError, get_gateway
 from app.queues import enqueue_outcome_check
@@ -18,7 +19,6 @@ FIELDS = {"confirmation_token", "attempt_id", "email", "quote"}
 # an attempt in one of these has left the checkout: its outcome is shown (or found out) on the order page
 LEFT_FOR_ORDER_PAGE = {AttemptStatus.SUCCEEDED, AttemptStatus.PROCESSING, AttemptStatus.UNKNOWN}
 NEXT_STEPS = {"cart": ("shop.view_cart", "Update your cart"), "checkout": ("checkout.checkout", "Review your order")}
-EMAIL = re.compile(r"^[^@\s<>\"']{1,64}@[A-Za-z0-9.-]{1,188}\.[A-Za-z]{2,24}$")
 
 
 @bp.get("/checkout")
@@ -73,8 +73,10 @@ def confirm():
         return _error("confirmation_token is missing or malformed.", 400)
     if not isinstance(attempt_id, str) or not ATTEMPT.match(attempt_id):
         return _error("attempt_id is missing or malformed.", 400)
-    if not isinstance(email, str) or not EMAIL.match(email.strip()):
-        return _error("Please enter a valid email address.", 400)
+    try:
+        email = mailbox(email)  # one mailbox, normalised: the receipt goes to this address and no other
+    except InvalidAddress as error:
+        return _error(str(error), 400)
     unknown = set(data) - FIELDS
     if unknown:
         return _error(f"Unknown field: {sorted(unknown)[0]}.", 400)
@@ -97,7 +99,7 @@ def confirm():
                                       "review your order.", 409, "checkout")
                     lines = cart.lines()
                     service.check_quote(quote, lines, cart.total(lines), settings.currency)
-                    order = service.place_order(attempt_id, lines, settings.currency, email.strip())
+                    order = service.place_order(attempt_id, lines, settings.currency, email)
                 else:
                     service.check_quote(quote, order.lines, order.amount, order.currency)
                 _remember_order(order)

@@ -1,4 +1,8 @@
-"""Receipts: written to the outbox with the fulfilment, sent over SMTP (MAIL_URL) by their own job, once."""
+"""Receipts: written to the outbox with the fulfilment, sent over SMTP (MAIL_URL) by their own job, once.
+
+A receipt whose address is not one mailbox (app/mail/addresses.py) is parked (`failed_at`, `last_error`): never
+sent, never retried, counted in shop_receipts_parked_total for a person to correct the address.
+"""
 from __future__ import annotations
 
 import logging
@@ -11,8 +15,10 @@ from urllib.parse import urlsplit
 from flask import current_app, render_template
 from sqlalchemy import or_, update
 
+from app.mail.addresses import InvalidAddress, mailbox
 from app.models import Order, OutboxEmail, db, utcnow
 from app.money import format_money
+from app.telemetry import metrics
 
 log = logging.getLogger(__name__)
 CLAIM_LEASE = timedelta(seconds=20)  # a claim older than this is from a crashed sender (SMTP timeout is 10 s)
@@ -42,15 +48,19 @@ def deliver_outbox(outbox_id: int) -> str:
     now = utcnow()
     claimed = db.session.execute(
         update(OutboxEmail).where(OutboxEmail.id == outbox_id, OutboxEmail.sent_at.is_(None),
-                                  or_(OutboxEmail.claimed_at.is_(None), OutboxEmail.claimed_at < now - CLAIM_LEASE))
+                                  OutboxEmail.failed_at.is_(None), or_(OutboxEmail.claimed_at.is_(None), OutboxEmail.claimed_at < now - CLAIM_LEASE))
         .values(claimed_at=now, attempts=OutboxEmail.attempts + 1)).rowcount
     db.session.commit()
     if not claimed:
         return "skipped"
     outbox = db.session.get(OutboxEmail, outbox_id)
+    try:
+        to = mailbox(outbox.to)
+    except InvalidAddress as error:
+        return _park(outbox, f"not one mailbox: {error}")
     message = EmailMessage()
     message["From"] = settings.mail_from
-    message["To"] = outbox.to
+    message["To"] = to
     message["Subject"] = outbox.subject
     message["Date"] = format_datetime(outbox.created_at)
     message["Message-ID"] = f"<receipt-{outbox.order_id}@storefront>"  # stable: a resend is recognisable
@@ -69,3 +79,14 @@ def deliver_outbox(outbox_id: int) -> str:
     db.session.commit()
     log.info("receipt sent outbox_id=%s order_id=%s", outbox_id, outbox.order_id)
     return "sent"
+
+
+def _park(outbox: OutboxEmail, reason: str) -> str:
+    """Never send this one; a person corrects the address (docs/operations.md, "A parked receipt")."""
+    outbox.failed_at = utcnow()
+    outbox.last_error = reason[:2000]
+    outbox.claimed_at = None
+    db.session.commit()
+    metrics.RECEIPTS_PARKED.inc()
+    log.error("receipt parked outbox_id=%s order_id=%s reason=%s", outbox.id, outbox.order_id, reason)
+    return "parked"

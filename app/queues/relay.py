@@ -112,7 +112,8 @@ def relay_outbox(limit: int = 200) -> int:
         return 0
     now = utcnow()
     ids = db.session.scalars(select(OutboxEmail.id).where(
-        OutboxEmail.sent_at.is_(None), OutboxEmail.created_at < now - _stale_after(),
+        OutboxEmail.sent_at.is_(None), OutboxEmail.failed_at.is_(None),
+        OutboxEmail.created_at < now - _stale_after(),
         or_(OutboxEmail.claimed_at.is_(None), OutboxEmail.claimed_at < now - CLAIM_LEASE),
     ).order_by(OutboxEmail.id).limit(limit)).all()
     db.session.rollback()

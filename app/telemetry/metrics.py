@@ -60,6 +60,9 @@ ADMIN_LOGINS = Counter("shop_admin_logins_total", "Admin login attempts by resul
                        ["result"])
 REFUNDS = Counter("shop_refunds_total", "Refunds requested from the admin, by outcome", ["outcome"])
 EVENT_REPLAYS = Counter("shop_event_replays_total", "Stored events replayed by a person (admin or shop replay)")
+RECEIPTS_PARKED = Counter("shop_receipts_parked_total", "Receipts never sent: the stored address is not one mailbox")
+EVENT_PAYLOADS_PRUNED = Counter("shop_event_payloads_pruned_total",
+                                "Stored Stripe event payloads removed after the retention period")
 JOB_RETRIES = Counter("shop_failed_job_retries_total", "Failed RQ jobs requeued by a person", ["queue"])
 
 # Computed at scrape time from Redis and the database (app/ops/), so they are right under any number of

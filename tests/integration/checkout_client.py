@@ -27,9 +27,9 @@ class Checkout:
         response.raise_for_status()
         return response.json()["id"]
 
-    def confirm(self, token: str, client=None):
+    def confirm(self, token: str, client=None, email: str = "shopper@example.com"):
         return (client or self.client).post("/checkout/confirm", json={
-            "confirmation_token": token, "attempt_id": self.attempt_id, "email": "shopper@example.com"})
+            "confirmation_token": token, "attempt_id": self.attempt_id, "email": email})
 
 
 def checkout_for(app, emulator):

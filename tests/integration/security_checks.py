@@ -5,6 +5,11 @@ import re
 
 from app.models import Order, OrderLine, Product, db
 
+# addresses that are not one mailbox: a list (two recipients), SMTP-hostile characters, a display name, a header
+# injection, a quoted or IP-literal mailbox, no domain dot, empty
+HOSTILE_EMAILS = ["a,b@example.com", "x:y;z@example.com", "Bob <bob@example.com>", "bob@example.com, eve@example.com",
+                  "bob@example.com\r\nBcc: eve@example.com", '"a b"@example.com', "bob@[127.0.0.1]", "bob@localhost",
+                  "bob@@example.com", "bob@example.com;eve@example.com", " ", ""]
 NONCE = re.compile(r"'nonce-([A-Za-z0-9_\-+/=]{16,})'")
 
 

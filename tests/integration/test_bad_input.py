@@ -7,7 +7,7 @@ import time
 import pytest
 
 from helpers import WEBHOOK_SECRET, event_payload, sign
-from security_checks import dump, fill_cart, pending_order
+from security_checks import HOSTILE_EMAILS, dump, fill_cart, pending_order
 
 INJECTIONS = ["<script>alert(1)</script>", "\"><img src=x onerror=alert(1)>", "' OR '1'='1", "1; DROP TABLE product;--",
               "enamel-mug' --", "${7*7}{{7*7}}", "\x00", "../../etc/passwd", "é" * 300]
@@ -151,6 +151,8 @@ def _confirm_cases(attempt_id):
         "no email": ({k: v for k, v in valid.items() if k != "email"}, None),
         "no token": ({k: v for k, v in valid.items() if k != "confirmation_token"}, None),
     }
+    for address in HOSTILE_EMAILS:
+        cases[f"not one mailbox: {address!r}"] = ({**valid, "email": address}, None)
     for number, text in enumerate(INJECTIONS):
         cases[f"injection {number} in the email"] = ({**valid, "email": text}, None)
         cases[f"injection {number} in the token"] = ({**valid, "confirmation_token": "ctoken_" + text}, None)

@@ -131,6 +131,29 @@ def test_with_the_real_attempt_id_a_bad_token_still_places_no_order(app, shopper
     assert _kept(app) == before
 
 
+# two mailboxes joined, a display name, a header injection, a doubled @: each must be refused, never stored
+separators = st.sampled_from([",", ";", ", ", " ", "\r\n", "\n", ":", "\t", "\x00"])
+hostile_email = st.one_of(
+    st.tuples(st.emails(), separators, st.emails()).map(lambda parts: "".join(map(str, parts))),
+    st.tuples(printable, st.emails()).map(lambda parts: f"{parts[0]} <{parts[1]}>"),
+    st.tuples(st.emails(), st.sampled_from(["\r\nBcc: eve@example.com", "\nTo: eve@example.com"]))
+    .map(lambda parts: "".join(map(str, parts))),
+    st.emails().map(lambda address: str(address).replace("@", "@@", 1)),
+)
+
+
+@EXAMPLES
+@given(email=hostile_email)
+def test_with_a_real_attempt_and_token_an_address_that_is_not_one_mailbox_places_no_order(app, shopper, email):
+    client, attempt = shopper
+    before = _kept(app)
+    response = client.post("/checkout/confirm", json={"confirmation_token": "ctoken_abc", "attempt_id": attempt,
+                                                      "email": email})
+    assert response.status_code == 400, (email, response.get_data()[:200])
+    assert response.json["error"].startswith(("Please enter", "Requests may not contain NUL"))
+    assert _kept(app) == before
+
+
 # ---- the webhook ---------------------------------------------------------------------------------------------
 
 signature_shaped = st.builds(lambda t, s: f"t={t},v1={s}", st.integers(), printable)

@@ -45,7 +45,8 @@ def test_the_receipt_is_multipart_with_date_message_id_number_card_and_link(make
     sink = mailsink.start(port, tmp_path / "mail")
     try:
         app = make_app(stripe_settings.with_overrides(mail_url=f"smtp://127.0.0.1:{port}",
-                                                      public_url="https://shop.example"))
+                                                      public_url="https://shop.example",
+                                                      allowed_hosts=("localhost", "shop.example")))
         _, order = _paid_order(app, emulator)
         with app.app_context():
             outbox = receipt_for(db.session.get(Order, order.id))
