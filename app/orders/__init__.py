@@ -47,5 +47,13 @@ def status(public_id: str):
                    status=_status(order).as_dict(), cart_count=cart.count())
 
 
+@bp.after_request
+def _never_stored(response):
+    """An order page names the shopper (their email, to the browser that placed it) and changes as the payment
+    moves: no browser cache or proxy may keep it, nor show it again from history."""
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 def init_app(app) -> None:
     app.register_blueprint(bp)

@@ -162,3 +162,10 @@ def test_the_app_refuses_to_start_without_a_secret_key(settings):
         create_app(settings.with_overrides(secret_key=""))
     with pytest.raises(RuntimeError, match="at least 32"):
         create_app(settings.with_overrides(env="production", secret_key="short"))
+
+
+def test_order_pages_and_their_status_are_never_stored_by_a_cache(app, client):
+    public_id = pending_order(app)
+    for path in (f"/orders/{public_id}", f"/orders/{public_id}/status", "/orders/no-such-order"):
+        response = client.get(path)
+        assert response.headers.get("Cache-Control") == "no-store", (path, response.status_code)
