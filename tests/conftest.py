@@ -8,8 +8,8 @@ import pytest
 from redis import Redis
 from sqlalchemy import text
 
-from helpers import (EMULATOR_PUBLISHABLE_KEY, EMULATOR_SECRET_KEY, METRICS_TOKEN, PRODUCTION_SECRET_KEY, WEBHOOK_SECRET,
-                     chromium_launch_args)
+from helpers import (EMULATOR_PUBLISHABLE_KEY, EMULATOR_SECRET_KEY, METRICS_TOKEN, PRODUCTION_SECRET_KEY,
+                     WEBHOOK_SECRET, chromium_launch_args)
 
 
 @pytest.fixture(scope="session")

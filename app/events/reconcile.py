@@ -1,4 +1,8 @@
-"""Reconciliation: list Stripe's events since the last checkpoint and store (and enqueue) any the webhook missed."""
+"""Reconciliation: list Stripe's events since the last checkpoint and store (and enqueue) any the webhook missed.
+
+An event whose payload was pruned (app/events/retention.py) is still known by its id and never stored again;
+pruning waits far longer than reconcile looks back (OVERLAP, FIRST_LOOKBACK) anyway.
+"""
 from __future__ import annotations
 
 import json

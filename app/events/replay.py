@@ -1,7 +1,9 @@
 """What a person does to stuck work: replay a stored event, list and retry failed RQ jobs.
 
 Used by `shop replay` and the admin pages alike, so both do exactly the same thing. Replaying is safe by
-construction: a processed event stays a no-op (app/events/ claims the row and skips done events).
+construction: a processed event stays a no-op (app/events/ claims the row and skips done events). An event whose
+payload the retention period pruned (app/events/retention.py) was done long ago: replaying it is refused with
+that reason, since there is nothing left to apply.
 """
 from __future__ import annotations
 
@@ -35,6 +37,9 @@ def replay_event(event_id: str, inline: bool = False) -> str:
     event = db.session.get(StripeEvent, event_id)
     if event is None:
         raise ReplayError(f"no stored event {event_id}")
+    if event.payload_pruned_at is not None:
+        raise ReplayError(f"event {event_id} ({event.type}) was {event.status}; its payload was pruned on "
+                          f"{event.payload_pruned_at:%Y-%m-%d} after the retention period: nothing to replay")
     if event.status in REPLAYABLE:
         event.status = EventStatus.RECEIVED.value
         event.attempts = 0

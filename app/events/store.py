@@ -1,5 +1,8 @@
 """Storing verified Stripe events: once per event id, committed before anyone is answered, then enqueued.
 
+What is stored is the event without secrets and card details (app/events/redact.py); the raw text is kept as
+Stripe sent it only when there was nothing to remove.
+
 Concurrent deliveries within one process share a transaction and a Redis round trip (a group commit). Each
 delivery joins the waiting list and takes the writer lock; whoever holds it writes everything waiting by then,
 and each delivery is answered once its own event is committed. A delivery that finds no one writing writes
@@ -8,6 +11,7 @@ commit and one Redis round trip per batch instead of one per event.
 """
 from __future__ import annotations
 
+import json
 import threading
 from dataclasses import dataclass
 
@@ -16,6 +20,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from app.telemetry import metrics
 from app.events.handlers import HANDLERS  # the event types a worker acts on
+from app.events.redact import redact
 from app.models import EventStatus, StripeEvent, db, utcnow
 from app.queues import enqueue_events
 from app.db.write_turns import write_turn
@@ -47,8 +52,10 @@ def _row(event: dict, raw: str, source: str) -> dict:
     data_object = (event.get("data") or {}).get("object") or {}
     handled = event["type"] in HANDLERS
     now = utcnow()
+    kept = redact(event)
     return {"id": event["id"], "type": str(event["type"])[:100], "object_id": str(data_object.get("id", ""))[:255],
-            "payload": raw, "source": source, "stripe_created": int(event.get("created") or 0), "received_at": now,
+            "payload": raw if kept == event else json.dumps(kept),  # raw: exactly what Stripe sent
+            "source": source, "stripe_created": int(event.get("created") or 0), "received_at": now,
             "status": EventStatus.RECEIVED.value if handled else EventStatus.IGNORED.value,
             "processed_at": None if handled else now}
 

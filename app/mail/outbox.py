@@ -48,7 +48,8 @@ def deliver_outbox(outbox_id: int) -> str:
     now = utcnow()
     claimed = db.session.execute(
         update(OutboxEmail).where(OutboxEmail.id == outbox_id, OutboxEmail.sent_at.is_(None),
-                                  OutboxEmail.failed_at.is_(None), or_(OutboxEmail.claimed_at.is_(None), OutboxEmail.claimed_at < now - CLAIM_LEASE))
+                                  OutboxEmail.failed_at.is_(None),
+                                  or_(OutboxEmail.claimed_at.is_(None), OutboxEmail.claimed_at < now - CLAIM_LEASE))
         .values(claimed_at=now, attempts=OutboxEmail.attempts + 1)).rowcount
     db.session.commit()
     if not claimed:
