@@ -17,7 +17,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     settings.check()
     configure_logging(settings)
     for warning in settings.warnings():
-        logging.getLogger("app.settings").warning("WARNING %s", warning)
+        logging.getLogger("app.settings").warning("%s", warning)
     app = Flask(__name__, template_folder=str(PROJECT_ROOT / "templates"),
                 static_folder=str(PROJECT_ROOT / "static"), instance_path=str(PROJECT_ROOT / "instance"))
     app.config.update(

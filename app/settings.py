@@ -158,6 +158,8 @@ class Settings:
         if not self.secret_key:
             raise RuntimeError("SECRET_KEY is not set "
                                "(generate one: python -c 'import secrets; print(secrets.token_hex(32))')")
+        if self.event_payload_retention_days < 0:
+            raise RuntimeError("EVENT_PAYLOAD_RETENTION_DAYS must be 0 (keep payloads) or more")
         public_host = urlsplit(self.public_url).hostname if self.public_url else None
         if public_host and not host_allowed(public_host, self.allowed_hosts):
             raise RuntimeError(f"PUBLIC_URL's host {public_host} is not in ALLOWED_HOSTS")

@@ -8,6 +8,7 @@ import pytest
 
 from app import create_app
 from helpers import EMULATOR_PUBLISHABLE_KEY, EMULATOR_SECRET_KEY, METRICS_TOKEN
+from security_checks import dump
 
 
 @pytest.mark.parametrize("overrides, named", [
@@ -58,9 +59,15 @@ def test_live_keys_give_no_warning(make_app, production_settings, caplog):
 
 
 @pytest.mark.parametrize("host", ["evil.example", "localhost.evil.example", "127.0.0.1.nip.io", "shop.example.evil"])
-def test_a_foreign_host_header_is_refused(make_app, settings, host):
-    client = make_app(settings.with_overrides(allowed_hosts=("localhost", "shop.example"))).test_client()
+def test_a_foreign_host_header_is_refused_and_writes_nothing(make_app, settings, host):
+    app = make_app(settings.with_overrides(allowed_hosts=("localhost", "shop.example")))
+    client = app.test_client()
+    before = dump(app)
     assert client.get("/", headers={"Host": host}).status_code == 400
+    assert client.post("/cart/add", data={"product_id": "enamel-mug", "quantity": "1"},
+                       headers={"Host": host}).status_code == 400
+    assert client.get("/checkout", headers={"Host": host}).status_code == 400
+    assert dump(app) == before
     assert client.get("/", headers={"Host": "shop.example"}).status_code == 200
     assert client.get("/", headers={"Host": "localhost:8000"}).status_code == 200
 
