@@ -154,6 +154,25 @@ def test_with_a_real_attempt_and_token_an_address_that_is_not_one_mailbox_places
     assert _kept(app) == before
 
 
+# ---- the Host header -----------------------------------------------------------------------------------------
+
+host_header = st.one_of(st.from_regex(r"\A[A-Za-z0-9.\-]{1,30}(:[0-9]{1,6})?\Z"), printable,
+                        st.sampled_from(["localhost", "127.0.0.1"]).flatmap(
+                            lambda name: st.sampled_from([f"{name}.evil.example", f"evil.{name}", f"{name}@evil"])))
+
+
+@EXAMPLES
+@given(host=host_header, path=st.sampled_from(["/", "/cart", "/checkout", "/products/enamel-mug"]))
+def test_no_host_outside_the_allow_list_is_served_or_writes_anything(app, host, path):
+    before = dump(app)
+    response = app.test_client().get(path, headers={"Host": host})
+    name, _, port = host.partition(":")
+    allowed = name.lower() in ("localhost", "127.0.0.1") and (not port or (port.isdigit() and 0 < int(port) < 65536))
+    event("allowed" if allowed else "refused")
+    assert response.status_code != 400 if allowed else response.status_code == 400, (host, response.status_code)
+    assert dump(app) == before
+
+
 # ---- the webhook ---------------------------------------------------------------------------------------------
 
 signature_shaped = st.builds(lambda t, s: f"t={t},v1={s}", st.integers(), printable)
