@@ -397,3 +397,26 @@ def test_a_hung_limit_store_delays_a_request_by_seconds_not_forever(make_app, se
         assert time.monotonic() - started < 20  # about a second per request; without timeouts, over 30 s
     finally:
         listener.close()
+
+
+# ---- the Host header -----------------------------------------------------------------------------------------
+
+BAD_HOSTS = ["evil.example", "localhost.evil.example", "127.0.0.1.evil.example", "localhost:99999", "local host",
+             "localhost@evil.example", "[::1]", "localhost\\x", ""]
+
+
+def test_foreign_and_malformed_host_headers_get_400_on_every_path_and_change_nothing(app, client, shop):
+    body = _event(shop["public_id"])
+    confirm = {"confirmation_token": "ctoken_abc123", "attempt_id": shop["attempt_id"], "email": "a@example.com"}
+    for host in BAD_HOSTS:
+        before, cart_before = dump(app), _cart(client)
+        headers = {"Host": host}
+        for response in (client.get("/checkout", headers=headers),
+                         client.post("/cart/add", data={"product_id": "enamel-mug", "quantity": "1"}, headers=headers),
+                         client.post("/checkout/confirm", json=confirm, headers=headers),
+                         client.post("/webhooks/stripe", data=body, content_type="application/json",
+                                     headers={**headers, "Stripe-Signature": sign(body)})):
+            assert response.status_code == 400, (host, response.request.path, response.status_code)
+            assert "does not answer to that host name" in response.get_data(as_text=True)
+        assert dump(app) == before, host
+        assert _cart(client) == cart_before, host
