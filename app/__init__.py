@@ -31,7 +31,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         MAX_CONTENT_LENGTH=max(settings.webhook_max_body, 64 * 1024),
         WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session
         TESTING=settings.env == "test",
-        TRUSTED_HOSTS=list(settings.allowed_hosts),  # a foreign Host header is a 400 (after ProxyFix, if any)
+        TRUSTED_HOSTS=list(settings.served_hosts),  # a foreign Host header is a 400 (after ProxyFix, if any)
     )
     db.init_app(app)
     install_request_id(app)

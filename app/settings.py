@@ -17,6 +17,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 EMULATOR_KEYS = {"sk_test_emulator", "pk_test_emulator"}  # stripe_emulator's defaults: never in production
 # words of the placeholders in examples and tutorials: a SECRET_KEY containing one was typed, not generated
 PLACEHOLDER_WORDS = ("change", "secret", "example", "generate", "placeholder", "default", "password")
+LOCAL_HOSTS = ("localhost", "127.0.0.1")  # served outside production when ALLOWED_HOSTS is not set
 MIN_SECRET_CHARACTERS = 10  # distinct characters: a hex token has 16, "aaaa..." has 1
 
 
@@ -83,7 +84,7 @@ class Settings:
     db_application_name: str = "shop"  # PostgreSQL's application_name: which role a connection serves
     health_timeout: float = 2.0  # seconds each /readyz check may take
     metrics_token: str = ""  # set: /metrics wants "Authorization: Bearer <token>"; required in production
-    allowed_hosts: tuple[str, ...] = ("localhost", "127.0.0.1")  # Host names served (".example.com": subdomains)
+    allowed_hosts: tuple[str, ...] = ()  # Host names served (".example.com": subdomains); see served_hosts
     event_payload_retention_days: int = 90  # stored Stripe event payloads are pruned after this many days
     rate_limit_storage: str = ""  # empty: the Redis URL, else memory://
     rate_limit_confirm: str = "20/minute;200/hour"  # per client address; "off" (or "") turns a limit off
@@ -96,6 +97,11 @@ class Settings:
     @property
     def is_production(self) -> bool:
         return self.env == "production"
+
+    @property
+    def served_hosts(self) -> tuple[str, ...]:
+        """The Host names the shop answers to: ALLOWED_HOSTS, or this machine's names outside production."""
+        return self.allowed_hosts or (() if self.is_production else LOCAL_HOSTS)
 
     @property
     def stripe_js_origin(self) -> str:
@@ -161,7 +167,7 @@ class Settings:
         if self.event_payload_retention_days < 0:
             raise RuntimeError("EVENT_PAYLOAD_RETENTION_DAYS must be 0 (keep payloads) or more")
         public_host = urlsplit(self.public_url).hostname if self.public_url else None
-        if public_host and not host_allowed(public_host, self.allowed_hosts):
+        if public_host and not host_allowed(public_host, self.served_hosts):
             raise RuntimeError(f"PUBLIC_URL's host {public_host} is not in ALLOWED_HOSTS")
         if self.is_production:
             problems = self.production_problems()
@@ -179,7 +185,7 @@ class Settings:
         if not self.metrics_token:
             problems.append("METRICS_TOKEN is empty: /metrics would be public")
         if not self.allowed_hosts or "*" in self.allowed_hosts:
-            problems.append("ALLOWED_HOSTS must list the shop's host names")
+            problems.append("ALLOWED_HOSTS must list the shop's host names (it is not set)")
         if self.stripe_api_base and not self.stripe_api_base.startswith("https://"):
             problems.append("STRIPE_API_BASE must be an https:// address")
         if not self.stripe_js_url.startswith("https://"):

@@ -83,7 +83,7 @@ def production_settings(settings):
     return settings.with_overrides(env="production", force_https=True, secret_key=PRODUCTION_SECRET_KEY,
                                    metrics_token=METRICS_TOKEN, stripe_api_base="https://127.0.0.1:9",
                                    stripe_js_url="https://127.0.0.1:9/v3/", stripe_secret_key="sk_live_tests",
-                                   stripe_publishable_key="pk_live_tests")
+                                   stripe_publishable_key="pk_live_tests", allowed_hosts=("localhost",))
 
 
 @pytest.fixture
