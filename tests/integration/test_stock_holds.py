@@ -4,6 +4,7 @@ STOCK_HOLD_SECONDS through the expiry job, and new holds are capped per cart and
 cart kept). Each test performs the attack against the real emulator and checks what changed and what did not."""
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -11,12 +12,15 @@ from prometheus_client import REGISTRY
 from sqlalchemy import select
 
 from app.checkout import service
-from app.models import CartItem, Order, PaymentAttempt, Product, db
+from app.events.apply import apply_events
+from app.events.store import store_events
+from app.models import CartItem, Order, OrderTransition, PaymentAttempt, Product, db
 from app.orders.expiry import expire_pending_orders
 from app.orders.holds import Holder
 from app.payments import get_gateway
 from app.shop.cart import CartLine
 from checkout_client import ATTEMPT, Checkout
+from helpers import event_payload
 
 FAKE_TOKEN = "ctoken_" + "A" * 24
 WHOLE_STOCK = {"burr-grinder": 15, "ceramic-pour-over": 25}
@@ -236,3 +240,57 @@ def test_units_held_are_a_gauge_on_metrics(app, emulator):
     _held_3ds(_shopper(app, emulator, **{"enamel-mug": 4}))
     text = app.test_client().get("/metrics").get_data(as_text=True)
     assert re.search(r"^shop_stock_units_held 4\.0$", text, re.M), text[-2000:]
+
+
+# ---- exactly once: a payment that still succeeds for an order whose stock was given back ------------------------
+
+def _paid_late(app, public_id: str, event_id: str) -> str:
+    """Stripe's payment_intent.succeeded for the order's own PaymentIntent, stored and applied as a worker does."""
+    with app.app_context():
+        order = db.session.scalars(select(Order).where(Order.public_id == public_id)).one()
+        raw = event_payload("payment_intent.succeeded", {
+            "id": order.payment_intent_id, "object": "payment_intent", "amount": order.amount,
+            "currency": order.currency, "status": "succeeded", "metadata": {"order_id": public_id}},
+            event_id=event_id)
+        store_events([(json.loads(raw), raw)], source="webhook")
+        result = apply_events(event_id, 1)
+        db.session.remove()
+        return result
+
+
+def _order(app, attempt_id: str) -> Order:
+    with app.app_context():
+        order = db.session.scalars(select(Order).where(Order.attempt_id == attempt_id)).one()
+        db.session.expunge(order)
+        return order
+
+
+def test_a_late_success_on_a_released_order_takes_its_stock_once(app, emulator, redis):
+    before = _stock(app)
+    shopper = _shopper(app, emulator, **{"burr-grinder": 4})
+    assert shopper.confirm(FAKE_TOKEN).status_code == 502  # the order's PaymentIntent exists; nothing held
+    order = _order(app, shopper.attempt_id)
+    assert order.payment_intent_id and not order.stock_reserved
+    for delivery in ("evt_late_1", "evt_late_1", "evt_late_2"):  # redelivered, and a second event id
+        _paid_late(app, order.public_id, delivery)
+    assert _orders(app) == [("fulfilled", True)]
+    assert _stock(app) == {**before, "burr-grinder": before["burr-grinder"] - 4}
+
+
+def test_a_late_success_after_the_stock_sold_is_paid_and_reported_never_oversold(app, emulator, redis, caplog):
+    before = _stock(app)
+    shortfall = _sample("shop_stock_shortfall_units_total")
+    hoarder = _shopper(app, emulator, **{"burr-grinder": 15})
+    assert hoarder.confirm(FAKE_TOKEN).status_code == 502
+    buyer = _shopper(app, emulator, address="10.0.0.2", **{"burr-grinder": 15})
+    assert buyer.confirm(buyer.token()).json["status"] == "succeeded"
+    order = _order(app, hoarder.attempt_id)
+    _paid_late(app, order.public_id, "evt_late_sold")
+    assert [state for state, _ in _orders(app)] == ["fulfilled", "paid"]
+    assert _stock(app) == {**before, "burr-grinder": 0}  # never below zero
+    assert _sample("shop_stock_shortfall_units_total") == shortfall + 15
+    assert any("paid order short of stock" in r.getMessage() and order.public_id in r.getMessage()
+               for r in caplog.records)
+    with app.app_context():
+        reasons = db.session.scalars(select(OrderTransition.reason).where(OrderTransition.order_id == order.id))
+        assert "out of stock: burr-grinder x15" in list(reasons)
