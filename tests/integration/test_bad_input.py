@@ -395,3 +395,30 @@ def test_a_hung_limit_store_delays_a_request_by_seconds_not_forever(make_app, se
         assert time.monotonic() - started < 20  # about a second per request; without timeouts, over 30 s
     finally:
         listener.close()
+
+
+# ---- made-up confirmation tokens (hoarding the stock) ----------------------------------------------------------
+
+def _stock_and_holds(app):
+    tables = dump(app)
+    return tables["product"], [row for row in tables["order"] if "'pending'" in row and ", True," in row]
+
+
+def test_made_up_confirmation_tokens_get_a_clear_error_and_hold_no_stock(make_app, stripe_settings, emulator):
+    from checkout_client import Checkout
+
+    app = make_app(stripe_settings.with_overrides(rate_limit_confirm="", breaker_fail_max=1000))
+    spent = Checkout(app, emulator)
+    used = spent.token()
+    assert spent.confirm(used).json["status"] == "succeeded"
+    shopper = Checkout(app, emulator, product="burr-grinder", quantity=15)  # the whole stock
+    tokens = {"the issue's": "ctoken_" + "A" * 32, "one character": "ctoken_A", "the longest": "ctoken_" + "z" * 250,
+              "a payment method's shape": "ctoken_pm_card_visa", "another shopper's, already used": used}
+    for name, token in tokens.items():
+        products, holds = _stock_and_holds(app)
+        cart = _cart(shopper.client)
+        response = shopper.confirm(token)
+        assert response.status_code in (400, 409, 502), (name, response.status_code, response.json)
+        assert response.json["status"] == "error" and response.json["error"], name
+        assert _stock_and_holds(app) == (products, holds), name  # no stock moved, no order holds any
+        assert _cart(shopper.client) == cart, name
