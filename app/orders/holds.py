@@ -15,7 +15,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 
 from app.models import AttemptStatus, Order, OrderLine, OrderState, PaymentAttempt, db, utcnow
 from app.orders.state import ORDERS, release_stock, reserve_stock, transition
@@ -113,15 +113,12 @@ def release_stale(settings: Settings, now: datetime | None = None, limit: int = 
     """The expiry job's part: release the holds of pending orders with no payment under way for
     STOCK_HOLD_SECONDS (counted from the order or its latest attempt)."""
     cutoff = (now or utcnow()) - timedelta(seconds=settings.stock_hold_seconds)
+    busy = select(PaymentAttempt.id).where(PaymentAttempt.order_id == Order.id, or_(
+        PaymentAttempt.status.in_([status.value for status in LIVE]), PaymentAttempt.created_at >= cutoff))
     stale = db.session.scalars(select(Order).where(
-        Order.state == OrderState.PENDING.value, Order.stock_reserved.is_(True), Order.created_at < cutoff)
-        .order_by(Order.id).limit(limit)).all()
-    released = 0
-    for order in stale:
-        if order.attempts and order.attempts[-1].created_at >= cutoff:
-            continue
-        released += release(order, "hold_expired", settings.checkout_deadline)
-    return released
+        Order.state == OrderState.PENDING.value, Order.stock_reserved.is_(True), Order.created_at < cutoff,
+        ~busy.exists()).order_by(Order.id).limit(limit)).all()
+    return sum(release(order, "hold_expired", settings.checkout_deadline) for order in stale)
 
 
 def units_held() -> int:
