@@ -198,8 +198,10 @@ def test_no_made_up_token_holds_stock_or_pays(stripe_shop, token, lines, repeat)
     a clear error, and afterwards the catalog's stock is as it was and no unpaid order holds any."""
     app = stripe_shop
     client = app.test_client()
-    for product_id, quantity in lines.items():
-        client.post("/cart/add", data={"product_id": product_id, "quantity": str(min(quantity, STOCK[product_id]))})
+    for product_id, quantity in lines.items():  # refused if an earlier example's made-up token still held it
+        added = client.post("/cart/add", data={"product_id": product_id,
+                                               "quantity": str(min(quantity, STOCK[product_id]))})
+        assert added.status_code == 303, f"{product_id} x{quantity}: {added.get_data(as_text=True)[:200]}"
     attempt = re.search(r'data-attempt-id="([0-9a-f]{32})"', client.get("/checkout").get_data(as_text=True))[1]
     stock_before, _ = _held(app)
     for _ in range(repeat):
