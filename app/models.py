@@ -142,6 +142,8 @@ class Order(db.Model):
     email: Mapped[str | None] = mapped_column(String(254), nullable=True)
     payment_intent_id: Mapped[str | None] = mapped_column(String(255), unique=True, nullable=True)
     stock_reserved: Mapped[bool] = mapped_column(default=True)
+    cart_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)  # who holds its stock:
+    client_address: Mapped[str | None] = mapped_column(String(45), nullable=True, index=True)  # capped per each
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -67,6 +67,11 @@ class Settings:
     public_url: str = ""  # the shop's address as shoppers reach it (https://shop.example), for links in emails
     force_https: bool = False
     pending_order_ttl: int = 3600  # seconds before an unpaid order releases its stock
+    stock_hold_seconds: int = 300  # seconds an order holds its stock while no payment for it is under way
+    hold_max_orders_per_cart: int = 3  # unpaid orders holding stock at once, per cart
+    hold_max_units_per_cart: int = 50
+    hold_max_orders_per_address: int = 10  # the same, per client address
+    hold_max_units_per_address: int = 150
     relay_interval: int = 5
     relay_stale_after: int = 30  # seconds before a queued-but-unprocessed event is queued again
     reconcile_interval: int = 60

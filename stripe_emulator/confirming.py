@@ -15,6 +15,9 @@ def _payment_method_for_confirm(emu, params, pi):
     token_id = params.get("confirmation_token")
     if token_id:
         token = emu.store["confirmation_token"].require(token_id, "confirmation_token")
+        if token.get("payment_intent") not in (None, pi["id"]):  # single-use: it confirmed another intent
+            raise invalid(f"This ConfirmationToken ('{token_id}') has already been used to confirm another "
+                          "PaymentIntent.", param="confirmation_token", store=True)
         pm = emu.store["payment_method"].get(emu.store["confirmation_token"].meta.get(token_id))
         if pm is None:
             raise invalid(f"No such confirmation_token: '{token_id}'", code="resource_missing",

@@ -4,12 +4,14 @@ from __future__ import annotations
 import re
 
 from flask import Blueprint, current_app, jsonify, make_response, redirect, render_template, request, session, url_for
+from flask_limiter.util import get_remote_address
 
 from app.mail.addresses import InvalidAddress, mailbox
 from app.models import AttemptStatus, OrderState
+from app.orders.holds import Holder, release
 from app.payments import UNAVAILABLE_MESSAGE, PaymentError, get_gateway
 from app.queues import enqueue_outcome_check
-from app.shop import cart
+from app.shop import cart, cart_store
 from app.checkout import service
 
 bp = Blueprint("checkout", __name__)
@@ -86,6 +88,8 @@ def confirm():
 
     settings = current_app.config["SETTINGS"]
     gateway = get_gateway(current_app)
+    holder = Holder(cart_store.current_id(), get_remote_address())
+    order = None
     try:
         order = service.find_order(attempt_id)
         answer = order and service.known_answer(order, token, _order_url(order))
@@ -99,14 +103,17 @@ def confirm():
                                       "review your order.", 409, "checkout")
                     lines = cart.lines()
                     service.check_quote(quote, lines, cart.total(lines), settings.currency)
-                    order = service.place_order(attempt_id, lines, settings.currency, email)
+                    order = service.place_order(attempt_id, lines, settings.currency, email, settings, holder)
                 else:
                     service.check_quote(quote, order.lines, order.amount, order.currency)
+                    service.hold_again(order, settings, holder)
                 _remember_order(order)
                 answer = service.pay(order, token, gateway, _order_url(order))
     except service.CheckoutError as error:
         return _error(error.message, error.status, error.next_step)
-    except PaymentError as error:  # not admitted
+    except PaymentError as error:  # not admitted: an earlier attempt's stock is not kept for a payment not made
+        if order is not None:
+            release(order, "refused", settings.checkout_deadline)
         answer = service.Answer({"status": "error", "error": error.user_message, "retryable": True}, 503)
     # A paid cart is emptied by the next page the shopper opens (app/shop `forget_a_bought_cart`), not here: if
     # this answer is lost on the way, a reload must still find the cart's order and go to its page.
@@ -132,7 +139,11 @@ def _error(message: str, status: int, next_step: str | None = None):
     if next_step:
         endpoint, label = NEXT_STEPS[next_step]
         body.update(next_url=url_for(endpoint), next_label=label)
-    return jsonify(body), status
+    response = jsonify(body)
+    response.status_code = status
+    if status == 429:  # too many unpaid orders holding stock: the oldest hold ends within STOCK_HOLD_SECONDS
+        response.headers["Retry-After"] = str(current_app.config["SETTINGS"].stock_hold_seconds)
+    return response
 
 
 def init_app(app) -> None:

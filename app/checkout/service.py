@@ -23,11 +23,15 @@ from sqlalchemy.exc import IntegrityError
 from app.telemetry import metrics
 from app.models import AttemptStatus, Order, OrderLine, OrderState, PaymentAttempt, Product, db, utcnow
 from app.money import format_money
+from app.orders import holds
 from app.orders.state import OutOfStock, reserve_stock, transition
 from app.payments import Gateway, PaymentError, decline_message
 from app.queues import enqueue_outcome_check
+from app.settings import Settings
 
 log = logging.getLogger(__name__)
+TOO_MANY_HOLDS = ("You have other unpaid orders holding our stock. Please finish paying for them, or wait "
+                  "{minutes} minutes, then try again. Nothing was charged, and your cart is saved.")
 UNKNOWN_MESSAGE = ("We're confirming your payment with your bank. Please don't pay again: your order page "
                    "updates by itself, and your receipt is emailed as soon as the payment is confirmed.")
 QUOTE = re.compile(r"^[0-9]{1,12}(;[a-z0-9-]{1,64}x[0-9]{1,4}@[0-9]{1,12}){0,50}$")
@@ -53,8 +57,10 @@ class Answer:
     status: int = 200
 
 
-def place_order(attempt_id: str, cart_lines, currency: str, email: str) -> Order:
-    """The pending order for this attempt: the existing one, or a new one with its stock reserved."""
+def place_order(attempt_id: str, cart_lines, currency: str, email: str, settings: Settings,
+                holder: holds.Holder) -> Order:
+    """The pending order for this attempt: the existing one, or a new one with its stock reserved (within the
+    holder's caps: CheckoutError 429 past them)."""
     order = find_order(attempt_id)
     if order is not None:
         return order
@@ -62,7 +68,12 @@ def place_order(attempt_id: str, cart_lines, currency: str, email: str) -> Order
         raise CheckoutError("Your cart is empty.", 400)
     if any(line.product.currency != currency for line in cart_lines):
         raise CheckoutError("Your cart mixes currencies; please check out one currency at a time.", 400)
-    order = Order(attempt_id=attempt_id, currency=currency, email=email,
+    try:
+        holds.check_caps(settings, holder, sum(line.quantity for line in cart_lines))
+    except holds.TooManyHolds:
+        raise too_many_holds(settings) from None
+    order = Order(attempt_id=attempt_id, currency=currency, email=email, cart_id=holder.cart_id,
+                  client_address=holder.address,
                   amount=sum(line.total for line in cart_lines),
                   lines=[OrderLine(product_id=line.product.id, name=line.product.name,
                                    unit_price=line.product.price, quantity=line.quantity) for line in cart_lines])
@@ -80,6 +91,21 @@ def place_order(attempt_id: str, cart_lines, currency: str, email: str) -> Order
         if order is None:
             raise
     return order
+
+
+def hold_again(order: Order, settings: Settings, holder: holds.Holder) -> None:
+    """Before paying an order again whose stock was given back: take it again, within the caps."""
+    try:
+        holds.hold_again(order, settings, holder)
+    except holds.TooManyHolds:
+        raise too_many_holds(settings) from None
+    except OutOfStock as error:
+        raise _sold_out(error, order.lines) from None
+
+
+def too_many_holds(settings: Settings) -> CheckoutError:
+    minutes = max(1, round(settings.stock_hold_seconds / 60))
+    return CheckoutError(TOO_MANY_HOLDS.format(minutes=minutes), 429, next_step="cart")
 
 
 def _sold_out(error: OutOfStock, lines) -> CheckoutError:
@@ -172,7 +198,7 @@ def pay(order: Order, confirmation_token: str, gateway: Gateway, order_url: str)
         if not order.payment_intent_id:
             _create_intent(order, gateway)  # a failure here charged nothing: no confirm was sent
     except PaymentError as error:
-        return _failed(order, attempt, error, order_url)
+        return _failed(order, attempt, error, order_url, gateway)
     try:
         intent = gateway.confirm(order.payment_intent_id, confirmation_token=confirmation_token,
                                  idempotency_key=attempt.idempotency_key, return_url=order_url)
@@ -182,7 +208,7 @@ def pay(order: Order, confirmation_token: str, gateway: Gateway, order_url: str)
             return _confirmed(order, attempt, already, order_url)  # another tab or click paid it first
         if error.kind == "transient" and error.maybe_executed:
             return _unknown(order, attempt, order_url)
-        return _failed(order, attempt, error, order_url)
+        return _failed(order, attempt, error, order_url, gateway)
     return _confirmed(order, attempt, intent, order_url)
 
 
@@ -220,6 +246,7 @@ def find_outcome(attempt_id: int, gateway: Gateway, window: float) -> str:
     elif utcnow() - attempt.created_at > timedelta(seconds=window):
         attempt.status = AttemptStatus.NOT_EXECUTED  # Stripe would have finished it by now: it never ran
         db.session.commit()
+        holds.release(order, "not_executed", gateway.settings.checkout_deadline)
     else:
         raise OutcomeNotKnownYet(f"attempt {attempt_id}: payment_intent is {status}")
     log.info("payment outcome found attempt=%s order=%s intent_status=%s", attempt_id, order.public_id, status)
@@ -249,6 +276,7 @@ def waiting_for_bank(order: Order, gateway: Gateway) -> dict | None:
     elif intent.get("status") == "requires_payment_method":
         attempt.status = AttemptStatus.FAILED
         db.session.commit()
+        holds.release(order, "bank_check_failed", gateway.settings.checkout_deadline)
     return intent
 
 
@@ -337,7 +365,9 @@ def _unknown(order: Order, attempt: PaymentAttempt, order_url: str) -> Answer:
     return Answer({"status": "unknown", "message": UNKNOWN_MESSAGE, "order_url": order_url}, 202)
 
 
-def _failed(order: Order, attempt: PaymentAttempt, error: PaymentError, order_url: str) -> Answer:
+def _failed(order: Order, attempt: PaymentAttempt, error: PaymentError, order_url: str, gateway: Gateway) -> Answer:
+    """A create or confirm that definitely took no money: a decline fails the order, anything else leaves it
+    pending; either way its stock is given back unless another attempt on it is live."""
     db.session.refresh(order)
     intent_id = (error.payment_intent or {}).get("id")
     if intent_id and not order.payment_intent_id:
@@ -349,6 +379,7 @@ def _failed(order: Order, attempt: PaymentAttempt, error: PaymentError, order_ur
         transition(order, OrderState.PAYMENT_FAILED, f"declined at checkout: {error.decline_code or error.code}")
         return _finish(attempt, body, 402)
     db.session.commit()
+    holds.release(order, f"attempt_{error.kind}", gateway.settings.checkout_deadline, finished=attempt)
     if error.kind in ("transient", "unavailable"):
         return Answer(body, 503)  # not stored: a retry of this attempt reuses its idempotency key
     return _finish(attempt, body, 502)

@@ -1,11 +1,13 @@
 """Statistics read from Redis and the database at the moment they are asked for: queue depths and ages, stored
-events by status, orders by state. /metrics serves them as gauges; the admin dashboard shows them too."""
+events by status, orders by state, units held by unpaid orders. /metrics serves them as gauges; the admin
+dashboard shows them too."""
 from __future__ import annotations
 
 from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import func, select
 
 from app.models import CspReport, EventStatus, Order, StripeEvent, db, utcnow
+from app.orders.holds import units_held
 from app.queues import QUEUES, get_queue
 
 __all__ = ["Snapshot", "collect_snapshot", "queue_stats", "event_stats"]
@@ -88,8 +90,9 @@ def _database_gauges():
                                     value=events["oldest_pending_age"])
     csp = GaugeMetricFamily("shop_csp_reports_stored", "CSP violation reports stored (deduplicated, with repeats)",
                             value=db.session.scalar(select(func.coalesce(func.sum(CspReport.count), 0))))
+    held = GaugeMetricFamily("shop_stock_units_held", "Units of stock held by unpaid orders", value=units_held())
     db.session.rollback()
-    return [orders, by_status, pending_age, csp]
+    return [orders, by_status, pending_age, csp, held]
 
 
 def _aware(moment):

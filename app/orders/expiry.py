@@ -1,4 +1,5 @@
-"""The pending-order sweep: an order left unpaid past PENDING_ORDER_TTL gives its stock back.
+"""The pending-order sweep: an order with no payment under way for STOCK_HOLD_SECONDS gives its stock back
+(app/orders/holds.py); one left unpaid past PENDING_ORDER_TTL is canceled.
 
 An order with a PaymentIntent is only canceled after Stripe agrees to cancel that PaymentIntent, so an
 order whose payment is in flight is never canceled under a shopper's feet.
@@ -12,6 +13,7 @@ from flask import current_app
 from sqlalchemy import select
 
 from app.models import Order, OrderState, db, utcnow
+from app.orders.holds import release_stale
 from app.orders.state import transition
 from app.payments import PaymentError, get_gateway
 
@@ -19,7 +21,12 @@ log = logging.getLogger(__name__)
 
 
 def expire_pending_orders(limit: int = 100) -> int:
-    ttl = timedelta(seconds=current_app.config["SETTINGS"].pending_order_ttl)
+    """Release stale holds, then cancel expired orders; returns how many orders were canceled."""
+    settings = current_app.config["SETTINGS"]
+    released = release_stale(settings, limit=limit)
+    if released:
+        log.info("released the stock holds of %s unpaid orders", released)
+    ttl = timedelta(seconds=settings.pending_order_ttl)
     stale = db.session.scalars(select(Order).where(
         Order.state.in_([OrderState.PENDING.value, OrderState.PAYMENT_FAILED.value]),
         Order.created_at < utcnow() - ttl).limit(limit)).all()

@@ -9,12 +9,15 @@ so a late or reordered Stripe event can't push a job into a retry loop.
 """
 from __future__ import annotations
 
+import logging
+
 from sqlalchemy import update
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app.telemetry import metrics
 from app.models import Order, OrderState, OrderTransition, Product, db, utcnow
 
+log = logging.getLogger(__name__)
 S = OrderState
 ALLOWED: dict[OrderState, set[OrderState]] = {
     S.PENDING: {S.PAID, S.PAYMENT_FAILED, S.CANCELED},
@@ -74,6 +77,8 @@ def transition(order: Order, target: OrderState, reason: str = "") -> bool:
         reserve_stock(order, strict=target == S.PENDING)
     elif target not in HOLDS_STOCK and order.stock_reserved:
         release_stock(order)
+        if current == S.PENDING:  # an unpaid order's hold (a paid order's stock coming back is no hold)
+            metrics.HOLDS_RELEASED.labels(target.value).inc()
     db.session.add(OrderTransition(order_id=order.id, from_state=current.value, to_state=target.value,
                                    reason=reason[:200]))
     metrics.ORDERS.labels(target.value).inc()
@@ -89,7 +94,8 @@ def refuse(order: Order, target: OrderState, reason: str) -> None:
 def reserve_stock(order: Order, strict: bool = True) -> None:
     """Take the order's quantities out of stock atomically, never below zero.
 
-    strict=False (money already taken) reserves what it can rather than refusing a paid order.
+    strict=False (money already taken) reserves what it can rather than refusing a paid order, and reports
+    what it could not take (a paid order whose stock hold had been given back, then sold): never silently.
     """
     for line in order.lines:
         taken = db.session.execute(
@@ -98,6 +104,12 @@ def reserve_stock(order: Order, strict: bool = True) -> None:
         ).rowcount
         if not taken and strict:
             raise OutOfStock(line.product_id)
+        if not taken:
+            metrics.STOCK_SHORTFALL.inc(line.quantity)
+            log.error("paid order short of stock order=%s product=%s quantity=%s", order.public_id,
+                      line.product_id, line.quantity)
+            db.session.add(OrderTransition(order_id=order.id, from_state=order.state, to_state=order.state,
+                                           accepted=False, reason=f"out of stock: {line.product_id} x{line.quantity}"))
     order.stock_reserved = True
 
 

@@ -50,6 +50,11 @@ EVENT_AGE = Histogram("shop_event_processing_age_seconds", "From an event's rece
 EVENT_BATCH = Histogram("shop_event_batch_size", "Events a worker applied in one transaction",
                         buckets=(1, 2, 5, 10, 20, 50, 100))
 IDEMPOTENT_REPLAYS = Counter("shop_checkout_replays_total", "Confirm requests answered from a stored attempt")
+HOLDS_REFUSED = Counter("shop_stock_holds_refused_total", "Checkouts refused for holding too much unpaid stock, by "
+                        "the cap reached", ["reason"])
+HOLDS_RELEASED = Counter("shop_stock_holds_released_total", "Unpaid orders' stock given back before expiry, by why",
+                         ["reason"])
+STOCK_SHORTFALL = Counter("shop_stock_shortfall_units_total", "Units a paid order needed that stock no longer had")
 ORDERS = Counter("shop_order_transitions_total", "Order state transitions", ["to_state"])
 CSP_REPORTS = Counter("shop_csp_reports_total", "CSP violation reports received", ["directive"])
 HTTP_REQUESTS = Counter("shop_http_requests_total", "HTTP responses by route and status",
@@ -67,4 +72,4 @@ JOB_RETRIES = Counter("shop_failed_job_retries_total", "Failed RQ jobs requeued 
 
 # Computed at scrape time from Redis and the database (app/ops/), so they are right under any number of
 # processes: shop_queue_depth, shop_queue_oldest_job_age_seconds, shop_failed_jobs, shop_orders, shop_events,
-# shop_event_oldest_pending_age_seconds, shop_csp_reports_stored, shop_scrape_errors.
+# shop_event_oldest_pending_age_seconds, shop_csp_reports_stored, shop_stock_units_held, shop_scrape_errors.

@@ -236,7 +236,8 @@ async function pay(stripe, elements) {
     showMessage(answer.body.error || "Your card was declined. Please try another card.", "declined");
   } else if (answer.status === 429) {
     pendingToken = token;
-    showMessage(RATE_LIMITED, "unavailable");
+    // the shop's own refusal (too many unpaid orders holding stock) says why; a rate limit's does not
+    showMessage(answer.body.next_url ? answer.body.error : RATE_LIMITED, "unavailable");
   } else if (retryable || answer.status >= 500) {
     showMessage(answer.body.error || UNAVAILABLE, "unavailable");
   } else if (answer.status === 409) {

@@ -24,6 +24,17 @@ def test_create_without_confirm_then_confirm_with_token(client):
     assert info.value.code == "payment_intent_unexpected_state"
 
 
+def test_a_confirmation_token_confirms_one_payment_intent_only(client):
+    token = client.v1.test_helpers.confirmation_tokens.create(params={"payment_method": "pm_card_visa"})
+    first = _create(client)
+    assert client.v1.payment_intents.confirm(first.id, params={"confirmation_token": token.id}).status == "succeeded"
+    second = _create(client)
+    with pytest.raises(stripe.InvalidRequestError) as info:
+        client.v1.payment_intents.confirm(second.id, params={"confirmation_token": token.id})
+    assert info.value.param == "confirmation_token" and info.value.http_status == 400
+    assert client.v1.payment_intents.retrieve(second.id).status == "requires_payment_method"
+
+
 def test_payment_method_without_confirm_requires_confirmation(client):
     pi = _create(client, payment_method="pm_card_visa")
     assert pi.status == "requires_confirmation"

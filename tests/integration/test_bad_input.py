@@ -420,3 +420,30 @@ def test_foreign_and_malformed_host_headers_get_400_on_every_path_and_change_not
             assert "does not answer to that host name" in response.get_data(as_text=True)
         assert dump(app) == before, host
         assert _cart(client) == cart_before, host
+
+
+# ---- made-up confirmation tokens (hoarding the stock) ----------------------------------------------------------
+
+def _stock_and_holds(app):
+    tables = dump(app)
+    return tables["product"], [row for row in tables["order"] if "'pending'" in row and ", True," in row]
+
+
+def test_made_up_confirmation_tokens_get_a_clear_error_and_hold_no_stock(make_app, stripe_settings, emulator):
+    from checkout_client import Checkout
+
+    app = make_app(stripe_settings.with_overrides(rate_limit_confirm="", breaker_fail_max=1000))
+    spent = Checkout(app, emulator)
+    used = spent.token()
+    assert spent.confirm(used).json["status"] == "succeeded"
+    shopper = Checkout(app, emulator, product="burr-grinder", quantity=15)  # the whole stock
+    tokens = {"the issue's": "ctoken_" + "A" * 32, "one character": "ctoken_A", "the longest": "ctoken_" + "z" * 250,
+              "a payment method's shape": "ctoken_pm_card_visa", "another shopper's, already used": used}
+    for name, token in tokens.items():
+        products, holds = _stock_and_holds(app)
+        cart = _cart(shopper.client)
+        response = shopper.confirm(token)
+        assert response.status_code in (400, 409, 502), (name, response.status_code, response.json)
+        assert response.json["status"] == "error" and response.json["error"], name
+        assert _stock_and_holds(app) == (products, holds), name  # no stock moved, no order holds any
+        assert _cart(shopper.client) == cart, name

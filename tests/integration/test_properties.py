@@ -1,15 +1,16 @@
 """Property-based (Hypothesis): no input to the cart, confirm or webhook endpoints makes the shop answer 5xx,
-and none changes an order or the catalog (the one write a bad request may cause: nothing)."""
+and none changes an order or the catalog (the one write a bad request may cause: nothing); no made-up
+confirmation token holds any stock."""
 import hashlib
 import json
 import re
 
 import pytest
 from hypothesis import HealthCheck, event, given, settings as hypothesis_settings, strategies as st
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from app.shop.catalog import PRODUCTS
-from app.models import CartItem, db
+from app.models import CartItem, Order, Product, db
 from helpers import sign
 from security_checks import dump, pending_order
 
@@ -209,3 +210,47 @@ def test_no_signed_body_answers_5xx_and_the_request_itself_changes_no_order(app,
     assert response.status_code in (200, 400), (delivery, response.status_code)
     event(f"status {response.status_code}")
     assert _kept(app) == before  # processing is the worker's job; the request only stores the event
+
+
+# ---- hoarding: made-up tokens against the real emulator ------------------------------------------------------
+
+HOARD_EXAMPLES = hypothesis_settings(EXAMPLES, max_examples=30)
+
+
+def _held(app) -> tuple[dict, int]:
+    """The catalog's stock, and how many orders hold stock without being paid."""
+    with app.app_context():
+        stock = dict(db.session.execute(select(Product.id, Product.stock)).all())
+        holding = db.session.scalar(select(func.count()).select_from(Order).where(
+            Order.state.in_(["pending", "payment_failed"]), Order.stock_reserved.is_(True)))
+        db.session.remove()
+    return stock, holding
+
+
+@pytest.fixture
+def stripe_shop(make_app, stripe_settings):
+    return make_app(stripe_settings.with_overrides(rate_limit_confirm="", breaker_fail_max=1000))
+
+
+@HOARD_EXAMPLES
+@given(token=token, lines=st.dictionaries(st.sampled_from(PRODUCT_IDS), st.integers(1, 99), min_size=1, max_size=3),
+       repeat=st.integers(1, 3))
+def test_no_made_up_token_holds_stock_or_pays(stripe_shop, token, lines, repeat):
+    """Any well-formed token Stripe never issued, for any cart up to the whole stock, sent up to three times:
+    a clear error, and afterwards the catalog's stock is as it was and no unpaid order holds any."""
+    app = stripe_shop
+    client = app.test_client()
+    for product_id, quantity in lines.items():  # refused if an earlier example's made-up token still held it
+        added = client.post("/cart/add", data={"product_id": product_id,
+                                               "quantity": str(min(quantity, STOCK[product_id]))})
+        assert added.status_code == 303, f"{product_id} x{quantity}: {added.get_data(as_text=True)[:200]}"
+    attempt = re.search(r'data-attempt-id="([0-9a-f]{32})"', client.get("/checkout").get_data(as_text=True))[1]
+    stock_before, _ = _held(app)
+    for _ in range(repeat):
+        response = client.post("/checkout/confirm", json={"confirmation_token": token, "attempt_id": attempt,
+                                                          "email": "a@example.com"})
+        assert response.status_code in (402, 409, 429, 502), (token, lines, response.status_code, response.json)
+        assert response.json["status"] in ("error", "failed") and response.json["error"]
+        event(f"status {response.status_code}")
+    assert _held(app) == (stock_before, 0)
+    assert _cart_of(app, client), "the cart is kept"
