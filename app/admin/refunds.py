@@ -24,8 +24,16 @@ STRIPE_STATUS = {"succeeded": RefundStatus.SUCCEEDED, "pending": RefundStatus.PE
                  "canceled": RefundStatus.FAILED}
 
 
+AMOUNT_MAX_CHARS = 32
+MAX_MINOR = 10**12  # far past any order; keeps an amount like 1E+30 from reaching int()
+
+
 class RefundError(Exception):
     pass
+
+
+class BadAmount(RefundError):
+    """The amount typed is not one that can be refunded: the form is answered 400 and nothing is asked of Stripe."""
 
 
 def refundable(order: Order) -> int:
@@ -36,14 +44,18 @@ def refundable(order: Order) -> int:
 
 
 def parse_amount(text: str, currency: str) -> int:
-    """'12.50' usd -> 1250. Refuses more decimals than the currency has."""
+    """'12.50' usd -> 1250. Refuses what is not a plain finite number (NaN, sNaN, Infinity, exponents past the
+    field's size), zero or less, and more decimals than the currency has."""
+    text = text.strip()
     try:
-        value = Decimal(text.strip())
+        value = Decimal(text) if len(text) <= AMOUNT_MAX_CHARS else None
     except InvalidOperation:
-        raise RefundError("Enter the amount as a number, e.g. 12.50.") from None
+        value = None
+    if value is None or not value.is_finite():
+        raise BadAmount("Enter the amount as a number, e.g. 12.50.")
     minor = value.scaleb(minor_unit_exponent(currency))
-    if minor != minor.to_integral_value() or minor <= 0:
-        raise RefundError("Enter a positive amount with at most the currency's decimals.")
+    if minor <= 0 or minor != minor.to_integral_value() or minor > MAX_MINOR:
+        raise BadAmount("Enter a positive amount with at most the currency's decimals.")
     return int(minor)
 
 
@@ -53,7 +65,7 @@ def request_refund(order: Order, amount: int, form_token: str, gateway: Gateway,
         if order.state not in OrderState.PAID_STATES or not order.payment_intent_id:
             raise RefundError(f"An order that is {order.state} cannot be refunded.")
         if not 0 < amount <= refundable(order):
-            raise RefundError("That is more than is left to refund on this order.")
+            raise BadAmount("That is more than is left to refund on this order.")
         number = (db.session.scalar(select(func.max(Refund.number)).where(Refund.order_id == order.id)) or 0) + 1
         refund = Refund(order_id=order.id, number=number, amount=amount, currency=order.currency,
                         form_token=form_token, idempotency_key=f"refund-{order.public_id}-{number}",

@@ -17,6 +17,7 @@ from app.queues import QUEUES, get_queue
 from helpers import EMULATOR_SECRET_KEY, EmulatorProcess, event_payload, sign
 
 PASSWORD = "correct horse battery staple"
+LOGIN = {"name": "admin", "password": PASSWORD}  # ADMIN_PASSWORD_HASH bootstraps the account `admin`
 PAGES = ["/admin/", "/admin/orders", "/admin/orders/abc", "/admin/events", "/admin/jobs", "/admin/csp-reports"]
 POSTS = ["/admin/orders/abc/refund", "/admin/events/evt_1/replay", "/admin/jobs/events/x/retry", "/admin/logout"]
 
@@ -34,7 +35,7 @@ def admin_app(make_app, settings, password_hash):
 @pytest.fixture
 def admin(admin_app):
     client = admin_app.test_client()
-    assert client.post("/admin/login", data={"password": PASSWORD}).status_code == 302
+    assert client.post("/admin/login", data=LOGIN).status_code == 302
     return client
 
 
@@ -74,10 +75,10 @@ def test_anonymous_visitors_are_sent_to_the_login_and_refused_on_every_action(ad
 
 def test_a_wrong_password_is_refused_and_the_right_one_opens_the_pages_until_logout(admin_app):
     client = admin_app.test_client()
-    response = client.post("/admin/login", data={"password": "guess"})
+    response = client.post("/admin/login", data={"name": "admin", "password": "guess"})
     assert response.status_code == 401 and b"not right" in response.data
     assert client.get("/admin/orders").status_code == 302
-    response = client.post("/admin/login?next=/admin/events", data={"password": PASSWORD})
+    response = client.post("/admin/login?next=/admin/events", data=LOGIN)
     assert response.headers["Location"].endswith("/admin/events")
     page = client.get("/admin/orders")
     assert page.status_code == 200 and page.headers["Cache-Control"] == "no-store"
@@ -86,28 +87,40 @@ def test_a_wrong_password_is_refused_and_the_right_one_opens_the_pages_until_log
 
 
 def test_the_login_does_not_redirect_off_the_admin(admin_app):
-    response = admin_app.test_client().post("/admin/login?next=https://evil.example/", data={"password": PASSWORD})
+    response = admin_app.test_client().post("/admin/login?next=https://evil.example/", data=LOGIN)
     assert response.headers["Location"].endswith("/admin/")
 
 
-def test_repeated_failures_lock_the_address_out_even_for_the_right_password(admin_app):
+def add_account(app, name: str, password: str) -> None:
+    from app.admin import accounts
+
+    with app.app_context():
+        accounts.create(name, password)
+
+
+def test_repeated_failures_lock_the_name_and_the_address_out_even_for_the_right_password(admin_app):
+    add_account(admin_app, "bea", "bea's own long password")
+    add_account(admin_app, "cal", "cal's own long password")
     client = admin_app.test_client()
     for _ in range(admin_app.config["SETTINGS"].admin_max_failures):
-        assert client.post("/admin/login", data={"password": "wrong"}).status_code == 401
-    locked = client.post("/admin/login", data={"password": PASSWORD})
+        assert client.post("/admin/login", data={"name": "admin", "password": "wrong"}).status_code == 401
+    locked = client.post("/admin/login", data=LOGIN)
     assert locked.status_code == 429 and locked.headers["Retry-After"]
     assert client.get("/admin/orders").status_code == 302
-    other = admin_app.test_client()  # another address is not locked
-    assert other.post("/admin/login", data={"password": PASSWORD},
+    # the address is locked for every name, and the name from every address
+    assert client.post("/admin/login", data={"name": "bea", "password": "bea's own long password"}).status_code == 429
+    other = admin_app.test_client()
+    assert other.post("/admin/login", data=LOGIN, environ_base={"REMOTE_ADDR": "10.0.0.2"}).status_code == 429
+    assert other.post("/admin/login", data={"name": "cal", "password": "cal's own long password"},
                       environ_base={"REMOTE_ADDR": "10.0.0.2"}).status_code == 302
 
 
 def test_admin_forms_need_a_csrf_token(admin_app):
     admin_app.config["WTF_CSRF_ENABLED"] = True
     client = admin_app.test_client()
-    assert client.post("/admin/login", data={"password": PASSWORD}).status_code == 400
+    assert client.post("/admin/login", data=LOGIN).status_code == 400
     token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/admin/login").get_data(as_text=True))
-    assert client.post("/admin/login", data={"password": PASSWORD, "csrf_token": token.group(1)}).status_code == 302
+    assert client.post("/admin/login", data={**LOGIN, "csrf_token": token.group(1)}).status_code == 302
     assert client.post("/admin/events/evt_x/replay").status_code == 400
     assert client.post("/admin/logout").status_code == 400
 
@@ -185,7 +198,7 @@ def test_a_partial_refund_submitted_twice_refunds_once_with_a_key_from_its_row(m
                                                                               emulator):
     app = make_app(settings.with_overrides(admin_password_hash=password_hash, stripe_api_base=emulator.api))
     admin = app.test_client()
-    admin.post("/admin/login", data={"password": PASSWORD})
+    admin.post("/admin/login", data=LOGIN)
     public_id = "3" * 32
     make_order(app, state="fulfilled", public_id=public_id,
                payment_intent_id=emulator_payment(emulator, 8900, public_id))
@@ -297,6 +310,6 @@ def test_csp_reports_and_the_health_panel_are_shown(admin_app, admin, redis):
 def test_the_health_panel_says_when_redis_cannot_be_read(make_app, settings, password_hash):
     app = make_app(settings.with_overrides(admin_password_hash=password_hash, redis_url="redis://127.0.0.1:9/0"))
     client = app.test_client()
-    client.post("/admin/login", data={"password": PASSWORD})  # the lockout counter falls back to memory
+    client.post("/admin/login", data=LOGIN)  # the lockout counter falls back to memory
     panel = client.get("/admin/")
     assert panel.status_code == 200 and b"Redis could not be read" in panel.data
