@@ -8,7 +8,7 @@ Stripe's `charge.refunded` webhook arrives (app/events/).
 from __future__ import annotations
 
 import logging
-from decimal import Decimal, InvalidOperation
+import re
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -24,8 +24,7 @@ STRIPE_STATUS = {"succeeded": RefundStatus.SUCCEEDED, "pending": RefundStatus.PE
                  "canceled": RefundStatus.FAILED}
 
 
-AMOUNT_MAX_CHARS = 32
-MAX_MINOR = 10**12  # far past any order; keeps an amount like 1E+30 from reaching int()
+AMOUNT = re.compile(r"([0-9]{1,12})(?:\.([0-9]{1,20}))?")  # ASCII digits only: int() reads other scripts' too
 
 
 class RefundError(Exception):
@@ -44,19 +43,22 @@ def refundable(order: Order) -> int:
 
 
 def parse_amount(text: str, currency: str) -> int:
-    """'12.50' usd -> 1250. Refuses what is not a plain finite number (NaN, sNaN, Infinity, exponents past the
-    field's size), zero or less, and more decimals than the currency has."""
+    """'12.50' usd -> 1250, in integers only. Refuses anything but plain digits with an optional decimal point
+    (so NaN, sNaN, Infinity, exponents, signs and other scripts' digits), zero, and more decimals than the
+    currency has."""
     text = text.strip()
-    try:
-        value = Decimal(text) if len(text) <= AMOUNT_MAX_CHARS else None
-    except InvalidOperation:
-        value = None
-    if value is None or not value.is_finite():
-        raise BadAmount("Enter the amount as a number, e.g. 12.50.")
-    minor = value.scaleb(minor_unit_exponent(currency))
-    if minor <= 0 or minor != minor.to_integral_value() or minor > MAX_MINOR:
-        raise BadAmount("Enter a positive amount with at most the currency's decimals.")
-    return int(minor)
+    match = AMOUNT.fullmatch(text)
+    if match is None:
+        raise BadAmount("A refund is a positive amount above zero." if text.startswith("-")
+                        else "Enter the amount as a number, e.g. 12.50.")
+    exponent = minor_unit_exponent(currency)
+    whole, fraction = match[1], (match[2] or "").rstrip("0")
+    if len(fraction) > exponent:
+        raise BadAmount(f"{currency.upper()} amounts have at most {exponent} decimals.")
+    minor = int(whole) * 10**exponent + int(fraction.ljust(exponent, "0") or 0)
+    if minor <= 0:
+        raise BadAmount("A refund is a positive amount above zero.")
+    return minor
 
 
 def request_refund(order: Order, amount: int, form_token: str, gateway: Gateway, reason: str = "") -> Refund:

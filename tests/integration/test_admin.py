@@ -115,6 +115,119 @@ def test_repeated_failures_lock_the_name_and_the_address_out_even_for_the_right_
                       environ_base={"REMOTE_ADDR": "10.0.0.2"}).status_code == 302
 
 
+def logged_in(app, name: str, password: str, address: str = "127.0.0.1"):
+    client = app.test_client()
+    response = client.post("/admin/login", data={"name": name, "password": password},
+                           environ_base={"REMOTE_ADDR": address})
+    assert response.status_code == 302, response.data
+    return client
+
+
+def test_a_cookie_copied_before_logout_is_refused_after_it(admin_app):
+    client = logged_in(admin_app, "admin", PASSWORD)
+    stolen = client.get_cookie("session").value
+    client.post("/admin/logout")
+    thief = admin_app.test_client()
+    thief.set_cookie("session", stolen)
+    assert thief.get("/admin/orders").status_code == 302
+    assert thief.post("/admin/events/evt_x/replay").status_code == 403
+
+
+def test_a_session_ends_after_its_idle_time_and_after_its_absolute_time(admin_app):
+    from datetime import timedelta
+
+    from app.models import AdminSession
+
+    settings = admin_app.config["SETTINGS"]
+    idle, busy = logged_in(admin_app, "admin", PASSWORD), logged_in(admin_app, "admin", PASSWORD)
+    with admin_app.app_context():
+        first, second = db.session.scalars(select(AdminSession).order_by(AdminSession.created_at)).all()
+        first.last_seen -= timedelta(seconds=settings.admin_idle_seconds + 1)
+        second.created_at -= timedelta(seconds=settings.admin_session_seconds + 1)  # used a second ago
+        db.session.commit()
+    assert idle.get("/admin/orders").status_code == 302
+    assert busy.get("/admin/orders").status_code == 302
+    assert logged_in(admin_app, "admin", PASSWORD).get("/admin/orders").status_code == 200
+
+
+def test_a_password_change_ends_every_session_of_that_account_only(admin_app):
+    add_account(admin_app, "bea", "bea's own long password")
+    add_account(admin_app, "cal", "cal's own long password")
+    bea_laptop, bea_phone = (logged_in(admin_app, "bea", "bea's own long password") for _ in range(2))
+    cal = logged_in(admin_app, "cal", "cal's own long password")
+    result = admin_app.test_cli_runner().invoke(args=["admin", "password", "bea"], input="bea's new long password\n")
+    assert result.exit_code == 0, result.output
+    assert bea_laptop.get("/admin/orders").status_code == 302 and bea_phone.get("/admin/orders").status_code == 302
+    assert cal.get("/admin/orders").status_code == 200
+    refused = admin_app.test_client().post("/admin/login", data={"name": "bea", "password": "bea's own long password"})
+    assert refused.status_code == 401
+    assert logged_in(admin_app, "bea", "bea's new long password").get("/admin/orders").status_code == 200
+
+
+def test_a_disabled_account_is_refused_and_its_sessions_end(admin_app):
+    add_account(admin_app, "bea", "bea's own long password")
+    bea = logged_in(admin_app, "bea", "bea's own long password")
+    assert admin_app.test_cli_runner().invoke(args=["admin", "disable", "bea"]).exit_code == 0
+    assert bea.get("/admin/orders").status_code == 302
+    again = admin_app.test_client().post("/admin/login", data={"name": "bea", "password": "bea's own long password"})
+    assert again.status_code == 401
+
+
+def test_admin_create_reads_the_password_from_stdin_and_refuses_short_ones_and_duplicates(admin_app):
+    from app.models import AdminAccount
+
+    runner = admin_app.test_cli_runner()
+    assert runner.invoke(args=["admin", "create", "dee"], input="dee's own long password\n").exit_code == 0
+    assert runner.invoke(args=["admin", "create", "dee"], input="another long password\n").exit_code != 0
+    assert runner.invoke(args=["admin", "create", "eve"], input="short\n").exit_code != 0
+    assert runner.invoke(args=["admin", "create", "dee", "--if-missing"], input="x\n").exit_code == 0
+    with admin_app.app_context():
+        assert db.session.scalars(select(AdminAccount.name).order_by(AdminAccount.name)).all() == ["dee"]
+    assert logged_in(admin_app, "dee", "dee's own long password").get("/admin/").status_code == 200
+    # with an account made, ADMIN_PASSWORD_HASH no longer bootstraps `admin`
+    assert admin_app.test_client().post("/admin/login", data=LOGIN).status_code == 401
+
+
+def test_two_accounts_each_with_its_own_password_each_named_in_the_audit_trail(admin_app, redis):
+    add_account(admin_app, "bea", "bea's own long password")
+    add_account(admin_app, "cal", "cal's own long password")
+    crossed = admin_app.test_client().post("/admin/login", data={"name": "bea", "password": "cal's own long password"})
+    assert crossed.status_code == 401
+    bea = logged_in(admin_app, "bea", "bea's own long password", address="10.0.0.7")
+    cal = logged_in(admin_app, "cal", "cal's own long password", address="10.0.0.8")
+    assert bea.get("/admin/").get_data(as_text=True).count('data-testid="admin-name">bea<') == 1
+    bea.post("/admin/events/evt_nowhere/replay", environ_base={"REMOTE_ADDR": "10.0.0.7"})
+    cal.post("/admin/jobs/maintenance/no-such-job/retry", environ_base={"REMOTE_ADDR": "10.0.0.8"})
+    with admin_app.app_context():
+        from app.models import AdminAction
+
+        rows = db.session.scalars(select(AdminAction).order_by(AdminAction.id)).all()
+        assert [(r.account_name, r.action, r.target, r.address) for r in rows] == [
+            ("bea", "replay", "evt_nowhere", "10.0.0.7"), ("cal", "job-retry", "no-such-job", "10.0.0.8")]
+        assert "no stored event" in rows[0].outcome
+    trail = cal.get("/admin/audit").get_data(as_text=True)
+    assert trail.count('data-testid="admin-action"') == 2 and "evt_nowhere" in trail and "no-such-job" in trail
+
+
+def test_an_account_with_totp_needs_a_current_code_each_used_once(admin_app):
+    import pyotp
+
+    add_account(admin_app, "bea", "bea's own long password")
+    result = admin_app.test_cli_runner().invoke(args=["admin", "totp", "bea"])
+    assert result.exit_code == 0 and result.output.startswith("otpauth://totp/"), result.output
+    totp = pyotp.parse_uri(result.output.strip())
+    form = {"name": "bea", "password": "bea's own long password"}
+    client = admin_app.test_client()
+    assert client.post("/admin/login", data=form).status_code == 401
+    assert client.post("/admin/login", data={**form, "code": "000000" if totp.now() != "000000" else "111111"}
+                       ).status_code == 401
+    code = totp.now()
+    assert client.post("/admin/login", data={**form, "code": code}).status_code == 302
+    assert client.get("/admin/orders").status_code == 200
+    replayed = admin_app.test_client().post("/admin/login", data={**form, "code": code})
+    assert replayed.status_code == 401  # a code seen once is not accepted again
+
+
 def test_admin_forms_need_a_csrf_token(admin_app):
     admin_app.config["WTF_CSRF_ENABLED"] = True
     client = admin_app.test_client()
