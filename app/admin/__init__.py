@@ -60,8 +60,10 @@ def login():
             error, status = "That name, password or code is not right.", 401
         except auth.LockedOut as locked:
             error, status = f"Too many failed attempts. Try again in {locked.seconds // 60 + 1} minutes.", 429
+        except auth.NotCounted:
+            error, status = "The login cannot be checked just now. Try again in a minute.", 503
     response = current_app.make_response((render_template("admin/login.html", error=error), status))
-    if status == 429:
+    if status in (429, 503):
         response.headers["Retry-After"] = "60"
     return response
 

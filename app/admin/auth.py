@@ -3,24 +3,28 @@
 Every attempt is counted before the password is checked, in two Redis counters (INCR, expiring
 ADMIN_LOCKOUT_SECONDS after the first attempt): one per account name and one per client address. An attempt
 that takes either past ADMIN_MAX_FAILURES is refused without a check, so any number of concurrent guesses gets
-at most that many checks. A successful login clears both. While Redis is down the counters live in this
-process's memory. The client address is `request.remote_addr`, which believes X-Forwarded-For only as far as
-TRUSTED_PROXIES allows (app/web/security.py).
+at most that many checks. A successful login clears both. While Redis refuses connections (down) the counters
+live in this process's memory; if Redis is there but does not answer in time, the attempt may have been counted
+and is refused unchecked (503), so a slow Redis never hands out extra checks. The client address is
+`request.remote_addr`, which believes X-Forwarded-For only as far as TRUSTED_PROXIES allows (app/web/security.py).
 """
 from __future__ import annotations
 
+import logging
 import threading
 import time
 
 from flask import current_app, g, request
-from redis.exceptions import RedisError
+from redis.exceptions import ConnectionError as RedisConnectionError, RedisError
 
 from app.admin import accounts, sessions
 from app.models import AdminAccount
 from app.queues import redis_connection
 from app.telemetry import metrics
 
-__all__ = ["enabled", "current_account", "attempt_login", "logout", "LockedOut"]
+__all__ = ["enabled", "current_account", "attempt_login", "logout", "LockedOut", "NotCounted"]
+
+log = logging.getLogger(__name__)
 
 _memory: dict[str, tuple[int, float]] = {}
 _memory_lock = threading.Lock()
@@ -30,6 +34,10 @@ class LockedOut(Exception):
     def __init__(self, seconds: int):
         super().__init__(f"locked out for {seconds} s")
         self.seconds = seconds
+
+
+class NotCounted(Exception):
+    """Redis did not answer in time: the attempt is not checked."""
 
 
 def enabled() -> bool:
@@ -77,7 +85,8 @@ def _count_attempt(keys: list[str], window: int) -> tuple[int, int]:
             pipe.ttl(key)
         replies = pipe.execute()
         counts = list(zip(replies[0::3], replies[2::3]))
-    except RedisError:
+    except RedisConnectionError:
+        log.warning("admin login attempts counted in this process's memory: Redis is unreachable")
         now, counts = time.time(), []
         with _memory_lock:
             for key in keys:
@@ -85,6 +94,10 @@ def _count_attempt(keys: list[str], window: int) -> tuple[int, int]:
                 count, until = (count + 1, until) if until > now else (1, now + window)
                 _memory[key] = (count, until)
                 counts.append((count, int(until - now)))
+    except RedisError:  # a timeout or an error reply: the INCR may have been applied
+        log.warning("admin login refused unchecked: Redis did not answer in time")
+        metrics.ADMIN_LOGINS.labels("not_counted").inc()
+        raise NotCounted() from None
     count, ttl = max(counts)
     return int(count), int(ttl)
 
