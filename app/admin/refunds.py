@@ -24,6 +24,7 @@ STRIPE_STATUS = {"succeeded": RefundStatus.SUCCEEDED, "pending": RefundStatus.PE
                  "canceled": RefundStatus.FAILED}
 
 
+MAX_MINOR = 2**31 - 1  # the amount columns' limit: no order is larger
 AMOUNT = re.compile(r"([0-9]{1,12})(?:\.([0-9]{1,20}))?")  # ASCII digits only: int() reads other scripts' too
 
 
@@ -58,6 +59,8 @@ def parse_amount(text: str, currency: str) -> int:
     minor = int(whole) * 10**exponent + int(fraction.ljust(exponent, "0") or 0)
     if minor <= 0:
         raise BadAmount("A refund is a positive amount above zero.")
+    if minor > MAX_MINOR:
+        raise BadAmount("That is more than is left to refund on this order.")
     return minor
 
 

@@ -261,7 +261,8 @@ def test_hash_password_prints_a_hash_that_logs_in(admin_app):
 
 
 # ---- orders ------------------------------------------------------------------------------------------
-def test_orders_filter_by_state_and_an_order_shows_its_timeline(admin_app, admin, client, redis):
+def test_orders_filter_by_state_and_an_order_shows_its_timeline(admin_app, admin, redis):
+    client = admin_app.test_client()  # the `client` fixture would build another app on a fresh schema
     paid = make_order(admin_app, public_id="1" * 32)
     make_order(admin_app, state="canceled", public_id="2" * 32)
     body = event_payload("payment_intent.succeeded", {"id": "pi_timeline", "object": "payment_intent",
