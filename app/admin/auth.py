@@ -4,9 +4,10 @@ Every attempt is counted before the password is checked, in two Redis counters (
 ADMIN_LOCKOUT_SECONDS after the first attempt): one per account name and one per client address. An attempt
 that takes either past ADMIN_MAX_FAILURES is refused without a check, so any number of concurrent guesses gets
 at most that many checks. A successful login clears both. While Redis refuses connections (down) the counters
-live in this process's memory; if Redis is there but does not answer in time, the attempt may have been counted
-and is refused unchecked (503), so a slow Redis never hands out extra checks. The client address is
-`request.remote_addr`, which believes X-Forwarded-For only as far as TRUSTED_PROXIES allows (app/web/security.py).
+live in this process's memory; if Redis is up but does not count this attempt (a timeout, a dropped connection),
+it may have been counted and is refused unchecked (503): a slow Redis never hands out extra checks. The client
+address is `request.remote_addr`, which believes X-Forwarded-For only as far as TRUSTED_PROXIES allows
+(app/web/security.py).
 """
 from __future__ import annotations
 
@@ -85,8 +86,10 @@ def _count_attempt(keys: list[str], window: int) -> tuple[int, int]:
             pipe.ttl(key)
         replies = pipe.execute()
         counts = list(zip(replies[0::3], replies[2::3]))
-    except RedisConnectionError:
-        log.warning("admin login attempts counted in this process's memory: Redis is unreachable")
+    except RedisConnectionError as error:
+        if _redis_answers():  # up, but this connection failed: the INCR may have been applied
+            raise _not_counted(error) from None
+        log.warning("admin login attempts counted in this process's memory: Redis is unreachable (%s)", error)
         now, counts = time.time(), []
         with _memory_lock:
             for key in keys:
@@ -94,12 +97,23 @@ def _count_attempt(keys: list[str], window: int) -> tuple[int, int]:
                 count, until = (count + 1, until) if until > now else (1, now + window)
                 _memory[key] = (count, until)
                 counts.append((count, int(until - now)))
-    except RedisError:  # a timeout or an error reply: the INCR may have been applied
-        log.warning("admin login refused unchecked: Redis did not answer in time")
-        metrics.ADMIN_LOGINS.labels("not_counted").inc()
-        raise NotCounted() from None
+    except RedisError as error:  # a timeout or an error reply: the INCR may have been applied
+        raise _not_counted(error) from None
     count, ttl = max(counts)
     return int(count), int(ttl)
+
+
+def _redis_answers() -> bool:
+    try:
+        return bool(redis_connection().ping())
+    except RedisError:
+        return False
+
+
+def _not_counted(error: Exception) -> NotCounted:
+    log.warning("admin login refused unchecked: Redis did not count it (%s)", error)
+    metrics.ADMIN_LOGINS.labels("not_counted").inc()
+    return NotCounted()
 
 
 def _clear(keys: list[str]) -> None:

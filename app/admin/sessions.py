@@ -25,6 +25,7 @@ def _key(token: str) -> str:
 
 
 def start(account: AdminAccount) -> None:
+    end()  # a login over an older one ends it
     token = secrets.token_urlsafe(32)
     session.clear()  # no session fixation: nothing from before the login survives it
     session[COOKIE_KEY] = token

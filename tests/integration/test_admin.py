@@ -1,5 +1,7 @@
-"""The admin pages: login (hash from the environment, lockout, CSRF), orders and timelines, refunds through the
-emulator, the event inbox with replay, failed jobs with retry, CSP reports and the health panel."""
+"""The admin pages: named accounts (the `admin` bootstrapped from ADMIN_PASSWORD_HASH, `shop admin ...`, TOTP),
+server-side sessions (logout, timeouts, password change), the lockout, CSRF, orders and timelines, refunds through
+the emulator, the event inbox with replay, failed jobs with retry, CSP reports, the audit trail and the health
+panel. The lockout under concurrency, on a real gunicorn and through nginx: test_admin_lockout.py."""
 from __future__ import annotations
 
 import json
@@ -18,7 +20,8 @@ from helpers import EMULATOR_SECRET_KEY, EmulatorProcess, event_payload, sign
 
 PASSWORD = "correct horse battery staple"
 LOGIN = {"name": "admin", "password": PASSWORD}  # ADMIN_PASSWORD_HASH bootstraps the account `admin`
-PAGES = ["/admin/", "/admin/orders", "/admin/orders/abc", "/admin/events", "/admin/jobs", "/admin/csp-reports"]
+PAGES = ["/admin/", "/admin/orders", "/admin/orders/abc", "/admin/events", "/admin/jobs", "/admin/csp-reports",
+         "/admin/audit"]
 POSTS = ["/admin/orders/abc/refund", "/admin/events/evt_1/replay", "/admin/jobs/events/x/retry", "/admin/logout"]
 
 
