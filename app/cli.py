@@ -1,4 +1,4 @@
-"""The `shop` command: dev, init-db, seed, reconcile, replay, relay, expire-carts, hash-password, csp-report."""
+"""The `shop` command: dev, init-db, seed, reconcile, replay, relay, expire-carts, hash-password, csp-report, admin."""
 from __future__ import annotations
 
 import json
@@ -97,8 +97,8 @@ main = FlaskGroup(create_app=_create_app, add_default_commands=True, load_dotenv
 @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True,
               help="Read from a prompt when not given.")
 def hash_password(password: str):
-    """Print a hash for ADMIN_PASSWORD_HASH (the admin pages stay disabled until it is set)."""
-    from app.admin.auth import hash_password as scrypt_hash
+    """Print a hash for ADMIN_PASSWORD_HASH (it bootstraps the account `admin` while no account exists)."""
+    from app.admin.accounts import hash_password as scrypt_hash
 
     if len(password) < 12:
         raise click.ClickException("use at least 12 characters")

@@ -42,6 +42,19 @@ def dev_environment(port: int, emulator_port: int, instance: Path) -> tuple[dict
     return env, use_emulator
 
 
+def dev_admin_account(env: dict[str, str], instance: Path) -> None:
+    """A local admin account `dev` whose password is made once and kept in instance/dev-admin-password (0600),
+    like the dev secret key: a development database gets an admin a developer can use, production gets none."""
+    password_file = instance / "dev-admin-password"
+    if not password_file.exists():
+        password_file.write_text(secrets.token_urlsafe(18))
+        password_file.chmod(0o600)
+    subprocess.run([sys.executable, "-m", "app.cli", "admin", "create", "dev", "--if-missing"], env=env, check=True,
+                   cwd=PROJECT_ROOT, input=password_file.read_text().strip() + "\n", text=True,
+                   stdout=subprocess.DEVNULL)
+    print(f"  admin     name dev, password in {password_file} (set when the account was made)")
+
+
 def wait_for(url: str, timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -92,6 +105,8 @@ def run_dev(port: int = 5000, emulator_port: int = 12111, workers: int = 1) -> N
             wait_for(f"http://127.0.0.1:{emulator_port}/v3/")
             print(f"  emulator  http://127.0.0.1:{emulator_port} (control http://127.0.0.1:{emulator_port + 1})")
         subprocess.run([sys.executable, "-m", "app.cli", "seed"], env=env, check=True, cwd=PROJECT_ROOT)
+        if not env.get("ADMIN_PASSWORD_HASH"):
+            dev_admin_account(env, instance)
         for number in range(workers):
             args = [sys.executable, str(PROJECT_ROOT / "worker.py")] + (["--no-cron"] if number else [])
             start(args)

@@ -1,4 +1,5 @@
-"""The shop's tables: catalog, carts, orders and their lines, payment attempts, the Stripe event inbox, the mail outbox.
+"""The shop's tables: catalog, carts, orders and their lines, payment attempts, the Stripe event inbox, the mail outbox,
+admin accounts, their sessions and the audit trail.
 
 Money is an integer number of minor units beside its currency. Times are UTC and timezone-aware.
 """
@@ -9,7 +10,7 @@ import uuid
 from datetime import datetime, timezone
 
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import DateTime, ForeignKey, Integer, MetaData, String, Text, UniqueConstraint, event
+from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, MetaData, String, Text, UniqueConstraint, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
@@ -301,3 +302,43 @@ class Refund(db.Model):
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class AdminAccount(db.Model):
+    """One person who may use the admin pages (`shop admin create NAME`); never deleted, only disabled, so the
+    audit trail keeps naming them."""
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    totp_secret: Mapped[str | None] = mapped_column(String(64), nullable=True)  # set: a code is asked at login
+    totp_last_step: Mapped[int | None] = mapped_column(Integer, nullable=True)  # a code is accepted once
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class AdminSession(db.Model):
+    """A server-side admin login. The cookie holds a random token; this row is keyed by its SHA-256, so the
+    table alone lets no one in. `revoked_at` is set at logout, on a password change and when the account is
+    disabled."""
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("admin_account.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    address: Mapped[str] = mapped_column(String(64), default="")
+
+
+class AdminAction(db.Model):
+    """The audit trail: who did what to which order, event or job, for how much, when, from where."""
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_name: Mapped[str] = mapped_column(String(64), index=True)
+    action: Mapped[str] = mapped_column(String(32))
+    target: Mapped[str] = mapped_column(String(255), index=True)  # an order's public id, an event id or a job id
+    amount: Mapped[int | None] = mapped_column(Integer, nullable=True)  # minor units
+    currency: Mapped[str | None] = mapped_column(String(3), nullable=True)
+    outcome: Mapped[str] = mapped_column(String(200), default="")
+    address: Mapped[str] = mapped_column(String(64), default="")
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -77,10 +77,11 @@ class Settings:
     reconcile_interval: int = 60
     job_retries: int = 5
     event_batch: int = 20  # events a worker may apply in one transaction when it finds others ready
-    admin_password_hash: str = ""  # empty: the admin pages are disabled (make one: shop hash-password)
-    admin_max_failures: int = 5  # failed admin logins per client before a lockout
+    admin_password_hash: str = ""  # bootstraps the account `admin` while none exists (shop hash-password)
+    admin_max_failures: int = 5  # admin login attempts per account name and per client address per lockout window
     admin_lockout_seconds: int = 900
-    admin_session_seconds: int = 8 * 3600
+    admin_session_seconds: int = 8 * 3600  # an admin session ends this long after its login, used or not
+    admin_idle_seconds: int = 1800  # ...or this long after its last request
     db_pool_size: int = 5  # per process (gunicorn sets its thread count, see gunicorn.conf.py)
     db_max_overflow: int = 10
     db_pool_timeout: float = 5.0  # seconds to wait for a pooled connection

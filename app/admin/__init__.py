@@ -1,22 +1,24 @@
-"""The admin pages, behind the admin login: health, orders and their timelines, refunds, the webhook event
-inbox with replay, failed jobs with retry, CSP reports. Server-rendered; every form carries a CSRF token.
+"""The admin pages, behind named admin accounts: health, orders and their timelines, refunds, the webhook event
+inbox with replay, failed jobs with retry, CSP reports, the audit trail. Server-rendered; every form carries a
+CSRF token.
 
-Without ADMIN_PASSWORD_HASH every page answers 404. Anonymous visitors are sent to the login page (GET) or
-refused with 403 (anything else).
+With no admin account and no ADMIN_PASSWORD_HASH every page answers 404. `require_admin` guards every route of
+`bp`, whichever module adds it: anonymous visitors (and expired or revoked sessions) are sent to the login page
+(GET) or refused with 403 (anything else).
 """
 from __future__ import annotations
 
 import secrets
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
 from sqlalchemy import select
 
 from app.events.replay import ReplayError, failed_jobs, replay_event, retry_job
 from app.models import CspReport, EventStatus, Order, OrderState, Refund, StripeEvent, db
 from app.money import to_decimal
 from app.payments import get_gateway
-from app.admin import auth, queries
-from app.admin.refunds import RefundError, parse_amount, refundable, request_refund, send
+from app.admin import audit, auth, commands, queries
+from app.admin.refunds import BadAmount, RefundError, parse_amount, refundable, request_refund, send
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 PAGE = 100
@@ -27,11 +29,16 @@ OPEN = ("admin.login",)
 def require_admin():
     if not auth.enabled():
         abort(404)
-    if request.endpoint in OPEN or auth.logged_in():
+    if auth.current_account() is not None or request.endpoint in OPEN:
         return None
     if request.method == "GET":
         return redirect(url_for("admin.login", next=request.full_path if request.query_string else request.path))
     abort(403)
+
+
+@bp.context_processor
+def signed_in():
+    return {"admin_account": g.get("admin_account")}
 
 
 @bp.after_request
@@ -45,15 +52,18 @@ def never_cache(response):
 def login():
     error, status = None, 200
     if request.method == "POST":
+        form = request.form
         try:
-            if auth.attempt_login(request.form.get("password", "")):
+            if auth.attempt_login(form.get("name", "").strip(), form.get("password", ""), form.get("code", "")):
                 target = request.args.get("next", "")
                 return redirect(target if target.startswith("/admin") else url_for("admin.dashboard"))
-            error, status = "That password is not right.", 401
+            error, status = "That name, password or code is not right.", 401
         except auth.LockedOut as locked:
             error, status = f"Too many failed attempts. Try again in {locked.seconds // 60 + 1} minutes.", 429
+        except auth.NotCounted:
+            error, status = "The login cannot be checked just now. Try again in a minute.", 503
     response = current_app.make_response((render_template("admin/login.html", error=error), status))
-    if status == 429:
+    if status in (429, 503):
         response.headers["Retry-After"] = "60"
     return response
 
@@ -81,12 +91,15 @@ def orders():
 
 @bp.get("/orders/<public_id>")
 def order(public_id: str):
-    found = _order(public_id)
+    return _order_page(_order(public_id))
+
+
+def _order_page(found: Order, status: int = 200):
     left = refundable(found)
     return render_template("admin/order.html", order=found, timeline=queries.timeline(found),
                            refunds=queries.refunds(found), refundable=left,
                            refundable_text=str(to_decimal(left, found.currency)),
-                           form_token=secrets.token_hex(16))
+                           form_token=secrets.token_hex(16), actions=audit.about(found.public_id)), status
 
 
 @bp.post("/orders/<public_id>/refund")
@@ -95,12 +108,19 @@ def refund(public_id: str):
     form_token = request.form.get("form_token", "")
     if not 16 <= len(form_token) <= 64:
         abort(400)
+    amount = None
     try:
         amount = parse_amount(request.form.get("amount", ""), found.currency)
         made = request_refund(found, amount, form_token, get_gateway(current_app), request.form.get("reason", ""))
+        outcome = f"refund {made.number} {made.status}"
         flash(f"Refund {made.number} is {made.status}; the order changes when Stripe confirms it.", "success")
-    except RefundError as error:
+    except BadAmount as error:  # bad input: said at once, nothing stored, nothing asked of Stripe
         flash(str(error), "error")
+        return _order_page(found, 400)
+    except RefundError as error:
+        outcome = str(error)
+        flash(str(error), "error")
+    audit.record(g.admin_account.name, "refund", public_id, outcome, amount, found.currency)
     return redirect(url_for("admin.order", public_id=public_id))
 
 
@@ -113,9 +133,12 @@ def retry_refund(public_id: str, number: int):
     try:
         if row.status == "requested":
             send(row, found, get_gateway(current_app))
+        outcome = f"refund {row.number} {row.status}"
         flash(f"Refund {row.number} is {row.status}.", "success")
     except RefundError as error:
+        outcome = str(error)
         flash(str(error), "error")
+    audit.record(g.admin_account.name, "refund-retry", public_id, outcome, row.amount, row.currency)
     return redirect(url_for("admin.order", public_id=public_id))
 
 
@@ -132,9 +155,12 @@ def events():
 @bp.post("/events/<event_id>/replay")
 def replay(event_id: str):
     try:
-        flash(f"Replay of {event_id}: {replay_event(event_id)}.", "success")
+        outcome = str(replay_event(event_id))
+        flash(f"Replay of {event_id}: {outcome}.", "success")
     except ReplayError as error:
-        flash(str(error), "error")
+        outcome = str(error)
+        flash(outcome, "error")
+    audit.record(g.admin_account.name, "replay", event_id, outcome)
     return redirect(url_for("admin.events", status=request.args.get("status", "")))
 
 
@@ -151,9 +177,12 @@ def jobs():
 def retry(queue: str, job_id: str):
     try:
         retry_job(queue, job_id)
+        outcome = f"back on the {queue} queue"
         flash(f"Job {job_id} is back on the {queue} queue.", "success")
     except ReplayError as error:
-        flash(str(error), "error")
+        outcome = str(error)
+        flash(outcome, "error")
+    audit.record(g.admin_account.name, "job-retry", job_id, outcome)
     return redirect(url_for("admin.jobs"))
 
 
@@ -161,6 +190,11 @@ def retry(queue: str, job_id: str):
 def csp_reports():
     reports = db.session.scalars(select(CspReport).order_by(CspReport.last_seen.desc()).limit(PAGE)).all()
     return render_template("admin/csp_reports.html", reports=reports)
+
+
+@bp.get("/audit")
+def audit_trail():
+    return render_template("admin/audit.html", actions=audit.latest())
 
 
 def _order(public_id: str) -> Order:
@@ -172,3 +206,4 @@ def _order(public_id: str) -> Order:
 
 def init_app(app) -> None:
     app.register_blueprint(bp)
+    app.cli.add_command(commands.admin)

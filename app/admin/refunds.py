@@ -8,7 +8,7 @@ Stripe's `charge.refunded` webhook arrives (app/events/).
 from __future__ import annotations
 
 import logging
-from decimal import Decimal, InvalidOperation
+import re
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -24,8 +24,16 @@ STRIPE_STATUS = {"succeeded": RefundStatus.SUCCEEDED, "pending": RefundStatus.PE
                  "canceled": RefundStatus.FAILED}
 
 
+MAX_MINOR = 2**31 - 1  # the amount columns' limit: no order is larger
+AMOUNT = re.compile(r"([0-9]{1,12})(?:\.([0-9]{1,20}))?")  # ASCII digits only: int() reads other scripts' too
+
+
 class RefundError(Exception):
     pass
+
+
+class BadAmount(RefundError):
+    """The amount typed is not one that can be refunded: the form is answered 400 and nothing is asked of Stripe."""
 
 
 def refundable(order: Order) -> int:
@@ -36,15 +44,24 @@ def refundable(order: Order) -> int:
 
 
 def parse_amount(text: str, currency: str) -> int:
-    """'12.50' usd -> 1250. Refuses more decimals than the currency has."""
-    try:
-        value = Decimal(text.strip())
-    except InvalidOperation:
-        raise RefundError("Enter the amount as a number, e.g. 12.50.") from None
-    minor = value.scaleb(minor_unit_exponent(currency))
-    if minor != minor.to_integral_value() or minor <= 0:
-        raise RefundError("Enter a positive amount with at most the currency's decimals.")
-    return int(minor)
+    """'12.50' usd -> 1250, in integers only. Refuses anything but plain digits with an optional decimal point
+    (so NaN, sNaN, Infinity, exponents, signs and other scripts' digits), zero, and more decimals than the
+    currency has."""
+    text = text.strip()
+    match = AMOUNT.fullmatch(text)
+    if match is None:
+        raise BadAmount("A refund is a positive amount above zero." if text.startswith("-")
+                        else "Enter the amount as a number, e.g. 12.50.")
+    exponent = minor_unit_exponent(currency)
+    whole, fraction = match[1], (match[2] or "").rstrip("0")
+    if len(fraction) > exponent:
+        raise BadAmount(f"{currency.upper()} amounts have at most {exponent} decimals.")
+    minor = int(whole) * 10**exponent + int(fraction.ljust(exponent, "0") or 0)
+    if minor <= 0:
+        raise BadAmount("A refund is a positive amount above zero.")
+    if minor > MAX_MINOR:
+        raise BadAmount("That is more than is left to refund on this order.")
+    return minor
 
 
 def request_refund(order: Order, amount: int, form_token: str, gateway: Gateway, reason: str = "") -> Refund:
@@ -53,7 +70,7 @@ def request_refund(order: Order, amount: int, form_token: str, gateway: Gateway,
         if order.state not in OrderState.PAID_STATES or not order.payment_intent_id:
             raise RefundError(f"An order that is {order.state} cannot be refunded.")
         if not 0 < amount <= refundable(order):
-            raise RefundError("That is more than is left to refund on this order.")
+            raise BadAmount("That is more than is left to refund on this order.")
         number = (db.session.scalar(select(func.max(Refund.number)).where(Refund.order_id == order.id)) or 0) + 1
         refund = Refund(order_id=order.id, number=number, amount=amount, currency=order.currency,
                         form_token=form_token, idempotency_key=f"refund-{order.public_id}-{number}",

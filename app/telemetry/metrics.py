@@ -61,7 +61,7 @@ HTTP_REQUESTS = Counter("shop_http_requests_total", "HTTP responses by route and
                         ["method", "route", "status"])
 HTTP_LATENCY = Histogram("shop_http_request_seconds", "Time to answer an HTTP request", ["route"],
                          buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
-ADMIN_LOGINS = Counter("shop_admin_logins_total", "Admin login attempts by result (ok, failed, locked)",
+ADMIN_LOGINS = Counter("shop_admin_logins_total", "Admin login attempts by result (ok, failed, locked, not_counted)",
                        ["result"])
 REFUNDS = Counter("shop_refunds_total", "Refunds requested from the admin, by outcome", ["outcome"])
 EVENT_REPLAYS = Counter("shop_event_replays_total", "Stored events replayed by a person (admin or shop replay)")

@@ -18,7 +18,7 @@ FORM_TOKEN = re.compile(r'name="form_token" value="([0-9a-f]+)"')
 def admin_session(url: str) -> requests.Session:
     http = requests.Session()
     login = http.get(f"{url}/admin/login", timeout=10).text
-    response = http.post(f"{url}/admin/login", data={"csrf_token": CSRF.search(login).group(1),
+    response = http.post(f"{url}/admin/login", data={"csrf_token": CSRF.search(login).group(1), "name": "admin",
                                                      "password": PASSWORD}, timeout=10, allow_redirects=False)
     assert response.status_code == 302, response.text
     return http
@@ -60,6 +60,8 @@ def test_a_refund_from_the_admin_ends_with_the_order_refunded_by_the_webhook(tmp
         timeline = http.get(f"{stack.url}/admin/orders/{public_id}", timeout=10).text
         assert "fulfilled → refunded" in timeline and "charge.refunded" in timeline
         assert "Nothing to refund" in timeline
+        actions = stack.query("SELECT account_name, action, amount FROM admin_action ORDER BY id")
+        assert actions == [("admin", "refund", 100), ("admin", "refund", amount - 100)]
     finally:
         stack.stop()
 
@@ -77,11 +79,12 @@ def test_the_admin_pages_pass_axe_and_load_nothing_the_csp_blocks(tmp_path, page
         public_id = body["order_url"].rsplit("/", 1)[1]
         page.goto(f"{stack.url}/admin/")
         sf.assert_accessible(page)  # the login page
+        page.get_by_label("Name").fill("admin")  # ADMIN_PASSWORD_HASH bootstraps the account `admin`
         page.get_by_label("Password").fill(PASSWORD)
         page.get_by_role("button", name="Log in").click()
         page.wait_for_url("**/admin/")
         for path in ("/admin/", "/admin/orders", f"/admin/orders/{public_id}", "/admin/events", "/admin/jobs",
-                     "/admin/csp-reports"):
+                     "/admin/csp-reports", "/admin/audit"):
             page.goto(stack.url + path)
             sf.assert_accessible(page)
         assert not violations, violations

@@ -1,5 +1,7 @@
-"""The admin pages: login (hash from the environment, lockout, CSRF), orders and timelines, refunds through the
-emulator, the event inbox with replay, failed jobs with retry, CSP reports and the health panel."""
+"""The admin pages: named accounts (the `admin` bootstrapped from ADMIN_PASSWORD_HASH, `shop admin ...`, TOTP),
+server-side sessions (logout, timeouts, password change), the lockout, CSRF, orders and timelines, refunds through
+the emulator, the event inbox with replay, failed jobs with retry, CSP reports, the audit trail and the health
+panel. The lockout under concurrency, on a real gunicorn and through nginx: test_admin_lockout.py."""
 from __future__ import annotations
 
 import json
@@ -17,7 +19,9 @@ from app.queues import QUEUES, get_queue
 from helpers import EMULATOR_SECRET_KEY, EmulatorProcess, event_payload, sign
 
 PASSWORD = "correct horse battery staple"
-PAGES = ["/admin/", "/admin/orders", "/admin/orders/abc", "/admin/events", "/admin/jobs", "/admin/csp-reports"]
+LOGIN = {"name": "admin", "password": PASSWORD}  # ADMIN_PASSWORD_HASH bootstraps the account `admin`
+PAGES = ["/admin/", "/admin/orders", "/admin/orders/abc", "/admin/events", "/admin/jobs", "/admin/csp-reports",
+         "/admin/audit"]
 POSTS = ["/admin/orders/abc/refund", "/admin/events/evt_1/replay", "/admin/jobs/events/x/retry", "/admin/logout"]
 
 
@@ -34,7 +38,7 @@ def admin_app(make_app, settings, password_hash):
 @pytest.fixture
 def admin(admin_app):
     client = admin_app.test_client()
-    assert client.post("/admin/login", data={"password": PASSWORD}).status_code == 302
+    assert client.post("/admin/login", data=LOGIN).status_code == 302
     return client
 
 
@@ -74,10 +78,10 @@ def test_anonymous_visitors_are_sent_to_the_login_and_refused_on_every_action(ad
 
 def test_a_wrong_password_is_refused_and_the_right_one_opens_the_pages_until_logout(admin_app):
     client = admin_app.test_client()
-    response = client.post("/admin/login", data={"password": "guess"})
+    response = client.post("/admin/login", data={"name": "admin", "password": "guess"})
     assert response.status_code == 401 and b"not right" in response.data
     assert client.get("/admin/orders").status_code == 302
-    response = client.post("/admin/login?next=/admin/events", data={"password": PASSWORD})
+    response = client.post("/admin/login?next=/admin/events", data=LOGIN)
     assert response.headers["Location"].endswith("/admin/events")
     page = client.get("/admin/orders")
     assert page.status_code == 200 and page.headers["Cache-Control"] == "no-store"
@@ -86,28 +90,153 @@ def test_a_wrong_password_is_refused_and_the_right_one_opens_the_pages_until_log
 
 
 def test_the_login_does_not_redirect_off_the_admin(admin_app):
-    response = admin_app.test_client().post("/admin/login?next=https://evil.example/", data={"password": PASSWORD})
+    response = admin_app.test_client().post("/admin/login?next=https://evil.example/", data=LOGIN)
     assert response.headers["Location"].endswith("/admin/")
 
 
-def test_repeated_failures_lock_the_address_out_even_for_the_right_password(admin_app):
+def add_account(app, name: str, password: str) -> None:
+    from app.admin import accounts
+
+    with app.app_context():
+        accounts.create(name, password)
+
+
+def test_repeated_failures_lock_the_name_and_the_address_out_even_for_the_right_password(admin_app):
+    add_account(admin_app, "bea", "bea's own long password")
+    add_account(admin_app, "cal", "cal's own long password")
     client = admin_app.test_client()
     for _ in range(admin_app.config["SETTINGS"].admin_max_failures):
-        assert client.post("/admin/login", data={"password": "wrong"}).status_code == 401
-    locked = client.post("/admin/login", data={"password": PASSWORD})
+        assert client.post("/admin/login", data={"name": "admin", "password": "wrong"}).status_code == 401
+    locked = client.post("/admin/login", data=LOGIN)
     assert locked.status_code == 429 and locked.headers["Retry-After"]
     assert client.get("/admin/orders").status_code == 302
-    other = admin_app.test_client()  # another address is not locked
-    assert other.post("/admin/login", data={"password": PASSWORD},
+    # the address is locked for every name, and the name from every address
+    assert client.post("/admin/login", data={"name": "bea", "password": "bea's own long password"}).status_code == 429
+    other = admin_app.test_client()
+    assert other.post("/admin/login", data=LOGIN, environ_base={"REMOTE_ADDR": "10.0.0.2"}).status_code == 429
+    assert other.post("/admin/login", data={"name": "cal", "password": "cal's own long password"},
                       environ_base={"REMOTE_ADDR": "10.0.0.2"}).status_code == 302
+
+
+def logged_in(app, name: str, password: str, address: str = "127.0.0.1"):
+    client = app.test_client()
+    response = client.post("/admin/login", data={"name": name, "password": password},
+                           environ_base={"REMOTE_ADDR": address})
+    assert response.status_code == 302, response.data
+    return client
+
+
+def test_a_cookie_copied_before_logout_is_refused_after_it(admin_app):
+    client = logged_in(admin_app, "admin", PASSWORD)
+    stolen = client.get_cookie("session").value
+    client.post("/admin/logout")
+    thief = admin_app.test_client()
+    thief.set_cookie("session", stolen)
+    assert thief.get("/admin/orders").status_code == 302
+    assert thief.post("/admin/events/evt_x/replay").status_code == 403
+
+
+def test_a_session_ends_after_its_idle_time_and_after_its_absolute_time(admin_app):
+    from datetime import timedelta
+
+    from app.models import AdminSession
+
+    settings = admin_app.config["SETTINGS"]
+    idle, busy = logged_in(admin_app, "admin", PASSWORD), logged_in(admin_app, "admin", PASSWORD)
+    with admin_app.app_context():
+        first, second = db.session.scalars(select(AdminSession).order_by(AdminSession.created_at)).all()
+        first.last_seen -= timedelta(seconds=settings.admin_idle_seconds + 1)
+        second.created_at -= timedelta(seconds=settings.admin_session_seconds + 1)  # used a second ago
+        db.session.commit()
+    assert idle.get("/admin/orders").status_code == 302
+    assert busy.get("/admin/orders").status_code == 302
+    assert logged_in(admin_app, "admin", PASSWORD).get("/admin/orders").status_code == 200
+
+
+def test_a_password_change_ends_every_session_of_that_account_only(admin_app):
+    add_account(admin_app, "bea", "bea's own long password")
+    add_account(admin_app, "cal", "cal's own long password")
+    bea_laptop, bea_phone = (logged_in(admin_app, "bea", "bea's own long password") for _ in range(2))
+    cal = logged_in(admin_app, "cal", "cal's own long password")
+    result = admin_app.test_cli_runner().invoke(args=["admin", "password", "bea"], input="bea's new long password\n")
+    assert result.exit_code == 0, result.output
+    assert bea_laptop.get("/admin/orders").status_code == 302 and bea_phone.get("/admin/orders").status_code == 302
+    assert cal.get("/admin/orders").status_code == 200
+    refused = admin_app.test_client().post("/admin/login", data={"name": "bea", "password": "bea's own long password"})
+    assert refused.status_code == 401
+    assert logged_in(admin_app, "bea", "bea's new long password").get("/admin/orders").status_code == 200
+
+
+def test_a_disabled_account_is_refused_and_its_sessions_end(admin_app):
+    add_account(admin_app, "bea", "bea's own long password")
+    bea = logged_in(admin_app, "bea", "bea's own long password")
+    assert admin_app.test_cli_runner().invoke(args=["admin", "disable", "bea"]).exit_code == 0
+    assert bea.get("/admin/orders").status_code == 302
+    again = admin_app.test_client().post("/admin/login", data={"name": "bea", "password": "bea's own long password"})
+    assert again.status_code == 401
+
+
+def test_admin_create_reads_the_password_from_stdin_and_refuses_short_ones_and_duplicates(admin_app):
+    from app.models import AdminAccount
+
+    runner = admin_app.test_cli_runner()
+    assert runner.invoke(args=["admin", "create", "dee"], input="dee's own long password\n").exit_code == 0
+    assert runner.invoke(args=["admin", "create", "dee"], input="another long password\n").exit_code != 0
+    assert runner.invoke(args=["admin", "create", "eve"], input="short\n").exit_code != 0
+    assert runner.invoke(args=["admin", "create", "dee", "--if-missing"], input="x\n").exit_code == 0
+    with admin_app.app_context():
+        assert db.session.scalars(select(AdminAccount.name).order_by(AdminAccount.name)).all() == ["dee"]
+    assert logged_in(admin_app, "dee", "dee's own long password").get("/admin/").status_code == 200
+    # with an account made, ADMIN_PASSWORD_HASH no longer bootstraps `admin`
+    assert admin_app.test_client().post("/admin/login", data=LOGIN).status_code == 401
+
+
+def test_two_accounts_each_with_its_own_password_each_named_in_the_audit_trail(admin_app, redis):
+    add_account(admin_app, "bea", "bea's own long password")
+    add_account(admin_app, "cal", "cal's own long password")
+    crossed = admin_app.test_client().post("/admin/login", data={"name": "bea", "password": "cal's own long password"})
+    assert crossed.status_code == 401
+    bea = logged_in(admin_app, "bea", "bea's own long password", address="10.0.0.7")
+    cal = logged_in(admin_app, "cal", "cal's own long password", address="10.0.0.8")
+    assert bea.get("/admin/").get_data(as_text=True).count('data-testid="admin-name">bea<') == 1
+    bea.post("/admin/events/evt_nowhere/replay", environ_base={"REMOTE_ADDR": "10.0.0.7"})
+    cal.post("/admin/jobs/maintenance/no-such-job/retry", environ_base={"REMOTE_ADDR": "10.0.0.8"})
+    with admin_app.app_context():
+        from app.models import AdminAction
+
+        rows = db.session.scalars(select(AdminAction).order_by(AdminAction.id)).all()
+        assert [(r.account_name, r.action, r.target, r.address) for r in rows] == [
+            ("bea", "replay", "evt_nowhere", "10.0.0.7"), ("cal", "job-retry", "no-such-job", "10.0.0.8")]
+        assert "no stored event" in rows[0].outcome
+    trail = cal.get("/admin/audit").get_data(as_text=True)
+    assert trail.count('data-testid="admin-action"') == 2 and "evt_nowhere" in trail and "no-such-job" in trail
+
+
+def test_an_account_with_totp_needs_a_current_code_each_used_once(admin_app):
+    import pyotp
+
+    add_account(admin_app, "bea", "bea's own long password")
+    result = admin_app.test_cli_runner().invoke(args=["admin", "totp", "bea"])
+    assert result.exit_code == 0 and result.output.startswith("otpauth://totp/"), result.output
+    totp = pyotp.parse_uri(result.output.strip())
+    form = {"name": "bea", "password": "bea's own long password"}
+    client = admin_app.test_client()
+    assert client.post("/admin/login", data=form).status_code == 401
+    assert client.post("/admin/login", data={**form, "code": "000000" if totp.now() != "000000" else "111111"}
+                       ).status_code == 401
+    code = totp.now()
+    assert client.post("/admin/login", data={**form, "code": code}).status_code == 302
+    assert client.get("/admin/orders").status_code == 200
+    replayed = admin_app.test_client().post("/admin/login", data={**form, "code": code})
+    assert replayed.status_code == 401  # a code seen once is not accepted again
 
 
 def test_admin_forms_need_a_csrf_token(admin_app):
     admin_app.config["WTF_CSRF_ENABLED"] = True
     client = admin_app.test_client()
-    assert client.post("/admin/login", data={"password": PASSWORD}).status_code == 400
+    assert client.post("/admin/login", data=LOGIN).status_code == 400
     token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/admin/login").get_data(as_text=True))
-    assert client.post("/admin/login", data={"password": PASSWORD, "csrf_token": token.group(1)}).status_code == 302
+    assert client.post("/admin/login", data={**LOGIN, "csrf_token": token.group(1)}).status_code == 302
     assert client.post("/admin/events/evt_x/replay").status_code == 400
     assert client.post("/admin/logout").status_code == 400
 
@@ -135,7 +264,8 @@ def test_hash_password_prints_a_hash_that_logs_in(admin_app):
 
 
 # ---- orders ------------------------------------------------------------------------------------------
-def test_orders_filter_by_state_and_an_order_shows_its_timeline(admin_app, admin, client, redis):
+def test_orders_filter_by_state_and_an_order_shows_its_timeline(admin_app, admin, redis):
+    client = admin_app.test_client()  # the `client` fixture would build another app on a fresh schema
     paid = make_order(admin_app, public_id="1" * 32)
     make_order(admin_app, state="canceled", public_id="2" * 32)
     body = event_payload("payment_intent.succeeded", {"id": "pi_timeline", "object": "payment_intent",
@@ -185,7 +315,7 @@ def test_a_partial_refund_submitted_twice_refunds_once_with_a_key_from_its_row(m
                                                                               emulator):
     app = make_app(settings.with_overrides(admin_password_hash=password_hash, stripe_api_base=emulator.api))
     admin = app.test_client()
-    admin.post("/admin/login", data={"password": PASSWORD})
+    admin.post("/admin/login", data=LOGIN)
     public_id = "3" * 32
     make_order(app, state="fulfilled", public_id=public_id,
                payment_intent_id=emulator_payment(emulator, 8900, public_id))
@@ -297,6 +427,6 @@ def test_csp_reports_and_the_health_panel_are_shown(admin_app, admin, redis):
 def test_the_health_panel_says_when_redis_cannot_be_read(make_app, settings, password_hash):
     app = make_app(settings.with_overrides(admin_password_hash=password_hash, redis_url="redis://127.0.0.1:9/0"))
     client = app.test_client()
-    client.post("/admin/login", data={"password": PASSWORD})  # the lockout counter falls back to memory
+    client.post("/admin/login", data=LOGIN)  # the lockout counter falls back to memory
     panel = client.get("/admin/")
     assert panel.status_code == 200 and b"Redis could not be read" in panel.data

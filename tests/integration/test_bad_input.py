@@ -447,3 +447,45 @@ def test_made_up_confirmation_tokens_get_a_clear_error_and_hold_no_stock(make_ap
         assert response.json["status"] == "error" and response.json["error"], name
         assert _stock_and_holds(app) == (products, holds), name  # no stock moved, no order holds any
         assert _cart(shopper.client) == cart, name
+
+
+# ---- admin refund amounts ------------------------------------------------------------------------------------
+
+BAD_AMOUNTS = ["NaN", "sNaN", "-sNaN", "Infinity", "-Infinity", "inf", "1e400", "1E+2", "-1", "-0.01", "0", "0.00",
+               "1.001", "0.001", "", "   ", "abc", "1,00", "12.5.0", "0x10", "9" * 40, "٨٩", "８９", "one cent more",
+               "1 000", "1_000", "21474836.48", "999999999999",
+               "+1", ".5", "<script>alert(1)</script>", "1; DROP TABLE refund;--"]
+
+
+@pytest.fixture
+def paid_order(make_app, settings):
+    """An admin logged in and a paid order whose refund would go to an unreachable Stripe: only the amount's
+    parsing stands between a bad amount and a refund."""
+    from werkzeug.security import generate_password_hash
+
+    from app.models import Order, Product, db
+
+    app = make_app(settings.with_overrides(admin_password_hash=generate_password_hash("refund bad input pw")))
+    with app.app_context():
+        product = db.session.get(Product, "enamel-mug")
+        order = Order(attempt_id="e" * 32, amount=product.price - 1, currency="usd", state="fulfilled",
+                      email="shopper@example.com", payment_intent_id="pi_bad_input")
+        db.session.add(order)
+        db.session.commit()
+        public_id, amount = order.public_id, order.amount
+    admin = app.test_client()
+    assert admin.post("/admin/login", data={"name": "admin", "password": "refund bad input pw"}).status_code == 302
+    return app, admin, public_id, amount
+
+
+@pytest.mark.parametrize("amount", BAD_AMOUNTS)
+def test_bad_refund_amounts_get_400_with_a_message_and_change_nothing(paid_order, amount):
+    app, admin, public_id, total = paid_order
+    if amount == "one cent more":  # than the order's amount
+        amount = "%d.%02d" % divmod(total + 1, 100)
+    before = dump(app)
+    response = admin.post(f"/admin/orders/{public_id}/refund", data={"amount": amount, "form_token": "b" * 32})
+    assert response.status_code == 400, response.get_data(as_text=True)[:300]
+    message = re.search(r'notice-error" role="status"><p>(.*?)</p>', response.get_data(as_text=True))
+    assert message and any(word in message[1] for word in ("number", "positive", "decimals", "more than")), message
+    assert dump(app) == before

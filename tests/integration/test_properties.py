@@ -1,5 +1,5 @@
-"""Property-based (Hypothesis): no input to the cart, confirm or webhook endpoints makes the shop answer 5xx,
-and none changes an order or the catalog (the one write a bad request may cause: nothing); no made-up
+"""Property-based (Hypothesis): no input to the cart, confirm, webhook or admin refund endpoints makes the shop
+answer 5xx, and none changes an order or the catalog (the one write a bad request may cause: nothing); no made-up
 confirmation token holds any stock."""
 import hashlib
 import json
@@ -254,3 +254,54 @@ def test_no_made_up_token_holds_stock_or_pays(stripe_shop, token, lines, repeat)
         event(f"status {response.status_code}")
     assert _held(app) == (stock_before, 0)
     assert _cart_of(app, client), "the cart is kept"
+
+
+# ---- admin refund amounts ------------------------------------------------------------------------------------
+
+amount_text = st.one_of(
+    st.text(max_size=40), st.from_regex(r"\A[ +-]?[0-9]{0,14}(\.[0-9]{0,4})?([eE][+-]?[0-9]{1,4})?\Z"),
+    st.sampled_from(["NaN", "sNaN", "-sNaN", "Infinity", "-Infinity", "inf", "1e400"]),
+    st.decimals(allow_nan=True, allow_infinity=True).map(str))
+
+
+@EXAMPLES
+@given(text=amount_text)
+def test_a_refund_amount_is_refused_or_is_exactly_the_number_typed(text):
+    from decimal import Decimal
+
+    from app.admin.refunds import BadAmount, parse_amount
+
+    try:
+        minor = parse_amount(text, "usd")
+    except BadAmount as error:
+        assert str(error)
+        event("refused")
+        return
+    assert re.fullmatch(r"[0-9]+(\.[0-9]+)?", text.strip()), text
+    assert isinstance(minor, int) and 0 < minor < 2**31 and Decimal(minor) == Decimal(text.strip()) * 100, text
+    event("accepted")
+
+
+@pytest.fixture
+def admin_on_unpaid_order(app):
+    """An admin, and an order never paid: any amount is answered before Stripe could be asked."""
+    from app.admin import accounts
+
+    public_id = pending_order(app)
+    with app.app_context():
+        accounts.create("prop", "property test password")
+    admin = app.test_client()
+    assert admin.post("/admin/login", data={"name": "prop", "password": "property test password"}).status_code == 302
+    return admin, public_id
+
+
+@EXAMPLES
+@given(text=amount_text)
+def test_no_refund_amount_answers_5xx_or_changes_an_order_or_a_refund(app, admin_on_unpaid_order, text):
+    admin, public_id = admin_on_unpaid_order
+    tables = ("order", "order_line", "refund", "product", "payment_attempt")
+    before = {name: rows for name, rows in dump(app).items() if name in tables}
+    response = admin.post(f"/admin/orders/{public_id}/refund", data={"amount": text, "form_token": "c" * 32})
+    assert response.status_code in (302, 400), (text, response.status_code)
+    event(f"status {response.status_code}")
+    assert {name: rows for name, rows in dump(app).items() if name in tables} == before
