@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import subprocess
+import threading
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -27,11 +28,11 @@ def nginx_binary() -> str | None:
     return shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx",) if os.access(p, os.X_OK)), None)
 
 
-def start_nginx(tmp: Path, port: int, pages: str, payments: str) -> subprocess.Popen:
+def start_nginx(tmp: Path, port: int, pages: str, payments: str, template: str | None = None) -> subprocess.Popen:
     """nginx with the template filled in as the nginx image's entrypoint does (envsubst of the variables it is
     given; nginx's own $variables stay)."""
     values = {"PROXY_PORT": str(port), "PAGES_UPSTREAM": pages, "PAYMENTS_UPSTREAM": payments}
-    site = re.sub(r"\$\{(\w+)\}", lambda match: values.get(match[1], match[0]), TEMPLATE.read_text())
+    site = re.sub(r"\$\{(\w+)\}", lambda match: values.get(match[1], match[0]), template or TEMPLATE.read_text())
     assert "${" not in site, "a variable the proxy service does not set"
     (tmp / "site.conf").write_text(site)
     temp_paths = " ".join(f"{kind}_temp_path {tmp / kind};" for kind in ("client_body", "proxy", "fastcgi",
@@ -50,6 +51,19 @@ def start_nginx(tmp: Path, port: int, pages: str, payments: str) -> subprocess.P
 
 @pytest.fixture
 def proxied(tmp_path):
+    yield from proxy_in_front(tmp_path, TEMPLATE.read_text())
+
+
+@pytest.fixture
+def loose_proxy(tmp_path):
+    """The proxy with a webhook cap larger than the shop's (as a proxy someone configured differently would
+    have): the shop itself must then refuse the body and keep the connection usable."""
+    template = TEMPLATE.read_text().replace("client_max_body_size 256k;", "client_max_body_size 1m;")
+    assert "256k" not in template
+    yield from proxy_in_front(tmp_path, template)
+
+
+def proxy_in_front(tmp_path, template: str):
     if nginx_binary() is None:
         pytest.skip("nginx is not installed (apt-get install nginx-light): deploy/nginx/ not exercised")
     stack = Stack(tmp_path, database_url=os.environ.get("TEST_DATABASE_URL"), workers=1, payments_pool=True,
@@ -57,7 +71,7 @@ def proxied(tmp_path):
     nginx = None
     try:
         port = free_port()
-        nginx = start_nginx(tmp_path, port, f"127.0.0.1:{stack.port}", f"127.0.0.1:{stack.payments_port}")
+        nginx = start_nginx(tmp_path, port, f"127.0.0.1:{stack.port}", f"127.0.0.1:{stack.payments_port}", template)
         front = f"http://127.0.0.1:{port}"
         wait_for_http(f"{front}/healthz")
         # the shop as a shopper reaches it: every path through the proxy
@@ -165,3 +179,31 @@ def test_an_oversized_webhook_is_refused_and_no_other_request_fails(proxied):
     assert webhook(front, near).status_code == 400  # signed, but not a Stripe event
     assert [webhook(front, event_payload("customer.created", {"id": f"cus_after_{n}", "object": "customer"}))
             .status_code for n in range(5)] == [200] * 5
+
+
+def test_behind_a_proxy_with_a_larger_cap_an_oversized_body_fails_no_other_request(loose_proxy):
+    stack, front = loose_proxy
+    big = '{"id": "evt_big", "pad": "' + "x" * (300 * 1024) + '"}'  # over WEBHOOK_MAX_BODY, under the proxy's 1 MiB
+    refused, others = [], []
+
+    def oversized():
+        for _ in range(10):
+            for path, kind in (("/webhooks/stripe", "application/json"), ("/csp-report", "application/csp-report")):
+                refused.append(requests.post(f"{front.url}{path}", data=big, timeout=10,
+                                             headers={"Stripe-Signature": sign(big), "Content-Type": kind}).status_code)
+
+    sender = threading.Thread(target=oversized)
+    sender.start()
+    with requests.Session() as other:  # another client, on connections of its own, meanwhile
+        n = 0
+        while sender.is_alive() or n < 10:
+            body = event_payload("customer.created", {"id": f"cus_loose_{n}", "object": "customer"})
+            others.append(other.post(f"{front.url}/webhooks/stripe", data=body, timeout=10,
+                                     headers={"Stripe-Signature": sign(body), "Content-Type": "application/json"})
+                          .status_code)
+            others.append(other.post(f"{front.url}/cart/add", data={"product_id": "enamel-mug"}, timeout=10)
+                          .status_code)
+            n += 1
+    sender.join()
+    assert refused == [413] * 20  # the shop's own answer, passed on
+    assert set(others) <= {200, 400}, others  # the cart refuses a request without its CSRF token; none is a 502
