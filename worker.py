@@ -1,6 +1,6 @@
 """Start an RQ worker (with RQ's scheduler, for retries) on the shop's queues, plus the periodic jobs.
 
-    python worker.py                  # events, mail and maintenance queues; relay/reconcile/expiry scheduled
+    python worker.py                  # events, mail and maintenance queues; relay/reconcile/expiry/pruning scheduled
     python worker.py --no-cron        # an extra worker: leave the periodic jobs to one process
 
 If Redis goes away the worker waits and reconnects instead of exiting; events stored meanwhile are put back
@@ -101,6 +101,7 @@ def run_cron(redis_url: str, relay_every: int, reconcile_every: int) -> None:
         scheduler.register(jobs.reconcile, MAINTENANCE, interval=reconcile_every, job_timeout=120)
         scheduler.register(jobs.expire_orders, MAINTENANCE, interval=60, job_timeout=120)
         scheduler.register(jobs.expire_carts, MAINTENANCE, interval=3600, job_timeout=120)
+        scheduler.register(jobs.prune_csp_reports, MAINTENANCE, interval=3600, job_timeout=120)
         scheduler.start()
 
     retry_while_redis_is_down(start)

@@ -1,5 +1,5 @@
 """Every RQ entry point: applying events and sending receipts, the scheduled jobs (worker.py's cron: relay,
-reconcile, expire stale orders and carts), and finding a payment's outcome."""
+reconcile, expire stale orders and carts, prune old CSP reports), and finding a payment's outcome."""
 from __future__ import annotations
 
 import os
@@ -36,6 +36,13 @@ def expire_carts() -> int:
         from app.shop.cart_store import purge_expired
 
         return purge_expired()
+
+
+def prune_csp_reports() -> int:
+    with _job_app().app_context():
+        from app.web.csp_store import prune
+
+        return prune(current_app.config["SETTINGS"].csp_report_retention_days)
 
 
 def find_outcome(attempt_id: int) -> str:

@@ -88,8 +88,11 @@ def _database_gauges():
                                     value=events["oldest_pending_age"])
     csp = GaugeMetricFamily("shop_csp_reports_stored", "CSP violation reports stored (deduplicated, with repeats)",
                             value=db.session.scalar(select(func.coalesce(func.sum(CspReport.count), 0))))
+    payment_kinds = GaugeMetricFamily("shop_csp_payment_page_kinds", "Kinds of CSP violation stored for payment pages",
+                                      value=db.session.scalar(select(func.count()).select_from(CspReport)
+                                                              .where(CspReport.payment_page.is_(True))))
     db.session.rollback()
-    return [orders, by_status, pending_age, csp]
+    return [orders, by_status, pending_age, csp, payment_kinds]
 
 
 def _aware(moment):
