@@ -182,28 +182,36 @@ def test_an_oversized_webhook_is_refused_and_no_other_request_fails(proxied):
 
 
 def test_behind_a_proxy_with_a_larger_cap_an_oversized_body_fails_no_other_request(loose_proxy):
+    """Oversized bodies (over the shop's caps, under the proxy's 1 MiB) while four other clients keep sending:
+    without the shop draining what it refuses, some of the others got nginx's 502 (a reused upstream
+    connection the shop was closing)."""
     stack, front = loose_proxy
-    big = '{"id": "evt_big", "pad": "' + "x" * (300 * 1024) + '"}'  # over WEBHOOK_MAX_BODY, under the proxy's 1 MiB
+    big = '{"id": "evt_big", "pad": "' + "x" * (300 * 1024) + '"}'
     refused, others = [], []
+    done = threading.Event()
 
     def oversized():
-        for _ in range(10):
-            for path, kind in (("/webhooks/stripe", "application/json"), ("/csp-report", "application/csp-report")):
-                refused.append(requests.post(f"{front.url}{path}", data=big, timeout=10,
-                                             headers={"Stripe-Signature": sign(big), "Content-Type": kind}).status_code)
+        with requests.Session() as session:
+            for n in range(40):
+                path, kind = (("/webhooks/stripe", "application/json") if n % 2
+                              else ("/csp-report", "application/csp-report"))
+                refused.append(session.post(f"{front.url}{path}", data=big, timeout=10, headers={
+                    "Stripe-Signature": sign(big), "Content-Type": kind}).status_code)
+        done.set()
 
-    sender = threading.Thread(target=oversized)
-    sender.start()
-    with requests.Session() as other:  # another client, on connections of its own, meanwhile
-        n = 0
-        while sender.is_alive() or n < 10:
-            body = event_payload("customer.created", {"id": f"cus_loose_{n}", "object": "customer"})
-            others.append(other.post(f"{front.url}/webhooks/stripe", data=body, timeout=10,
-                                     headers={"Stripe-Signature": sign(body), "Content-Type": "application/json"})
-                          .status_code)
-            others.append(other.post(f"{front.url}/cart/add", data={"product_id": "enamel-mug"}, timeout=10)
-                          .status_code)
-            n += 1
-    sender.join()
-    assert refused == [413] * 20  # the shop's own answer, passed on
-    assert set(others) <= {200, 400}, others  # the cart refuses a request without its CSRF token; none is a 502
+    def other_client():
+        with requests.Session() as session:  # connections of its own, kept alive
+            while not done.is_set():
+                others.append(session.post(f"{front.url}/cart/add", data={"product_id": "enamel-mug"},
+                                           timeout=10).status_code)
+                body = event_payload("customer.created", {"id": f"cus_{len(others)}", "object": "customer"})
+                others.append(session.post(f"{front.url}/webhooks/stripe", data=body, timeout=10, headers={
+                    "Stripe-Signature": sign(body), "Content-Type": "application/json"}).status_code)
+
+    threads = [threading.Thread(target=oversized)] + [threading.Thread(target=other_client) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert refused == [413] * 40  # the shop's own answer, passed on
+    assert len(others) >= 20 and set(others) <= {200, 400}, {code: others.count(code) for code in set(others)}
