@@ -195,8 +195,9 @@ def test_behind_a_proxy_with_a_larger_cap_an_oversized_body_fails_no_other_reque
             for n in range(40):
                 path, kind = (("/webhooks/stripe", "application/json") if n % 2
                               else ("/csp-report", "application/csp-report"))
-                refused.append(session.post(f"{front.url}{path}", data=big, timeout=10, headers={
-                    "Stripe-Signature": sign(big), "Content-Type": kind}).status_code)
+                answer = session.post(f"{front.url}{path}", data=big, timeout=10, headers={
+                    "Stripe-Signature": sign(big), "Content-Type": kind})
+                refused.append((answer.status_code, answer.text[:200]))
         done.set()
 
     def other_client():
@@ -213,5 +214,5 @@ def test_behind_a_proxy_with_a_larger_cap_an_oversized_body_fails_no_other_reque
         thread.start()
     for thread in threads:
         thread.join(120)
-    assert refused == [413] * 40  # the shop's own answer, passed on
+    assert [code for code, _ in refused] == [413] * 40, refused[:4]  # the shop's own answer, passed on
     assert len(others) >= 20 and set(others) <= {200, 400}, {code: others.count(code) for code in set(others)}
