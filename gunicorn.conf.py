@@ -26,6 +26,19 @@ accesslog = "-" if os.environ.get("GUNICORN_ACCESS_LOG") else None
 # Must be set before any worker imports prometheus_client.
 os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", os.path.join(tempfile.gettempdir(), "shop-prometheus"))
 HOST = socket.gethostname().replace("_", "-")
+# The most of a refused request's body the shop reads to keep its connection usable (app/web/limits.py DRAIN_MAX).
+DRAIN_MAX = 1024 * 1024
+
+
+def pre_request(worker, req):
+    """A body the shop would not drain if it refused it (larger than DRAIN_MAX, or of unknown length) gets an
+    answer with `Connection: close`: a proxy then never reuses a connection whose next request start is unknown.
+    gunicorn ignores a Connection header set by the app, so this is decided here."""
+    length = next((value for name, value in req.headers if name == "CONTENT-LENGTH"), None)
+    chunked = any(name == "TRANSFER-ENCODING" for name, _ in req.headers)
+    if chunked or (length is not None and length.isdigit() and int(length) > DRAIN_MAX):
+        req.must_close = True
+    worker.log.debug("%s %s", req.method, req.path)
 
 
 def on_starting(server):

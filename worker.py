@@ -102,6 +102,7 @@ def run_cron(redis_url: str, relay_every: int, reconcile_every: int) -> None:
         scheduler.register(jobs.expire_orders, MAINTENANCE, interval=60, job_timeout=120)
         scheduler.register(jobs.expire_carts, MAINTENANCE, interval=3600, job_timeout=120)
         scheduler.register(jobs.prune_event_payloads, MAINTENANCE, interval=3600, job_timeout=600)
+        scheduler.register(jobs.prune_csp_reports, MAINTENANCE, interval=3600, job_timeout=120)
         scheduler.start()
 
     retry_while_redis_is_down(start)

@@ -10,7 +10,8 @@ import uuid
 from datetime import datetime, timezone
 
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, MetaData, String, Text, UniqueConstraint, event
+from sqlalchemy import (Boolean, DateTime, ForeignKey, Index, Integer, MetaData, String, Text, UniqueConstraint, event,
+                        false)
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
@@ -265,12 +266,18 @@ class Checkpoint(db.Model):
 
 
 class CspReport(db.Model):
+    """One kind of CSP violation: a page path, a directive and a blocked origin (app/web/csp_reports.py)."""
+
+    __table_args__ = (Index("ix_csp_report_payment_page_last_seen", "payment_page", "last_seen"),)
+
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     fingerprint: Mapped[str] = mapped_column(String(64), unique=True)
-    document_uri: Mapped[str] = mapped_column(String(500))
+    document_uri: Mapped[str] = mapped_column(String(500))  # the page's path, ids masked
     directive: Mapped[str] = mapped_column(String(100))
-    blocked_uri: Mapped[str] = mapped_column(String(500))
-    body: Mapped[str] = mapped_column(Text)
+    blocked_uri: Mapped[str] = mapped_column(String(500))  # the blocked origin, or a keyword such as 'inline'
+    body: Mapped[str] = mapped_column(Text)  # the first report of the kind, reduced (app/web/csp_reports.py)
+    payment_page: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    sample: Mapped[str] = mapped_column(String(200), default="", server_default="")
     count: Mapped[int] = mapped_column(Integer, default=1)
     first_seen: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_seen: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

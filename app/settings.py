@@ -95,7 +95,10 @@ class Settings:
     rate_limit_storage: str = ""  # empty: the Redis URL, else memory://
     rate_limit_confirm: str = "20/minute;200/hour"  # per client address; "off" (or "") turns a limit off
     rate_limit_webhook: str = "120/minute"  # refused requests only: signed deliveries never spend it
-    rate_limit_csp_report: str = "60/minute"
+    rate_limit_csp_report: str = "60/minute;600/hour"
+    csp_report_max_kinds: int = 5000  # distinct violations kept; past it the oldest off payment pages go
+    csp_report_retention_days: int = 30  # a kind not seen for this long is pruned (worker's cron, hourly)
+    csp_payment_pages: str = "/checkout,/orders"  # path prefixes (comma-separated) whose violations are never dropped
     trusted_proxies: int = 0  # reverse proxies in front whose X-Forwarded-For/-Proto/-Host are believed
     log_json: bool = False
     compress_responses: bool = True  # off where a proxy in front compresses (deploy/nginx/ does)

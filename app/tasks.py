@@ -1,5 +1,5 @@
 """Every RQ entry point: applying events and sending receipts, the scheduled jobs (worker.py's cron: relay,
-reconcile, expire stale orders and carts, prune old event payloads), and finding a payment's outcome."""
+reconcile, expire stale orders and carts, prune old event payloads and CSP reports), and finding a payment's outcome."""
 from __future__ import annotations
 
 import os
@@ -43,6 +43,13 @@ def prune_event_payloads() -> int:
         from app.events.retention import prune_event_payloads as run
 
         return run(current_app.config["SETTINGS"].event_payload_retention_days)
+
+
+def prune_csp_reports() -> int:
+    with _job_app().app_context():
+        from app.web.csp_store import prune
+
+        return prune(current_app.config["SETTINGS"].csp_report_retention_days)
 
 
 def find_outcome(attempt_id: int) -> str:

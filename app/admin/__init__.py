@@ -188,7 +188,8 @@ def retry(queue: str, job_id: str):
 
 @bp.get("/csp-reports")
 def csp_reports():
-    reports = db.session.scalars(select(CspReport).order_by(CspReport.last_seen.desc()).limit(PAGE)).all()
+    reports = db.session.scalars(select(CspReport).order_by(CspReport.payment_page.desc(), CspReport.last_seen.desc())
+                                 .limit(PAGE)).all()
     return render_template("admin/csp_reports.html", reports=reports)
 
 

@@ -91,8 +91,11 @@ def _database_gauges():
     csp = GaugeMetricFamily("shop_csp_reports_stored", "CSP violation reports stored (deduplicated, with repeats)",
                             value=db.session.scalar(select(func.coalesce(func.sum(CspReport.count), 0))))
     held = GaugeMetricFamily("shop_stock_units_held", "Units of stock held by unpaid orders", value=units_held())
+    payment_kinds = GaugeMetricFamily("shop_csp_payment_page_kinds", "Kinds of CSP violation stored for payment pages",
+                                      value=db.session.scalar(select(func.count()).select_from(CspReport)
+                                                              .where(CspReport.payment_page.is_(True))))
     db.session.rollback()
-    return [orders, by_status, pending_age, csp, held]
+    return [orders, by_status, pending_age, csp, held, payment_kinds]
 
 
 def _aware(moment):

@@ -57,6 +57,10 @@ HOLDS_RELEASED = Counter("shop_stock_holds_released_total", "Unpaid orders' stoc
 STOCK_SHORTFALL = Counter("shop_stock_shortfall_units_total", "Units a paid order needed that stock no longer had")
 ORDERS = Counter("shop_order_transitions_total", "Order state transitions", ["to_state"])
 CSP_REPORTS = Counter("shop_csp_reports_total", "CSP violation reports received", ["directive"])
+CSP_PAYMENT_PAGE_VIOLATIONS = Counter("shop_csp_payment_page_violations_total",
+                                      "New kinds of CSP violation on a payment page (always stored)", ["directive"])
+CSP_KINDS_LOST = Counter("shop_csp_kinds_lost_total", "CSP violation kinds not kept: evicted past the cap for a "
+                         "newer kind, or dropped (the table is full of payment-page kinds)", ["reason"])
 HTTP_REQUESTS = Counter("shop_http_requests_total", "HTTP responses by route and status",
                         ["method", "route", "status"])
 HTTP_LATENCY = Histogram("shop_http_request_seconds", "Time to answer an HTTP request", ["route"],

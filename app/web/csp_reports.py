@@ -1,45 +1,43 @@
-"""POST /csp-report: store every CSP violation a browser reports, once per kind; `shop csp-report` lists them.
+"""POST /csp-report: take the CSP violations browsers report; `shop csp-report` lists them.
 
 Accepts `application/csp-report` (one report, sent for `report-uri`) and `application/reports+json` (a list,
 sent by the Reporting API for `report-to`). A body is at most MAX_BODY bytes and carries at most MAX_REPORTS
-reports. Each report is reduced to the fields that identify it (URLs lose their query and fragment, which
-may carry client secrets; text is scrubbed) and stored under a fingerprint: a repeat only bumps its count and
-last-seen time. No CSRF token (browsers send these without one); rate-limited in `limits.py`.
+reports. Each report is reduced to what identifies its kind: the page's path (ids masked; never the query or
+fragment, which may carry client secrets), the effective directive and the blocked origin (scheme and host
+only), plus a short scrubbed sample; `csp_store.py` keeps one row per kind. No CSRF token (browsers send these
+without one); rate-limited per client in `limits.py` (RATE_LIMIT_CSP_REPORT).
 
 What can fail: a body that is not a report gets a 400, an unknown content type a 415, too large a 413.
 """
 from __future__ import annotations
 
-import hashlib
 import json
-import logging
 import re
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import click
-from flask import Blueprint, Flask, jsonify, request
+from flask import Blueprint, Flask, current_app, jsonify, request
 from flask.cli import with_appcontext
-from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select
 
 from app.telemetry import metrics
 from app.telemetry.logs import scrub
-from app.models import CspReport, db, utcnow
+from app.models import CspReport, db
+from app.web import csp_store
 from app.web.security import csrf
 
-__all__ = ["bp", "init_app", "MAX_BODY", "record", "normalize"]
+__all__ = ["bp", "init_app", "MAX_BODY", "parse", "normalize"]
 
 bp = Blueprint("csp_reports", __name__)
-log = logging.getLogger(__name__)
 MAX_BODY = 8 * 1024
 MAX_REPORTS = 20
-MAX_DISTINCT = 5000  # distinct kinds kept; beyond that new kinds are counted in the metric only
 CONTENT_TYPES = {"application/csp-report", "application/reports+json", "application/json"}
 DIRECTIVES = {"script-src", "script-src-elem", "script-src-attr", "style-src", "style-src-elem", "style-src-attr",
               "img-src", "frame-src", "connect-src", "font-src", "object-src", "base-uri", "form-action",
               "frame-ancestors", "default-src", "child-src", "worker-src", "manifest-src", "media-src"}
 KEYWORDS = {"inline", "eval", "wasm-eval", "data", "blob", "self", "trusted-types-policy", "trusted-types-sink"}
-LONG_ID = re.compile(r"[0-9a-f]{32}")
+SCHEME = re.compile(r"[a-z][a-z0-9+.-]{0,29}")
+LONG_ID = re.compile(r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}")
 
 
 class BadReport(ValueError):
@@ -59,8 +57,10 @@ def receive():
         reports = parse(body)
     except BadReport as error:
         return _refuse(str(error), 400)
+    settings = current_app.config["SETTINGS"]
     for report in reports:
-        record(report)
+        metrics.CSP_REPORTS.labels(report["directive"]).inc()
+        csp_store.record(report, settings)
     return "", 204
 
 
@@ -89,51 +89,35 @@ def parse(body: bytes) -> list[dict]:
 
 
 def normalize(document, blocked, directive, source=None, line=None, sample=None, disposition=None) -> dict:
-    directive = _text(directive, 100).split(" ")[0] or "unknown"
-    return {"document": _url(document), "blocked": _url(blocked), "directive": directive,
-            "source": _url(source), "line": line if isinstance(line, int) and 0 <= line < 10**9 else None,
+    directive = _text(directive, 100).split(" ")[0]
+    return {"page": _page(document), "directive": directive if directive in DIRECTIVES else "other",
+            "blocked": _origin(blocked), "source": _page(source),
+            "line": line if isinstance(line, int) and 0 <= line < 10**9 else None,
             "sample": scrub(_text(sample, 80)), "disposition": _text(disposition, 20) or "enforce"}
 
 
-def record(report: dict) -> str:
-    """Store the report, or count it again; 'new', 'repeat' or 'dropped' (too many distinct kinds)."""
-    metrics.CSP_REPORTS.labels(report["directive"] if report["directive"] in DIRECTIVES else "other").inc()
-    identity = [LONG_ID.sub("{id}", report["document"]), report["blocked"], report["directive"], report["source"],
-                report["line"], report["disposition"]]
-    fingerprint = hashlib.sha256(json.dumps(identity).encode()).hexdigest()
-    now = utcnow()
-    bumped = db.session.execute(update(CspReport).where(CspReport.fingerprint == fingerprint)
-                                .values(count=CspReport.count + 1, last_seen=now)).rowcount
-    if bumped:
-        db.session.commit()
-        return "repeat"
-    if db.session.scalar(select(func.count()).select_from(CspReport)) >= MAX_DISTINCT:
-        db.session.rollback()
-        return "dropped"
-    db.session.add(CspReport(fingerprint=fingerprint, document_uri=report["document"], directive=report["directive"],
-                             blocked_uri=report["blocked"], body=json.dumps(report), first_seen=now, last_seen=now))
-    try:
-        db.session.commit()
-    except IntegrityError:  # the same kind arrived concurrently
-        db.session.rollback()
-        db.session.execute(update(CspReport).where(CspReport.fingerprint == fingerprint)
-                           .values(count=CspReport.count + 1, last_seen=now))
-        db.session.commit()
-        return "repeat"
-    log.warning("csp violation directive=%s blocked=%s document=%s", report["directive"], report["blocked"],
-                report["document"])
-    return "new"
+def _page(value) -> str:
+    """A document's path, ids masked: the page a violation happened on, not the shopper's own URL."""
+    parts = urlsplit(_text(value, 2000))
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return ""
+    return LONG_ID.sub("{id}", scrub(unquote(parts.path) or "/"))[:200]
 
 
-def _url(value) -> str:
-    """An URL without query or fragment (they may carry secrets), or a CSP keyword such as 'inline'."""
+def _origin(value) -> str:
+    """Where a blocked resource came from: scheme, host and port of an URL, the scheme of another (data:,
+    blob:), or a CSP keyword such as 'inline'."""
     text = _text(value, 2000)
     if text in KEYWORDS or not text:
         return text
     parts = urlsplit(text)
-    if parts.scheme in ("http", "https", "ws", "wss") and parts.netloc:
-        return scrub(f"{parts.scheme}://{parts.netloc}{parts.path}")[:500]
-    return scrub(parts.scheme + ":" if parts.scheme else text)[:500]
+    try:
+        host, port = parts.hostname, parts.port
+    except ValueError:  # an unparsable port
+        return "other"
+    if parts.scheme in ("http", "https", "ws", "wss") and host:
+        return scrub(f"{parts.scheme}://{host}" + (f":{port}" if port else ""))[:200]
+    return parts.scheme + ":" if SCHEME.fullmatch(parts.scheme) else "other"
 
 
 def _text(value, limit: int) -> str:
@@ -149,17 +133,20 @@ def _refuse(message: str, status: int):
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 @with_appcontext
 def csp_report_command(limit: int, as_json: bool):
-    """List the CSP violations browsers reported (one line per kind, with its count)."""
-    rows = db.session.scalars(select(CspReport).order_by(CspReport.last_seen.desc()).limit(limit)).all()
+    """List the CSP violations browsers reported (one line per kind, with its count), payment pages first."""
+    rows = db.session.scalars(select(CspReport).order_by(CspReport.payment_page.desc(), CspReport.last_seen.desc())
+                              .limit(limit)).all()
     if not rows:
         click.echo("no CSP violations reported")
     for row in rows:
         if as_json:
-            click.echo(json.dumps({"count": row.count, "first_seen": row.first_seen.isoformat(),
+            click.echo(json.dumps({"count": row.count, "payment_page": row.payment_page,
+                                   "first_seen": row.first_seen.isoformat(),
                                    "last_seen": row.last_seen.isoformat(), **json.loads(row.body)}))
         else:
             click.echo(f"{row.last_seen:%Y-%m-%d %H:%M:%S}Z  x{row.count:<5} {row.directive:<16} "
-                       f"blocked={row.blocked_uri or '-'}  page={row.document_uri or '-'}")
+                       f"blocked={row.blocked_uri or '-'}  page={row.document_uri or '-'}"
+                       + ("  PAYMENT PAGE" if row.payment_page else ""))
 
 
 def init_app(app: Flask) -> None:

@@ -6,6 +6,10 @@ are settings; a breach answers 429 with Retry-After (the seconds until the windo
 page or JSON.
 If the limit store (Redis) is down the limits fall back to per-process memory: they never take checkout or
 the webhook down with them.
+
+A refused request's unread body is drained (up to DRAIN_MAX, the proxy's own cap) before the answer goes out,
+so the connection stays usable: a proxy that keeps upstream connections alive (deploy/nginx/) never reuses one
+the server would otherwise close under it. Past DRAIN_MAX gunicorn.conf.py answers with `Connection: close`.
 """
 from __future__ import annotations
 
@@ -22,7 +26,9 @@ from limits.strategies import FixedWindowRateLimiter
 
 from app.settings import Settings
 
-__all__ = ["init_app", "BODY_CAPS", "storage_uri", "RefusalLimit"]
+__all__ = ["init_app", "BODY_CAPS", "DRAIN_MAX", "storage_uri", "RefusalLimit"]
+
+DRAIN_MAX = 1024 * 1024  # deploy/nginx/'s client_max_body_size; gunicorn.conf.py closes past it
 
 BODY_CAPS = {  # endpoint -> bytes; every other endpoint gets MAX_CONTENT_LENGTH
     "checkout.confirm": 4 * 1024,
@@ -70,6 +76,22 @@ def refuse_nul():
         abort(400, description="Requests may not contain NUL characters.")
 
 
+def drain_refused_body(response):
+    """Read what is left of a refused request's body, so the next request on the connection starts where the
+    server expects it. Only where the server marks the body's end (`wsgi.input_terminated`, as gunicorn
+    does): elsewhere a read past the body could wait forever."""
+    declared = request.content_length
+    if (response.status_code >= 400 and request.environ.get("wsgi.input_terminated")
+            and (declared is None or declared <= DRAIN_MAX)):
+        stream, drained = request.environ["wsgi.input"], 0
+        while drained <= DRAIN_MAX:
+            chunk = stream.read(64 * 1024)
+            if not chunk:
+                break
+            drained += len(chunk)
+    return response
+
+
 def rate_limits(settings: Settings) -> dict[str, str]:
     return {"checkout.confirm": settings.rate_limit_confirm, "csp_reports.receive": settings.rate_limit_csp_report}
 
@@ -113,6 +135,7 @@ def init_app(app: Flask) -> Limiter:
     # first of all before-request hooks, so CSRF's form parsing already honours the cap
     app.before_request_funcs.setdefault(None, []).insert(0, cap_body)
     app.before_request_funcs[None].insert(1, refuse_nul)
+    app.after_request(drain_refused_body)
 
     limiter = Limiter(get_remote_address, app=app, storage_uri=storage_uri(settings), strategy="fixed-window",
                       key_prefix="shop-limits", headers_enabled=False, swallow_errors=True,

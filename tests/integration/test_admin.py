@@ -412,13 +412,18 @@ def test_a_failed_job_is_listed_and_retried_from_the_admin(admin_app, admin, red
 
 def test_csp_reports_and_the_health_panel_are_shown(admin_app, admin, redis):
     with admin_app.app_context():
-        db.session.add(CspReport(fingerprint="f" * 64, document_uri="https://shop.example/checkout",
-                                 directive="script-src-elem", blocked_uri="https://evil.example/x.js", body="{}",
-                                 count=3))
+        db.session.add(CspReport(fingerprint="e" * 64, document_uri="/products/mug", directive="img-src",
+                                 blocked_uri="https://ads.example", body="{}", count=40))
+        db.session.add(CspReport(fingerprint="f" * 64, document_uri="/checkout", directive="script-src-elem",
+                                 blocked_uri="https://evil.example", body="{}", count=3, payment_page=True,
+                                 sample="fetch('//evil.example')"))
         db.session.commit()
         get_queue("events").enqueue("builtins.len", "abc")
     reports = admin.get("/admin/csp-reports").get_data(as_text=True)
-    assert "https://evil.example/x.js" in reports and "script-src-elem" in reports
+    rows = re.findall(r'<tr data-testid="csp-row".*?</tr>', reports, re.S)
+    assert "https://evil.example" in rows[0] and 'data-testid="payment-page"' in rows[0]  # payment pages first
+    assert ">3<" in rows[0] and "fetch(&#39;//evil.example&#39;)" in rows[0]
+    assert "https://ads.example" in rows[1] and "payment-page" not in rows[1] and ">40<" in rows[1]
     panel = admin.get("/admin/").get_data(as_text=True)
     assert 'data-testid="breaker"' in panel and "closed" in panel
     assert re.search(r'data-testid="queue-events"><th scope="row">events</th><td class="num">1</td>', panel)

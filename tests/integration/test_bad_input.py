@@ -489,3 +489,32 @@ def test_bad_refund_amounts_get_400_with_a_message_and_change_nothing(paid_order
     message = re.search(r'notice-error" role="status"><p>(.*?)</p>', response.get_data(as_text=True))
     assert message and any(word in message[1] for word in ("number", "positive", "decimals", "more than")), message
     assert dump(app) == before
+
+
+# ---- CSP reports ---------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("body, content_type, status", [
+    (b"{not json", "application/csp-report", 400),
+    (b"\xff\xfe\x00", "application/reports+json", 400),
+    (b'{"csp-report": []}', "application/csp-report", 400),
+    (b'"csp-report"', "application/reports+json", 400),
+    (json.dumps([{"type": "csp-violation", "body": {}}] * 21).encode(), "application/reports+json", 400),
+    (b"[" * 4000 + b"]" * 4000, "application/reports+json", 400),
+    (b'{"csp-report": {}}', "application/x-www-form-urlencoded", 415),
+    (b'{"csp-report": {"blocked-uri": "' + b"x" * 9000 + b'"}}', "application/csp-report", 413),
+])
+def test_malformed_csp_reports_get_a_clear_4xx_and_store_nothing(app, client, body, content_type, status):
+    response = _unchanged(app, client, lambda: client.post("/csp-report", data=body, content_type=content_type))
+    assert response.status_code == status
+
+
+def test_a_csp_report_flood_past_the_rate_limit_stores_nothing_more(limited):
+    client = limited.test_client()
+    for n in range(3):
+        assert client.post("/csp-report", content_type="application/csp-report", data=json.dumps(
+            {"csp-report": {"document-uri": "http://x/p", "blocked-uri": f"https://h{n}.example/"}})).status_code == 204
+    flood = json.dumps([{"type": "csp-violation", "body": {"documentURL": "http://x/p", "blockedURL": f"https://f{n}.x/"}}
+                        for n in range(20)])
+    response = _unchanged(limited, client, lambda: client.post("/csp-report", data=flood,
+                                                               content_type="application/reports+json"))
+    assert response.status_code == 429

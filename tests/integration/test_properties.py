@@ -1,4 +1,4 @@
-"""Property-based (Hypothesis): no input to the cart, confirm, webhook or admin refund endpoints makes the shop
+"""Property-based (Hypothesis): no input to the cart, confirm, webhook, CSP report or admin refund endpoints makes the shop
 answer 5xx, and none changes an order or the catalog (the one write a bad request may cause: nothing); no made-up
 confirmation token holds any stock."""
 import hashlib
@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, event, given, settings as hypothesis_setting
 from sqlalchemy import func, select
 
 from app.shop.catalog import PRODUCTS
-from app.models import CartItem, Order, Product, db
+from app.models import CartItem, CspReport, Order, Product, db
 from helpers import sign
 from security_checks import dump, pending_order
 
@@ -305,3 +305,36 @@ def test_no_refund_amount_answers_5xx_or_changes_an_order_or_a_refund(app, admin
     assert response.status_code in (302, 400), (text, response.status_code)
     event(f"status {response.status_code}")
     assert {name: rows for name, rows in dump(app).items() if name in tables} == before
+
+
+# ---- CSP reports ---------------------------------------------------------------------------------------------
+
+url_like = st.builds(lambda scheme, host, path, query: f"{scheme}://{host}{path}?{query}",
+                     st.sampled_from(["http", "https", "wss", "data", "blob", "javascript", "HTTPS"]),
+                     st.from_regex(r"\A[a-z0-9.-]{1,20}(:[0-9]{1,6})?\Z"), st.from_regex(r"\A(/[^?#\s]{0,12}){0,3}\Z"),
+                     printable)
+field = mostly(url_like, anything)
+csp_report = st.fixed_dictionaries({"document-uri": field, "blocked-uri": field, "effective-directive": anything,
+                                    "violated-directive": anything, "line-number": anything, "script-sample": anything})
+reporting_api = st.lists(st.fixed_dictionaries({"type": mostly(st.just("csp-violation"), anything), "body": mostly(
+    st.fixed_dictionaries({"documentURL": field, "blockedURL": field, "effectiveDirective": anything,
+                           "lineNumber": anything, "sample": anything}), json_values)}), max_size=25)
+
+
+@EXAMPLES
+@given(body=st.one_of(st.fixed_dictionaries({"csp-report": csp_report}), reporting_api, json_values),
+       content_type=st.sampled_from(["application/csp-report", "application/reports+json"]))
+def test_no_csp_report_answers_5xx_or_stores_a_query_string_or_a_full_blocked_url(app, body, content_type):
+    before = _kept(app)
+    response = app.test_client().post("/csp-report", data=json.dumps(body), content_type=content_type)
+    assert response.status_code in (204, 400, 413), (body, response.status_code)
+    event(f"status {response.status_code}")
+    after = _kept(app)
+    assert {name: rows for name, rows in after.items() if name != "csp_report"} == {
+        name: rows for name, rows in before.items() if name != "csp_report"}
+    with app.app_context():
+        for row in db.session.scalars(select(CspReport)):
+            assert "?" not in row.document_uri and "#" not in row.document_uri
+            assert row.document_uri == "" or row.document_uri.startswith("/")
+            assert re.fullmatch(r"|[a-z]+://[^/?#]+|[a-z][a-z0-9+.-]*:|[a-z-]+", row.blocked_uri), row.blocked_uri
+        db.session.remove()

@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import subprocess
+import threading
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -27,11 +28,11 @@ def nginx_binary() -> str | None:
     return shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx",) if os.access(p, os.X_OK)), None)
 
 
-def start_nginx(tmp: Path, port: int, pages: str, payments: str) -> subprocess.Popen:
+def start_nginx(tmp: Path, port: int, pages: str, payments: str, template: str | None = None) -> subprocess.Popen:
     """nginx with the template filled in as the nginx image's entrypoint does (envsubst of the variables it is
     given; nginx's own $variables stay)."""
     values = {"PROXY_PORT": str(port), "PAGES_UPSTREAM": pages, "PAYMENTS_UPSTREAM": payments}
-    site = re.sub(r"\$\{(\w+)\}", lambda match: values.get(match[1], match[0]), TEMPLATE.read_text())
+    site = re.sub(r"\$\{(\w+)\}", lambda match: values.get(match[1], match[0]), template or TEMPLATE.read_text())
     assert "${" not in site, "a variable the proxy service does not set"
     (tmp / "site.conf").write_text(site)
     temp_paths = " ".join(f"{kind}_temp_path {tmp / kind};" for kind in ("client_body", "proxy", "fastcgi",
@@ -50,6 +51,19 @@ def start_nginx(tmp: Path, port: int, pages: str, payments: str) -> subprocess.P
 
 @pytest.fixture
 def proxied(tmp_path):
+    yield from proxy_in_front(tmp_path, TEMPLATE.read_text())
+
+
+@pytest.fixture
+def loose_proxy(tmp_path):
+    """The proxy with a webhook cap larger than the shop's (as a proxy someone configured differently would
+    have): the shop itself must then refuse the body and keep the connection usable."""
+    template = TEMPLATE.read_text().replace("client_max_body_size 256k;", "client_max_body_size 1m;")
+    assert "256k" not in template
+    yield from proxy_in_front(tmp_path, template)
+
+
+def proxy_in_front(tmp_path, template: str):
     if nginx_binary() is None:
         pytest.skip("nginx is not installed (apt-get install nginx-light): deploy/nginx/ not exercised")
     stack = Stack(tmp_path, database_url=os.environ.get("TEST_DATABASE_URL"), workers=1, payments_pool=True,
@@ -57,7 +71,7 @@ def proxied(tmp_path):
     nginx = None
     try:
         port = free_port()
-        nginx = start_nginx(tmp_path, port, f"127.0.0.1:{stack.port}", f"127.0.0.1:{stack.payments_port}")
+        nginx = start_nginx(tmp_path, port, f"127.0.0.1:{stack.port}", f"127.0.0.1:{stack.payments_port}", template)
         front = f"http://127.0.0.1:{port}"
         wait_for_http(f"{front}/healthz")
         # the shop as a shopper reaches it: every path through the proxy
@@ -165,3 +179,40 @@ def test_an_oversized_webhook_is_refused_and_no_other_request_fails(proxied):
     assert webhook(front, near).status_code == 400  # signed, but not a Stripe event
     assert [webhook(front, event_payload("customer.created", {"id": f"cus_after_{n}", "object": "customer"}))
             .status_code for n in range(5)] == [200] * 5
+
+
+def test_behind_a_proxy_with_a_larger_cap_an_oversized_body_fails_no_other_request(loose_proxy):
+    """Oversized bodies (over the shop's caps, under the proxy's 1 MiB) while four other clients keep sending:
+    without the shop draining what it refuses, some of the others got nginx's 502 (a reused upstream
+    connection the shop was closing)."""
+    stack, front = loose_proxy
+    big = '{"id": "evt_big", "pad": "' + "x" * (300 * 1024) + '"}'
+    refused, others = [], []
+    done = threading.Event()
+
+    def oversized():
+        with requests.Session() as session:
+            for n in range(40):
+                path, kind = (("/webhooks/stripe", "application/json") if n % 2
+                              else ("/csp-report", "application/csp-report"))
+                answer = session.post(f"{front.url}{path}", data=big, timeout=10, headers={
+                    "Stripe-Signature": sign(big), "Content-Type": kind})
+                refused.append((answer.status_code, answer.text[:200]))
+        done.set()
+
+    def other_client():
+        with requests.Session() as session:  # connections of its own, kept alive
+            while not done.is_set():
+                others.append(session.post(f"{front.url}/cart/add", data={"product_id": "enamel-mug"},
+                                           timeout=10).status_code)
+                body = event_payload("customer.created", {"id": f"cus_{len(others)}", "object": "customer"})
+                others.append(session.post(f"{front.url}/webhooks/stripe", data=body, timeout=10, headers={
+                    "Stripe-Signature": sign(body), "Content-Type": "application/json"}).status_code)
+
+    threads = [threading.Thread(target=oversized)] + [threading.Thread(target=other_client) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert [code for code, _ in refused] == [413] * 40, refused[:4]  # the shop's own answer, passed on
+    assert len(others) >= 20 and set(others) <= {200, 400}, {code: others.count(code) for code in set(others)}
