@@ -1,5 +1,6 @@
 """Every RQ entry point: applying events and sending receipts, the scheduled jobs (worker.py's cron: relay,
-reconcile, expire stale orders and carts), and finding a payment's outcome."""
+reconcile, expire stale orders and carts), finding a payment's outcome, and sending again a refund Stripe did not
+answer."""
 from __future__ import annotations
 
 import os
@@ -12,9 +13,9 @@ from app.models import db
 
 def relay() -> int:
     with _job_app().app_context():
-        from app.queues.relay import relay_events, relay_outbox
+        from app.queues.relay import relay_events, relay_outbox, relay_refunds
 
-        return relay_events() + relay_outbox()
+        return relay_events() + relay_outbox() + relay_refunds()
 
 
 def reconcile() -> dict:
@@ -46,6 +47,16 @@ def find_outcome(attempt_id: int) -> str:
         from app.payments import get_gateway
 
         return run(attempt_id, get_gateway(app), app.config["SETTINGS"].payment_outcome_window)
+
+
+def send_refund(refund_id: int) -> str:
+    """Send again a refund Stripe did not answer, with its stored key (app/admin/refunds.py `resend`)."""
+    app = _job_app()
+    with app.app_context():
+        from app.admin.refunds import resend
+        from app.payments import get_gateway
+
+        return resend(refund_id, get_gateway(app))
 
 
 def process_event(event_id: str) -> str:
