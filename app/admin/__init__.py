@@ -84,6 +84,7 @@ def order(public_id: str):
     found = _order(public_id)
     left = refundable(found)
     return render_template("admin/order.html", order=found, timeline=queries.timeline(found),
+                           disputes=queries.disputes(found),
                            refunds=queries.refunds(found), refundable=left,
                            refundable_text=str(to_decimal(left, found.currency)),
                            form_token=secrets.token_hex(16))
@@ -168,6 +169,9 @@ def _order(public_id: str) -> Order:
     if found is None:
         abort(404)
     return found
+
+
+from app.admin import disputes  # noqa: E402,F401 - registers the dispute pages on `bp`
 
 
 def init_app(app) -> None:

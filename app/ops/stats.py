@@ -1,11 +1,12 @@
 """Statistics read from Redis and the database at the moment they are asked for: queue depths and ages, stored
-events by status, orders by state. /metrics serves them as gauges; the admin dashboard shows them too."""
+events by status, orders by state, disputes by status and the time left to answer one. /metrics serves them as
+gauges; the admin dashboard shows them too."""
 from __future__ import annotations
 
 from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import func, select
 
-from app.models import CspReport, EventStatus, Order, StripeEvent, db, utcnow
+from app.models import CspReport, Dispute, DisputeStatus, EventStatus, Order, StripeEvent, db, utcnow
 from app.queues import QUEUES, get_queue
 
 __all__ = ["Snapshot", "collect_snapshot", "queue_stats", "event_stats"]
@@ -88,8 +89,24 @@ def _database_gauges():
                                     value=events["oldest_pending_age"])
     csp = GaugeMetricFamily("shop_csp_reports_stored", "CSP violation reports stored (deduplicated, with repeats)",
                             value=db.session.scalar(select(func.coalesce(func.sum(CspReport.count), 0))))
+    disputes, due = _dispute_gauges()
     db.session.rollback()
-    return [orders, by_status, pending_age, csp]
+    return [orders, by_status, pending_age, csp, disputes] + due
+
+
+def _dispute_gauges():
+    """Disputes by status, and the time left to respond to the one needing a response soonest."""
+    disputes = GaugeMetricFamily("shop_disputes", "Disputes by status", labels=["status"])
+    counts = dict(db.session.execute(select(Dispute.status, func.count()).group_by(Dispute.status)).all())
+    for status in DisputeStatus:
+        disputes.add_metric([status.value], counts.get(status.value, 0))
+    soonest = db.session.scalar(select(func.min(Dispute.evidence_due_by)).where(
+        Dispute.status == DisputeStatus.NEEDS_RESPONSE.value))
+    due = GaugeMetricFamily("shop_dispute_response_due_seconds",
+                            "Seconds left to respond to the dispute due soonest (negative: past due; no sample: none)")
+    if soonest is not None:
+        due.add_metric([], (_aware(soonest) - utcnow()).total_seconds())
+    return disputes, [due]
 
 
 def _aware(moment):
