@@ -330,6 +330,7 @@ class Dispute(db.Model):
     reason: Mapped[str] = mapped_column(String(60), default="")
     evidence_due_by: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     funds_withdrawn: Mapped[int] = mapped_column(Integer, default=0)  # minor units Stripe took from the balance
+    balance_transactions: Mapped[int] = mapped_column(Integer, default=0)  # how many Stripe listed: only grows
     evidence_text: Mapped[str | None] = mapped_column(Text, nullable=True)  # the last evidence sent from the admin
     evidence_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timezone
 
-from app.events.matching import check_intent, check_money, order_for
+from app.events.matching import Mismatch, check_intent, check_money, order_for
 from app.models import Dispute, DisputeStatus, db
 
 __all__ = ["HANDLERS", "dispute_status"]
@@ -32,10 +32,12 @@ def on_dispute(dispute: dict, _receipts) -> str:
     check_intent(order, dispute.get("payment_intent"), "a dispute")
     check_money(order, dispute.get("amount"), dispute.get("currency"), "a dispute", exact=False)
     row = db.session.get(Dispute, dispute["id"])
+    if row is not None and row.order_id != order.id:
+        raise Mismatch("intent_mismatch", f"dispute {row.id} belongs to another order")
     status = dispute_status(dispute.get("status"))
     if row is None:
         row = Dispute(id=dispute["id"], order_id=order.id, status=status.value, stripe_status="", amount=0,
-                      currency=order.currency, funds_withdrawn=0)
+                      currency=order.currency, funds_withdrawn=0, balance_transactions=0)
         db.session.add(row)
     elif D.RANK[status] < D.RANK[D(row.status)]:
         return f"dispute_{row.status}"  # an older event than one applied already
@@ -45,10 +47,10 @@ def on_dispute(dispute: dict, _receipts) -> str:
     row.reason = str(dispute.get("reason") or "")[:60]
     due = (dispute.get("evidence_details") or {}).get("due_by")
     row.evidence_due_by = datetime.fromtimestamp(due, timezone.utc) if isinstance(due, int) else None
-    withdrawn = -sum(int(txn.get("amount") or 0) for txn in dispute.get("balance_transactions") or []
-                     if isinstance(txn, dict))
-    if withdrawn or before != row.status:  # an event of the same status may list fewer transactions
-        row.funds_withdrawn = withdrawn
+    transactions = [txn for txn in dispute.get("balance_transactions") or [] if isinstance(txn, dict)]
+    if len(transactions) >= row.balance_transactions:  # an event of the same status may list fewer
+        row.funds_withdrawn = -sum(int(txn.get("amount") or 0) for txn in transactions)
+        row.balance_transactions = len(transactions)
     if before != row.status:
         log.warning("dispute order=%s dispute=%s status=%s amount=%d", order.public_id, row.id, row.status,
                     row.amount)

@@ -12,7 +12,7 @@ import logging
 
 from sqlalchemy import func, select
 
-from app.events.matching import OrderNotReadyYet, check_intent, check_money, order_for
+from app.events.matching import Mismatch, OrderNotReadyYet, check_intent, check_money, order_for
 from app.models import Order, OrderState, OutboxEmail, Refund, RefundStatus, db
 from app.orders.state import transition
 
@@ -77,6 +77,8 @@ def _record(order: Order, refund: dict, receipts: list[OutboxEmail]) -> Refund:
 def _row_for(order: Order, refund: dict) -> Refund:
     stripe_id = str(refund.get("id") or "")
     row = db.session.scalars(select(Refund).where(Refund.stripe_refund_id == stripe_id)).first()
+    if row is not None and row.order_id != order.id:
+        raise Mismatch("intent_mismatch", f"refund {stripe_id} belongs to another order")
     number = (refund.get("metadata") or {}).get("refund_number")
     if row is None and str(number or "").isdigit():  # the admin's refund, its answer not stored yet
         row = db.session.scalars(select(Refund).where(Refund.order_id == order.id, Refund.number == int(number),
@@ -88,8 +90,8 @@ def _row_for(order: Order, refund: dict) -> Refund:
                      idempotency_key=f"stripe-{stripe_id}", status=RefundStatus.REQUESTED.value,
                      reason=str(refund.get("reason") or "")[:200])
         db.session.add(row)
+        db.session.flush()  # its number is taken before the next new refund of this event counts them
     row.stripe_refund_id = stripe_id
-    db.session.flush()
     return row
 
 
@@ -101,6 +103,7 @@ def _total(order: Order, statuses) -> int:
 
 def _settle(order: Order, reason: str, floor: int = 0) -> None:
     """The order's refunded amount from its refunds; refunded in full, or fulfilled again when a refund failed."""
+    db.session.flush()  # the refunds' new statuses (events are applied with autoflush off)
     order.amount_refunded = max(_total(order, RefundStatus.COUNTED), floor)
     if order.amount_refunded >= order.amount:
         transition(order, OrderState.REFUNDED, reason)

@@ -30,6 +30,7 @@ def upgrade():
         sa.Column('reason', sa.String(length=60), nullable=False),
         sa.Column('evidence_due_by', sa.DateTime(timezone=True), nullable=True),
         sa.Column('funds_withdrawn', sa.Integer(), nullable=False),
+        sa.Column('balance_transactions', sa.Integer(), nullable=False),
         sa.Column('evidence_text', sa.Text(), nullable=True),
         sa.Column('evidence_sent_at', sa.DateTime(timezone=True), nullable=True),
         sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
