@@ -9,34 +9,44 @@ from flask import current_app
 
 from app.events.apply import apply_events
 from app.models import db
+from app.queues.housekeeping import clean_started, forget_done_failures
 
 
 def relay() -> int:
     with _job_app().app_context():
         from app.queues.relay import relay_events, relay_outbox, relay_refunds
 
-        return relay_events() + relay_outbox() + relay_refunds()
+        clean_started()
+        done = relay_events() + relay_outbox() + relay_refunds()
+        forget_done_failures()
+        return done
 
 
 def reconcile() -> dict:
     with _job_app().app_context():
         from app.events.reconcile import reconcile as run
 
-        return run()
+        done = run()
+        forget_done_failures()  # an earlier run that met a Stripe fault: this one caught up
+        return done
 
 
 def expire_orders() -> int:
     with _job_app().app_context():
         from app.orders.expiry import expire_pending_orders
 
-        return expire_pending_orders()
+        done = expire_pending_orders()
+        forget_done_failures()
+        return done
 
 
 def expire_carts() -> int:
     with _job_app().app_context():
         from app.shop.cart_store import purge_expired
 
-        return purge_expired()
+        done = purge_expired()
+        forget_done_failures()
+        return done
 
 
 def find_outcome(attempt_id: int) -> str:
@@ -56,7 +66,9 @@ def send_refund(refund_id: int) -> str:
         from app.admin.refunds import resend
         from app.payments import get_gateway
 
-        return resend(refund_id, get_gateway(app))
+        done = resend(refund_id, get_gateway(app))
+        forget_done_failures()  # sent again by the relay under the same id after its retries ran out
+        return done
 
 
 def process_event(event_id: str) -> str:
