@@ -40,17 +40,23 @@ def on_payment_succeeded(intent: dict, receipts: list[OutboxEmail]) -> str:
     return "no_change"
 
 
-def on_payment_failed(intent: dict, _receipts) -> str:
+def _checked(intent: dict) -> Order:
+    """The order, if the event is about its own PaymentIntent with its amount and currency (else Mismatch)."""
     order = _order_for(intent)
     check_intent(order, intent.get("id"), "a payment_intent event")
+    check_money(order, intent.get("amount"), intent.get("currency"), "a payment")
+    return order
+
+
+def on_payment_failed(intent: dict, _receipts) -> str:
+    order = _checked(intent)
     error = intent.get("last_payment_error") or {}
     reason = f"payment_intent.payment_failed {error.get('decline_code') or error.get('code') or ''}".strip()
     return "failed" if transition(order, OrderState.PAYMENT_FAILED, reason) else "no_change"
 
 
 def on_payment_canceled(intent: dict, _receipts) -> str:
-    order = _order_for(intent)
-    check_intent(order, intent.get("id"), "a payment_intent event")
+    order = _checked(intent)
     return "canceled" if transition(order, OrderState.CANCELED, "payment_intent.canceled") else "no_change"
 
 

@@ -224,11 +224,13 @@ def _parked(app, event_id: str) -> StripeEvent:
      "a dispute for payment_intent pi_other"),
     ("payment_intent.succeeded", {"id": "pi_fit", "object": "payment_intent", "amount": 1, "currency": "usd",
                                   "metadata": {}}, "a payment of 1 usd"),
+    ("payment_intent.payment_failed", {"id": "pi_fit", "object": "payment_intent", "amount": 1200, "currency": "eur",
+                                       "metadata": {}}, "a payment of 1200 eur"),
 ], ids=["refund-other-intent", "refund-too-large", "refund-currency", "dispute-currency", "dispute-other-intent",
-        "payment-amount"])
+        "payment-amount", "failure-currency"])
 def test_an_event_that_does_not_fit_its_order_is_parked_with_the_reason_and_applies_nothing(app, event_type, obj,
                                                                                             reason):
-    public_id = _paid(app, "pi_fit") if event_type != "payment_intent.succeeded" else _order(app, "pi_fit")
+    public_id = _order(app, "pi_fit") if event_type.startswith("payment_intent.") else _paid(app, "pi_fit")
     before = _facts(app, public_id)
     obj = json.loads(json.dumps(obj).replace("{order}", public_id))
     result = _send(app, event_type, obj, "evt_misfit")
