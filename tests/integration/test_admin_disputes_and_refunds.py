@@ -144,6 +144,8 @@ def test_open_disputes_come_first_soonest_due_first(shop):
                                                                              "dp_lost")]
     assert positions == sorted(positions)
     assert page.count("Submit evidence") == 2
+    assert "<script" not in page and "style=" not in page and "<style" not in page  # the shop's CSP holds
+    assert "no-store" in admin.get("/admin/disputes").headers["Cache-Control"]
 
 
 # ---- refunds retried by a worker --------------------------------------------------------------------------------
@@ -188,3 +190,21 @@ def test_the_relay_enqueues_a_refund_stuck_requested_whose_job_was_lost(shop, em
     with app.app_context():
         assert db.session.scalars(select(Refund.status)).one() == "succeeded"
     assert [r["amount"] for r in _stripe(emulator, "GET", f"/v1/refunds?payment_intent={intent_id}")["data"]] == [300]
+
+
+def test_evidence_that_is_empty_or_for_an_unknown_dispute_is_refused_and_sends_nothing(shop, emulator):
+    app, admin = shop
+    assert admin.post("/admin/disputes/dp_nobody/evidence", data={"evidence": "text"}).status_code == 404
+    with app.app_context():
+        product = db.session.get(Product, "enamel-mug")
+        order = Order(attempt_id="d" * 32, amount=1200, currency="usd", state="fulfilled", payment_intent_id="pi_y",
+                      lines=[OrderLine(product_id=product.id, name=product.name, unit_price=1200, quantity=1)])
+        db.session.add(order)
+        db.session.flush()
+        db.session.add(Dispute(id="dp_empty", order_id=order.id, status="needs_response",
+                               stripe_status="needs_response", amount=1200, currency="usd", reason="fraudulent"))
+        db.session.commit()
+    for text in ("", "   ", "x" * 20001):
+        response = admin.post("/admin/disputes/dp_empty/evidence", data={"evidence": text}, follow_redirects=True)
+        assert b"Write the evidence (at most 20000 characters)." in response.data
+    assert emulator.ctl("GET", "/_emulator/requests?path=/v1/disputes")["data"] == []
