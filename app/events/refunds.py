@@ -40,6 +40,7 @@ def on_charge_refunded(charge: dict, receipts: list[OutboxEmail]) -> str:
     for refund in listed:  # every one checked before any is recorded: a mismatch applies nothing
         check_intent(order, refund.get("payment_intent"), "a refund")
         check_money(order, refund.get("amount"), refund.get("currency"), "a refund", exact=False)
+        _stored(order, str(refund.get("id") or ""))
     for refund in listed:
         _record(order, refund, receipts)
     floor = 0 if listed else int(charge.get("amount_refunded") or 0) - _total(order, {RefundStatus.FAILED})
@@ -76,9 +77,7 @@ def _record(order: Order, refund: dict, receipts: list[OutboxEmail]) -> Refund:
 
 def _row_for(order: Order, refund: dict) -> Refund:
     stripe_id = str(refund.get("id") or "")
-    row = db.session.scalars(select(Refund).where(Refund.stripe_refund_id == stripe_id)).first()
-    if row is not None and row.order_id != order.id:
-        raise Mismatch("intent_mismatch", f"refund {stripe_id} belongs to another order")
+    row = _stored(order, stripe_id)
     number = (refund.get("metadata") or {}).get("refund_number")
     if row is None and str(number or "").isdigit():  # the admin's refund, its answer not stored yet
         row = db.session.scalars(select(Refund).where(Refund.order_id == order.id, Refund.number == int(number),
@@ -92,6 +91,14 @@ def _row_for(order: Order, refund: dict) -> Refund:
         db.session.add(row)
         db.session.flush()  # its number is taken before the next new refund of this event counts them
     row.stripe_refund_id = stripe_id
+    return row
+
+
+def _stored(order: Order, stripe_id: str) -> Refund | None:
+    """The row already holding this Stripe refund, if any; Mismatch if it is another order's."""
+    row = db.session.scalars(select(Refund).where(Refund.stripe_refund_id == stripe_id)).first()
+    if row is not None and row.order_id != order.id:
+        raise Mismatch("intent_mismatch", f"refund {stripe_id} belongs to another order")
     return row
 
 

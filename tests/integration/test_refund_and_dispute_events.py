@@ -238,3 +238,18 @@ def test_an_event_that_does_not_fit_its_order_is_parked_with_the_reason_and_appl
     event = _parked(app, "evt_misfit")
     assert event.status == "parked" and reason in event.last_error, event.last_error
     assert _facts(app, public_id) == before
+
+
+def test_a_refund_or_dispute_already_on_another_order_is_parked_not_moved(app):
+    _paid(app, "pi_owner")
+    _send(app, "refund.created", _refund("pi_owner", "succeeded", "re_owned", 300))
+    _send(app, "charge.dispute.created", _dispute("pi_owner", "needs_response", "dp_owned"))
+    public_id = _paid(app, "pi_thief")
+    before = _facts(app, public_id)
+    stolen_refund = {**_refund("pi_thief", "succeeded", "re_x", 300), "id": "re_owned_pi_owner"}
+    stolen_dispute = {**_dispute("pi_thief", "lost"), "id": "dp_owned_pi_owner"}
+    assert _send(app, "charge.refunded", _charge("pi_thief", 300, [stolen_refund]), "evt_stolen_r") == "intent_mismatch"
+    assert _send(app, "charge.dispute.closed", stolen_dispute, "evt_stolen_d") == "intent_mismatch"
+    assert "belongs to another order" in _parked(app, "evt_stolen_r").last_error
+    assert "belongs to another order" in _parked(app, "evt_stolen_d").last_error
+    assert _facts(app, public_id) == before
