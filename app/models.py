@@ -309,6 +309,7 @@ class Refund(db.Model):
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    failure_reason: Mapped[str | None] = mapped_column(String(100), nullable=True)  # Stripe's, on a failed refund
 
 
 class AdminAccount(db.Model):
@@ -349,3 +350,42 @@ class AdminAction(db.Model):
     outcome: Mapped[str] = mapped_column(String(200), default="")
     address: Mapped[str] = mapped_column(String(64), default="")
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+# ---- the payment lifecycle: refunds Stripe reports, disputes (app/events/refunds.py, app/events/disputes.py) ----------------------
+RefundStatus.RANK = {RefundStatus.REQUESTED: 0, RefundStatus.PENDING: 1, RefundStatus.SUCCEEDED: 2,
+                     RefundStatus.FAILED: 3}  # a status only moves up: shuffled events end the same
+RefundStatus.COUNTED = frozenset({RefundStatus.PENDING, RefundStatus.SUCCEEDED})  # money on its way back
+
+
+class DisputeStatus(str, enum.Enum):
+    """Stripe's dispute statuses, folded to what the shop acts on (`warning_*` are inquiries)."""
+    NEEDS_RESPONSE = "needs_response"
+    UNDER_REVIEW = "under_review"
+    WON = "won"
+    LOST = "lost"
+
+
+DisputeStatus.OPEN = frozenset({DisputeStatus.NEEDS_RESPONSE, DisputeStatus.UNDER_REVIEW})
+DisputeStatus.RANK = {DisputeStatus.NEEDS_RESPONSE: 0, DisputeStatus.UNDER_REVIEW: 1, DisputeStatus.WON: 2,
+                      DisputeStatus.LOST: 2}
+
+
+class Dispute(db.Model):
+    """A chargeback or inquiry on an order's charge, as Stripe's `charge.dispute.*` events report it; it stands
+    beside the order's state and never changes it."""
+
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)  # du_...
+    order_id: Mapped[int] = mapped_column(ForeignKey("order.id"), index=True)
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    stripe_status: Mapped[str] = mapped_column(String(40))
+    amount: Mapped[int] = mapped_column(Integer)  # minor units
+    currency: Mapped[str] = mapped_column(String(3))
+    reason: Mapped[str] = mapped_column(String(60), default="")
+    evidence_due_by: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    funds_withdrawn: Mapped[int] = mapped_column(Integer, default=0)  # minor units Stripe took from the balance
+    balance_transactions: Mapped[int] = mapped_column(Integer, default=0)  # how many Stripe listed: only grows
+    evidence_text: Mapped[str | None] = mapped_column(Text, nullable=True)  # the last evidence sent from the admin
+    evidence_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

@@ -1,5 +1,6 @@
 """Every RQ entry point: applying events and sending receipts, the scheduled jobs (worker.py's cron: relay,
-reconcile, expire stale orders and carts, prune old event payloads and CSP reports), and finding a payment's outcome."""
+reconcile, expire stale orders and carts, prune old event payloads and CSP reports), finding a payment's outcome,
+and sending again a refund Stripe did not answer."""
 from __future__ import annotations
 
 import os
@@ -8,34 +9,44 @@ from flask import current_app
 
 from app.events.apply import apply_events
 from app.models import db
+from app.queues.housekeeping import clean_started, forget_done_failures
 
 
 def relay() -> int:
     with _job_app().app_context():
-        from app.queues.relay import relay_events, relay_outbox
+        from app.queues.relay import relay_events, relay_outbox, relay_refunds
 
-        return relay_events() + relay_outbox()
+        clean_started()
+        done = relay_events() + relay_outbox() + relay_refunds()
+        forget_done_failures()
+        return done
 
 
 def reconcile() -> dict:
     with _job_app().app_context():
         from app.events.reconcile import reconcile as run
 
-        return run()
+        done = run()
+        forget_done_failures()  # an earlier run that met a Stripe fault: this one caught up
+        return done
 
 
 def expire_orders() -> int:
     with _job_app().app_context():
         from app.orders.expiry import expire_pending_orders
 
-        return expire_pending_orders()
+        done = expire_pending_orders()
+        forget_done_failures()
+        return done
 
 
 def expire_carts() -> int:
     with _job_app().app_context():
         from app.shop.cart_store import purge_expired
 
-        return purge_expired()
+        done = purge_expired()
+        forget_done_failures()
+        return done
 
 
 def prune_event_payloads() -> int:
@@ -60,6 +71,18 @@ def find_outcome(attempt_id: int) -> str:
         from app.payments import get_gateway
 
         return run(attempt_id, get_gateway(app), app.config["SETTINGS"].payment_outcome_window)
+
+
+def send_refund(refund_id: int) -> str:
+    """Send again a refund Stripe did not answer, with its stored key (app/admin/refunds.py `resend`)."""
+    app = _job_app()
+    with app.app_context():
+        from app.admin.refunds import resend
+        from app.payments import get_gateway
+
+        done = resend(refund_id, get_gateway(app))
+        forget_done_failures()  # sent again by the relay under the same id after its retries ran out
+        return done
 
 
 def process_event(event_id: str) -> str:

@@ -4,6 +4,7 @@ Outcome fields:
   decline   -> (code, decline_code, message) when the charge is declined
   three_ds  -> the payment needs 3-D Secure before charging
   refund    -> "pending" (refund pending then succeeded) or "fail" (succeeded then failed)
+  dispute   -> the payment succeeds, then its charge is disputed for this reason ("inquiry": an inquiry)
 """
 
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ class Card:
     decline: tuple | None = None
     three_ds: bool = False
     refund: str | None = None
+    dispute: str | None = None
     funding: str = "credit"
     outcome_type: str = "authorized"
 
@@ -52,6 +54,9 @@ CARDS = {c.number: c for c in [
     Card("4000000000000341", decline=_GENERIC, outcome_type="issuer_declined"),
     Card("4000000000007726", refund="pending"),
     Card("4000000000005126", refund="fail"),
+    Card("4000000000000259", dispute="fraudulent"),
+    Card("4000000000002685", dispute="product_not_received"),
+    Card("4000000000001976", dispute="inquiry"),
 ]}
 
 PM_ALIASES = {
@@ -78,6 +83,9 @@ PM_ALIASES = {
     "pm_card_chargeCustomerFail": "4000000000000341",
     "pm_card_pendingRefund": "4000000000007726",
     "pm_card_refundFail": "4000000000005126",
+    "pm_card_createDispute": "4000000000000259",
+    "pm_card_createDisputeProductNotReceived": "4000000000002685",
+    "pm_card_createDisputeInquiry": "4000000000001976",
 }
 
 

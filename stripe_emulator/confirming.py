@@ -2,6 +2,7 @@
 
 from stripe_emulator import objects
 from stripe_emulator.core import snapshot
+from stripe_emulator.disputes import open_dispute
 from stripe_emulator.errors import StripeError, invalid
 from stripe_emulator.intent_params import apply_common, capture_method_param
 from stripe_emulator.params import boolean
@@ -89,6 +90,8 @@ def charge(emu, pi, pm, card, request, three_ds):
         pi["status"] = "succeeded"
         pi["amount_received"] = pi["amount"]
         emu.emit("payment_intent.succeeded", pi, request)
+        if card.dispute:
+            open_dispute(emu, ch, card)
 
 
 def _fail(emu, pi, pm, request, decline, charge_card, three_ds=False):

@@ -6,7 +6,7 @@ import time
 
 from aiohttp import web
 
-from stripe_emulator import (charges, control, events, payment_intents, payment_methods, refunds, stripejs,
+from stripe_emulator import (charges, control, disputes, events, payment_intents, payment_methods, refunds, stripejs,
                              three_d_secure)
 from stripe_emulator.auth import authenticate
 from stripe_emulator.core import Config, Emulator
@@ -156,7 +156,7 @@ def _base_app(emu, handle, middlewares):
 def make_api_app(emu, handle):
     app = _base_app(emu, handle, [envelope_middleware, outage_middleware, fault_middleware, auth_middleware,
                                   idempotency_middleware, latency_middleware])
-    for module in (payment_methods, payment_intents, three_d_secure, charges, refunds, events):
+    for module in (payment_methods, payment_intents, three_d_secure, charges, refunds, disputes, events):
         app.add_routes(module.routes)
     app.add_routes(stripejs.routes)
     app["cors"] = True

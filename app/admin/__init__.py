@@ -97,6 +97,7 @@ def order(public_id: str):
 def _order_page(found: Order, status: int = 200):
     left = refundable(found)
     return render_template("admin/order.html", order=found, timeline=queries.timeline(found),
+                           disputes=queries.disputes(found),
                            refunds=queries.refunds(found), refundable=left,
                            refundable_text=str(to_decimal(left, found.currency)),
                            form_token=secrets.token_hex(16), actions=audit.about(found.public_id)), status
@@ -203,6 +204,9 @@ def _order(public_id: str) -> Order:
     if found is None:
         abort(404)
     return found
+
+
+from app.admin import disputes  # noqa: E402,F401 - registers the dispute pages on `bp`
 
 
 def init_app(app) -> None:

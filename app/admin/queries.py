@@ -4,29 +4,34 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from flask import current_app
 from sqlalchemy import or_, select
 
-from app.models import Order, OrderTransition, PaymentAttempt, Refund, StripeEvent, db
+from app.models import Dispute, Order, OrderTransition, PaymentAttempt, Refund, StripeEvent, db
+from app.money import format_money
 
 
 @dataclass
 class Moment:
     at: datetime
-    kind: str  # transition | attempt | event | refund
+    kind: str  # transition | attempt | event | refund | dispute
     title: str
     detail: str = ""
     ok: bool = True
+    link: str = ""  # where a person acts on it (a dispute: Stripe's Dashboard)
 
 
 def order_events(order: Order) -> list[StripeEvent]:
-    """Stored Stripe events about this order's PaymentIntent (and its charges, which name the intent)."""
+    """Stored Stripe events about this order's PaymentIntent (and its charges, refunds and disputes, which name
+    the intent)."""
     if not order.payment_intent_id:
         return []
     pi = order.payment_intent_id
+    names_it = or_(StripeEvent.payload.contains(f'"payment_intent": "{pi}"'),
+                   StripeEvent.payload.contains(f'"payment_intent":"{pi}"'))
     return list(db.session.scalars(select(StripeEvent).where(or_(
         StripeEvent.object_id == pi,
-        StripeEvent.type.like("charge.%") & StripeEvent.payload.contains(f'"payment_intent": "{pi}"'),
-        StripeEvent.type.like("charge.%") & StripeEvent.payload.contains(f'"payment_intent":"{pi}"'),
+        or_(StripeEvent.type.like("charge.%"), StripeEvent.type.like("refund.%")) & names_it,
     )).order_by(StripeEvent.received_at).limit(200)))
 
 
@@ -42,9 +47,25 @@ def timeline(order: Order) -> list[Moment]:
                 for e in order_events(order)]
     moments += [Moment(r.created_at, "refund", f"refund {r.number}: {r.status}",
                        f"{r.amount} {r.currency} · key {r.idempotency_key}" + (f" · {r.last_error}" if r.last_error
-                                                                                 else ""), r.status != "failed")
+                                                                                 else "")
+                       + (f" · Stripe: {r.failure_reason}" if r.failure_reason else ""), r.status != "failed")
                 for r in refunds(order)]
+    moments += [Moment(d.created_at, "dispute", f"dispute {d.id}: {d.status}",
+                       f"{format_money(d.amount, d.currency)} · {d.reason}"
+                       + (f" · evidence due {d.evidence_due_by:%Y-%m-%d %H:%M} UTC" if d.evidence_due_by else ""),
+                       d.status != "lost", dashboard_url(d.id))
+                for d in disputes(order)]
     return sorted(moments, key=lambda m: m.at)
+
+
+def dashboard_url(dispute_id: str) -> str:
+    """Where a person responds to the dispute in Stripe's Dashboard (test-mode keys have their own pages)."""
+    test = current_app.config["SETTINGS"].stripe_secret_key.startswith(("sk_test", "rk_test"))
+    return f"https://dashboard.stripe.com/{'test/' if test else ''}disputes/{dispute_id}"
+
+
+def disputes(order: Order) -> list[Dispute]:
+    return list(db.session.scalars(select(Dispute).where(Dispute.order_id == order.id).order_by(Dispute.created_at)))
 
 
 def refunds(order: Order) -> list[Refund]:
@@ -53,8 +74,6 @@ def refunds(order: Order) -> list[Refund]:
 
 def health() -> dict:
     """The breaker, queue depths and failed jobs, and the oldest event still waiting; each part may be an error."""
-    from flask import current_app
-
     from app.ops.stats import event_stats, queue_stats
     from app.payments import get_gateway
 

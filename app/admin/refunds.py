@@ -2,8 +2,9 @@
 
 The `Refund` row is written first; its key is `refund-<order>-<n>`. Submitting the same form twice finds the
 same row (its form token is unique) and so sends the same key: Stripe answers the first refund again. A refund
-whose answer never came stays `requested` and can be sent again with its key. The order itself moves only when
-Stripe's `charge.refunded` webhook arrives (app/events/).
+whose answer never came stays `requested` and a worker sends it again with its key until Stripe answers (the
+relay re-enqueues one whose job was lost). The order itself moves only when Stripe's refund events arrive
+(app/events/refunds.py).
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from app.telemetry import metrics
 from app.models import Order, OrderState, Refund, RefundStatus, db
 from app.money import minor_unit_exponent
 from app.payments import Gateway, PaymentError
+from app.queues import enqueue_refund
 
 log = logging.getLogger(__name__)
 STRIPE_STATUS = {"succeeded": RefundStatus.SUCCEEDED, "pending": RefundStatus.PENDING,
@@ -88,26 +90,51 @@ def request_refund(order: Order, amount: int, form_token: str, gateway: Gateway,
     return refund
 
 
-def send(refund: Refund, order: Order, gateway: Gateway) -> None:
-    """Ask Stripe for the refund with the row's key; a transient failure leaves it `requested` for a retry."""
+def send(refund: Refund, order: Order, gateway: Gateway, retry_in_worker: bool = True) -> None:
+    """Ask Stripe for the refund with the row's key. A transient failure leaves it `requested`, and a worker
+    sends it again with the same key until Stripe answers (`retry_in_worker`; the worker's own job passes False,
+    RQ retries it). The metadata lets Stripe's refund events find this row before its answer is stored."""
     try:
         result = gateway.refund(order.payment_intent_id, amount=refund.amount,
-                                idempotency_key=refund.idempotency_key)
+                                idempotency_key=refund.idempotency_key,
+                                metadata={"order_id": order.public_id, "refund_number": str(refund.number)})
     except PaymentError as error:
         refund.last_error = f"{error.kind}: {error.code or error.user_message}"[:2000]
-        if error.kind not in ("transient", "unavailable"):
+        transient = error.kind in ("transient", "unavailable")
+        if not transient:
             refund.status = RefundStatus.FAILED.value
         db.session.commit()
         metrics.REFUNDS.labels(error.kind).inc()
         log.warning("refund failed order=%s refund=%s kind=%s", order.public_id, refund.number, error.kind)
+        if transient and retry_in_worker:
+            enqueue_refund(refund.id)
+            raise RefundError(f"Stripe did not answer ({error.user_message}); the refund is sent again "
+                              "automatically with the same key until Stripe answers.") from None
         raise RefundError(f"Stripe did not refund: {error.user_message}") from None
+    db.session.refresh(refund)  # Stripe's refund events may have got here first (app/events/refunds.py)
     refund.stripe_refund_id = result.get("id")
-    refund.status = STRIPE_STATUS.get(result.get("status"), RefundStatus.PENDING).value
+    answered = STRIPE_STATUS.get(result.get("status"), RefundStatus.PENDING)
+    if RefundStatus.RANK[answered] > RefundStatus.RANK[RefundStatus(refund.status)]:
+        refund.status = answered.value
     refund.last_error = None
     db.session.commit()
     metrics.REFUNDS.labels(refund.status).inc()
     log.info("refund sent order=%s refund=%s amount=%d status=%s", order.public_id, refund.number, refund.amount,
              refund.status)
+
+
+def resend(refund_id: int, gateway: Gateway) -> str:
+    """The worker's retry of a refund Stripe did not answer (app/tasks.py `send_refund`). Raises while Stripe
+    still does not answer, so RQ tries again later."""
+    refund = db.session.get(Refund, refund_id)
+    if refund is None or refund.status != RefundStatus.REQUESTED:
+        return "done"
+    try:
+        send(refund, db.session.get(Order, refund.order_id), gateway, retry_in_worker=False)
+    except RefundError:
+        if refund.status == RefundStatus.REQUESTED:
+            raise
+    return refund.status
 
 
 def _by_token(form_token: str) -> Refund | None:

@@ -17,6 +17,7 @@ from app.telemetry import metrics
 from app.models import EventStatus, OutboxEmail, StripeEvent, db, utcnow
 from app.db.write_turns import write_turn
 from app.events.handlers import HANDLERS
+from app.events.matching import Mismatch
 
 __all__ = ["apply_event", "apply_events"]
 
@@ -100,15 +101,19 @@ def _apply(event, count_attempt: bool) -> tuple[str, list[OutboxEmail]]:
     receipts: list[OutboxEmail] = []
     handler = HANDLERS.get(event.type)
     duplicate = _already_applied(event.id, event.type, event.object_id)
+    note = f"duplicate of {duplicate}" if duplicate else None
     if handler is None or duplicate:
         status, result = EventStatus.IGNORED.value, "ignored"
     else:
-        with db.session.no_autoflush:
-            result = handler(json.loads(event.payload)["data"]["object"], receipts)
-        status = EventStatus.PROCESSED.value
+        try:
+            with db.session.no_autoflush:
+                result = handler(json.loads(event.payload)["data"]["object"], receipts)
+            status = EventStatus.PROCESSED.value
+        except Mismatch as mismatch:  # parked for a person, never retried: nothing of it was applied
+            status, result, note = EventStatus.PARKED.value, mismatch.result, f"Mismatch: {mismatch}"[:2000]
+            log.error("event parked event_id=%s type=%s reason=%s", event.id, event.type, mismatch)
     db.session.execute(update(EVENT_ROWS).where(EVENT_ROWS.c.id == event.id).values(
-        status=status, processed_at=utcnow(), last_error=f"duplicate of {duplicate}" if duplicate else None,
-        attempts=EVENT_ROWS.c.attempts + int(count_attempt)))
+        status=status, processed_at=utcnow(), last_error=note, attempts=EVENT_ROWS.c.attempts + int(count_attempt)))
     return result, receipts
 
 

@@ -1,6 +1,7 @@
-"""Receipts: written to the outbox with the fulfilment, sent over SMTP (MAIL_URL) by their own job, once.
+"""Receipts and refund notices: written to the outbox with the change they tell of, sent over SMTP (MAIL_URL) by
+their own job, once.
 
-A receipt whose address is not one mailbox (app/mail/addresses.py) is parked (`failed_at`, `last_error`): never
+An email whose address is not one mailbox (app/mail/addresses.py) is parked (`failed_at`, `last_error`): never
 sent, never retried, counted in shop_receipts_parked_total for a person to correct the address.
 """
 from __future__ import annotations
@@ -16,7 +17,7 @@ from flask import current_app, render_template
 from sqlalchemy import or_, update
 
 from app.mail.addresses import InvalidAddress, mailbox
-from app.models import Order, OutboxEmail, db, utcnow
+from app.models import Order, OutboxEmail, Refund, db, utcnow
 from app.money import format_money
 from app.telemetry import metrics
 
@@ -38,6 +39,18 @@ def receipt_for(order: Order) -> OutboxEmail:
     html = render_template("mail/receipt.html", order=order, link=link)
     return OutboxEmail(order_id=order.id, kind="receipt", to=order.email or "",
                        subject=f"Your receipt for order {order.number}", body=body, html=html)
+
+
+def refund_notice_for(order: Order, refund: Refund) -> OutboxEmail:
+    """The shopper's word that Stripe sent a refund, with its amount: once per refund (its kind names it)."""
+    settings = current_app.config["SETTINGS"]
+    link = f"{settings.public_url.rstrip('/')}/orders/{order.public_id}" if settings.public_url else ""
+    amount = format_money(refund.amount, refund.currency)
+    body = (f"We have sent you a refund of {amount} for order {order.number}.\n"
+            "It goes back to the card you paid with; your bank may take a few days to show it.\n"
+            + (f"\nYour order: {link}\n" if link else ""))
+    return OutboxEmail(order_id=order.id, kind=f"refund-{refund.number}", to=order.email or "",
+                       subject=f"Refund of {amount} for order {order.number}", body=body)
 
 
 def deliver_outbox(outbox_id: int) -> str:
@@ -64,7 +77,7 @@ def deliver_outbox(outbox_id: int) -> str:
     message["To"] = to
     message["Subject"] = outbox.subject
     message["Date"] = format_datetime(outbox.created_at)
-    message["Message-ID"] = f"<receipt-{outbox.order_id}@storefront>"  # stable: a resend is recognisable
+    message["Message-ID"] = f"<{outbox.kind}-{outbox.order_id}@storefront>"  # stable: a resend is recognisable
     message.set_content(outbox.body)
     if outbox.html:
         message.add_alternative(outbox.html, subtype="html")

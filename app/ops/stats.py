@@ -1,12 +1,12 @@
 """Statistics read from Redis and the database at the moment they are asked for: queue depths and ages, stored
-events by status, orders by state, units held by unpaid orders. /metrics serves them as gauges; the admin
-dashboard shows them too."""
+events by status, orders by state, units held by unpaid orders, disputes by status and the time left to answer
+one. /metrics serves them as gauges; the admin dashboard shows them too."""
 from __future__ import annotations
 
 from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import func, select
 
-from app.models import CspReport, EventStatus, Order, StripeEvent, db, utcnow
+from app.models import CspReport, Dispute, DisputeStatus, EventStatus, Order, StripeEvent, db, utcnow
 from app.orders.holds import units_held
 from app.queues import QUEUES, get_queue
 
@@ -94,8 +94,24 @@ def _database_gauges():
     payment_kinds = GaugeMetricFamily("shop_csp_payment_page_kinds", "Kinds of CSP violation stored for payment pages",
                                       value=db.session.scalar(select(func.count()).select_from(CspReport)
                                                               .where(CspReport.payment_page.is_(True))))
+    disputes, due = _dispute_gauges()
     db.session.rollback()
-    return [orders, by_status, pending_age, csp, held, payment_kinds]
+    return [orders, by_status, pending_age, csp, held, payment_kinds, disputes] + due
+
+
+def _dispute_gauges():
+    """Disputes by status, and the time left to respond to the one needing a response soonest."""
+    disputes = GaugeMetricFamily("shop_disputes", "Disputes by status", labels=["status"])
+    counts = dict(db.session.execute(select(Dispute.status, func.count()).group_by(Dispute.status)).all())
+    for status in DisputeStatus:
+        disputes.add_metric([status.value], counts.get(status.value, 0))
+    soonest = db.session.scalar(select(func.min(Dispute.evidence_due_by)).where(
+        Dispute.status == DisputeStatus.NEEDS_RESPONSE.value))
+    due = GaugeMetricFamily("shop_dispute_response_due_seconds",
+                            "Seconds left to respond to the dispute due soonest (negative: past due; no sample: none)")
+    if soonest is not None:
+        due.add_metric([], (_aware(soonest) - utcnow()).total_seconds())
+    return disputes, [due]
 
 
 def _aware(moment):

@@ -3,6 +3,7 @@
     pending -> paid -> fulfilled -> refunded
     pending -> payment_failed -> pending (another card) | paid (a late success) | canceled
     pending -> canceled (expired);  paid -> refunded
+    refunded -> fulfilled (the refund failed: Stripe gave the money back to the shop)
 
 A refused transition is recorded on the order's timeline and returned as False; it never raises,
 so a late or reordered Stripe event can't push a job into a retry loop.
@@ -24,7 +25,7 @@ ALLOWED: dict[OrderState, set[OrderState]] = {
     S.PAYMENT_FAILED: {S.PENDING, S.PAID, S.CANCELED},
     S.PAID: {S.FULFILLED, S.REFUNDED},
     S.FULFILLED: {S.REFUNDED},
-    S.REFUNDED: set(),
+    S.REFUNDED: {S.FULFILLED},
     S.CANCELED: set(),
 }
 HOLDS_STOCK = {S.PENDING, S.PAID, S.FULFILLED}

@@ -155,12 +155,25 @@ class Gateway:
         return self._call("payment_intents.retrieve", lambda opts: self.client.v1.payment_intents.retrieve(
             payment_intent_id, params=params, options=opts))
 
-    def refund(self, payment_intent_id: str, *, amount: int | None, idempotency_key: str) -> dict:
+    def refund(self, payment_intent_id: str, *, amount: int | None, idempotency_key: str,
+               metadata: dict | None = None) -> dict:
         params: dict[str, Any] = {"payment_intent": payment_intent_id}
         if amount:
             params["amount"] = amount
+        if metadata:
+            params["metadata"] = metadata
         return self._call("refunds.create", lambda opts: self.client.v1.refunds.create(
             params=params, options=opts), idempotency_key)
+
+    def retrieve_dispute(self, dispute_id: str) -> dict:
+        return self._call("disputes.retrieve", lambda opts: self.client.v1.disputes.retrieve(
+            dispute_id, options=opts))
+
+    def submit_dispute_evidence(self, dispute_id: str, *, evidence: dict[str, str], idempotency_key: str) -> dict:
+        """Send the evidence and submit it to the bank at once (Stripe's `submit=true`)."""
+        params: dict[str, Any] = {"evidence": evidence, "submit": True}
+        return self._call("disputes.update", lambda opts: self.client.v1.disputes.update(
+            dispute_id, params=params, options=opts), idempotency_key)
 
     def list_events(self, *, created_gte: int, starting_after: str | None = None, limit: int = 100) -> dict:
         params: dict[str, Any] = {"created": {"gte": created_gte}, "limit": limit}

@@ -12,14 +12,17 @@ from rq.job import Job
 
 
 __all__ = ["EVENTS", "MAIL", "MAINTENANCE", "PAYMENTS", "QUEUES", "event_job_id", "redis_connection", "get_queue",
-           "enqueue_event", "enqueue_events", "enqueue_receipts", "enqueue_outcome_check", "take_queued_events",
-           "forget_jobs"]
+           "enqueue_event", "enqueue_events", "enqueue_receipts", "enqueue_outcome_check", "enqueue_refund",
+           "refund_job_id", "take_queued_events", "forget_jobs"]
 
 log = logging.getLogger(__name__)
 EVENTS, MAIL, MAINTENANCE, PAYMENTS = "events", "mail", "maintenance", "payments"
 QUEUES = (PAYMENTS, EVENTS, MAIL, MAINTENANCE)
 # Asking Stripe what became of a payment: soon at first (a slow confirm ends in seconds), then less often.
 OUTCOME_CHECKS = Retry(max=14, interval=[1, 1, 2, 2, 3, 3, 5, 5, 10, 10, 15, 15, 30, 30])
+# Sending a refund Stripe did not answer: soon at first, then every five minutes for about an hour and a half;
+# after that the relay enqueues it again (app/queues/relay.py), so it is retried until Stripe answers.
+REFUND_RETRIES = Retry(max=24, interval=[2, 5, 10, 30, 60, 120] + [300] * 18)
 
 
 def event_job_id(event_id: str) -> str:
@@ -96,6 +99,22 @@ def enqueue_outcome_check(attempt_id: int) -> bool:
         return True
     except RedisError as error:
         log.warning("outcome check enqueue failed attempt=%s error=%s", attempt_id, error)
+        return False
+
+
+def refund_job_id(refund_id: int) -> str:
+    return f"refund-{refund_id}"
+
+
+def enqueue_refund(refund_id: int) -> bool:
+    """Put `send_refund(refund_id)` on the payments queue: a worker sends the refund again with its stored key
+    until Stripe answers. False (logged) if Redis is unreachable: the relay enqueues it later."""
+    try:
+        get_queue(PAYMENTS).enqueue("app.tasks.send_refund", refund_id, job_id=refund_job_id(refund_id),
+                                    retry=REFUND_RETRIES, result_ttl=300, failure_ttl=7 * 24 * 3600)
+        return True
+    except RedisError as error:
+        log.warning("refund enqueue failed refund=%s error=%s; the relay will retry", refund_id, error)
         return False
 
 

@@ -14,7 +14,7 @@ from sqlalchemy import func, or_, select, update
 from app.models import EventStatus, StripeEvent, db, utcnow
 from app.queues import EVENTS, MAIL, enqueue_events, enqueue_receipts, event_job_id, redis_connection
 
-__all__ = ["relay_events", "relay_outbox", "jobs_alive"]
+__all__ = ["relay_events", "relay_outbox", "relay_refunds", "jobs_alive"]
 
 log = logging.getLogger(__name__)
 
@@ -127,4 +127,26 @@ def relay_outbox(limit: int = 200) -> int:
         return 0
     if lost:
         log.info("relay enqueued %d receipts", len(lost))
+    return len(lost)
+
+
+def relay_refunds(limit: int = 200) -> int:
+    """Enqueue refunds still `requested` (Stripe never answered) a while after their last try whose retry job
+    is lost or ran out of retries: a worker sends each again with its stored key (app/tasks.py `send_refund`)."""
+    from app.models import Refund, RefundStatus
+    from app.queues import PAYMENTS, enqueue_refund, refund_job_id
+
+    ids = db.session.scalars(select(Refund.id).where(
+        Refund.status == RefundStatus.REQUESTED.value, Refund.updated_at < utcnow() - _stale_after(),
+    ).order_by(Refund.id).limit(limit)).all()
+    db.session.rollback()
+    try:
+        alive = jobs_alive(PAYMENTS, [refund_job_id(refund_id) for refund_id in ids])
+    except RedisError as error:
+        log.warning("relay cannot reach Redis: %s", error)
+        return 0
+    lost = [refund_id for refund_id, job_alive in zip(ids, alive) if not job_alive]
+    lost = [refund_id for refund_id in lost if enqueue_refund(refund_id)]
+    if lost:
+        log.info("relay enqueued %d refunds", len(lost))
     return len(lost)

@@ -107,4 +107,6 @@ def test_a_paid_amount_that_differs_from_the_order_is_never_fulfilled(app):
     public_id = _order(app)
     _store(app, "payment_intent.succeeded", {**_succeeded(public_id), "amount": 1}, "evt_tampered")
     assert _apply(app, "evt_tampered") == "amount_mismatch"
+    with app.app_context():
+        assert db.session.get(StripeEvent, "evt_tampered").status == "parked"
     assert _state(app, public_id) == "pending"

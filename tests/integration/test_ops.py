@@ -213,6 +213,7 @@ def _canceled_event(app, event_id, attempt_id):
         db.session.commit()
         public_id = order.public_id
     return event_payload("payment_intent.canceled", {"id": f"pi_{event_id}", "object": "payment_intent",
+                                                     "amount": 100, "currency": "usd",
                                                      "metadata": {"order_id": public_id}}, event_id=event_id)
 
 

@@ -1,6 +1,6 @@
-"""Property-based (Hypothesis): no input to the cart, confirm, webhook, CSP report or admin refund endpoints makes the shop
-answer 5xx, and none changes an order or the catalog (the one write a bad request may cause: nothing); no made-up
-confirmation token holds any stock."""
+"""Property-based (Hypothesis): no input to the cart, confirm, webhook, CSP report or admin refund
+endpoints makes the shop answer 5xx, and none changes an order or the catalog (the one write a bad request may
+cause: nothing); no made-up confirmation token holds any stock."""
 import hashlib
 import json
 import re

@@ -82,7 +82,8 @@ def test_a_late_payment_failed_never_reverts_a_paid_order(app, client, redis):
     _post(client, _succeeded(public_id))
     _drain(app, redis)
     failed = event_payload("payment_intent.payment_failed",
-                           {"id": "pi_test_1", "object": "payment_intent", "metadata": {"order_id": public_id},
+                           {"id": "pi_test_1", "object": "payment_intent", "amount": 8900, "currency": "usd",
+                            "metadata": {"order_id": public_id},
                             "last_payment_error": {"code": "card_declined", "decline_code": "generic_decline"}})
     assert _post(client, failed).status_code == 200
     _drain(app, redis)
