@@ -19,7 +19,7 @@ def init_database() -> None:
     from flask_migrate import upgrade
 
     os.makedirs(current_app.instance_path, exist_ok=True)
-    upgrade(revision="heads")
+    upgrade()
 
 
 @click.command("init-db")

@@ -120,7 +120,7 @@ def _reset_schema(db) -> None:
     if db.engine.dialect.name == "postgresql":
         with db.engine.begin() as connection:
             connection.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
-    upgrade(revision="heads")
+    upgrade()
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 """disputes beside orders; a failed refund keeps Stripe's failure reason
 
 Revision ID: 0008
-Revises: 0003
+Revises: 0007
 Create Date: 2026-11-30 15:00:00
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0008'
-down_revision = '0003'
+down_revision = '0007'
 branch_labels = None
 depends_on = None
 

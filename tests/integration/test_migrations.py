@@ -40,7 +40,7 @@ def test_downgrade_to_nothing_and_upgrade_again_leave_the_same_schema(app):
     with app.app_context():
         downgrade(revision="base")
         assert set(inspect(db.engine).get_table_names()) <= {"alembic_version"}
-        upgrade(revision="heads")
+        upgrade()
     assert not schema_differences(app)
 
 
