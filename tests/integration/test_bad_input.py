@@ -6,7 +6,9 @@ import time
 
 import pytest
 
-from helpers import WEBHOOK_SECRET, event_payload, sign
+from tests.support.emulator import WEBHOOK_SECRET
+
+from tests.support.events import event_payload, sign
 from security_checks import dump, fill_cart, pending_order
 
 INJECTIONS = ["<script>alert(1)</script>", "\"><img src=x onerror=alert(1)>", "' OR '1'='1", "1; DROP TABLE product;--",

@@ -11,7 +11,7 @@ import subprocess
 import pytest
 import yaml
 
-from helpers import ROOT
+from tests.support.net import ROOT
 
 ENV_EXAMPLE = "deploy/compose.env.example"
 ALERTS = ROOT / "deploy" / "prometheus-alerts.yml"

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from app.shop.catalog import PRODUCTS
 from app.models import CartItem, db
-from helpers import sign
+from tests.support.events import sign
 from security_checks import dump, pending_order
 
 PRODUCT_IDS = [p[0] for p in PRODUCTS]
