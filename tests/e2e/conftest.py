@@ -8,7 +8,6 @@ from redis import Redis
 
 from tests.support.stack import Stack
 
-
 LIVE = os.environ.get("E2E_STRIPE") == "live"  # run against Stripe's test mode with the keys in the environment
 
 
@@ -24,7 +23,8 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(scope="session")
 def e2e_redis_url(redis_url):
-    """Database 1 of the session's Redis: the E2E shop's worker must never take other tests' jobs (db 0)."""
+    """The database after the session's Redis (1 on an embedded Valkey): the E2E shop's worker must never take
+    other tests' jobs."""
     from urllib.parse import urlsplit, urlunsplit
 
     parts = urlsplit(redis_url)
