@@ -3,8 +3,12 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST := $(PY) -m pytest
+# Tests mostly wait on the servers they start, so more workers than cores pay; a file's tests stay on one worker
+# (they share its module fixtures). Four workers made a browser test miss its 5 s wait on a loaded machine.
+# PARALLEL= runs everything in one process.
+PARALLEL ?= -n 3 --dist loadfile
 
-.PHONY: run test test-unit test-integration test-e2e test-emulator test-postgres bench clean
+.PHONY: run test test-unit test-integration test-system test-e2e test-emulator test-postgres bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,27 +26,31 @@ run: $(VENV)/.installed
 	$(VENV)/bin/shop dev
 
 test: $(VENV)/.test-installed
-	$(PYTEST) tests
+	$(PYTEST) $(PARALLEL) tests
 
 test-unit: $(VENV)/.test-installed
 	$(PYTEST) tests/unit
 
 test-integration: $(VENV)/.test-installed
-	$(PYTEST) tests/integration
+	$(PYTEST) $(PARALLEL) tests/integration
+
+test-system: $(VENV)/.test-installed
+	$(PYTEST) $(PARALLEL) tests/system
 
 test-e2e: $(VENV)/.test-installed
-	$(PYTEST) tests/e2e
+	$(PYTEST) $(PARALLEL) tests/e2e
 
 test-emulator: $(VENV)/.test-installed
-	$(PYTEST) tests/emulator
+	$(PYTEST) $(PARALLEL) tests/emulator
 
-# The production profile: PostgreSQL and Redis already running (as on CI).
+# The production profile: PostgreSQL and Redis already running (as on CI). It runs the tiers whose outcome the
+# database can change; the unit, browser and emulator tests do the same on either.
 test-postgres: $(VENV)/.test-installed
 	TEST_DATABASE_URL=$${TEST_DATABASE_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/test} \
-	TEST_REDIS_URL=$${TEST_REDIS_URL:-redis://127.0.0.1:6379/0} $(PYTEST) tests/unit tests/integration tests/e2e
+	TEST_REDIS_URL=$${TEST_REDIS_URL:-redis://127.0.0.1:6379/0} $(PYTEST) $(PARALLEL) tests/integration tests/system
 
 bench: $(VENV)/.test-installed
-	for b in bench/[!_]*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+	for b in bench/[!_]*.py; do echo "== $$b"; $(PY) -m bench.$$(basename $$b .py) || exit 1; done
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache test-results

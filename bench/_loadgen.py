@@ -1,15 +1,11 @@
-"""Small load generators (aiohttp; closed and open loop) and the stack the benchmarks run against."""
+"""Small load generators (aiohttp; closed and open loop) for the benchmarks."""
 from __future__ import annotations
 
 import asyncio
-import sys
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-
-import aiohttp  # noqa: E402
+import aiohttp
 
 
 @dataclass

@@ -25,7 +25,7 @@ free to run on every core; `--single-pool` measures one gunicorn with nothing ni
 The SMTP sink runs in its own process, never in the process that times the catalog.
 Goal: catalog p99 under load at most 1.25x its idle p99, zero errors; checkout with the breaker open p99 < 50 ms.
 
-    .venv/bin/python bench/checkout_stability.py [--seconds 10] [--catalog-rate 50] [--web-workers 2]
+    .venv/bin/python -m bench.checkout_stability [--seconds 10] [--catalog-rate 50] [--web-workers 2]
         [--threads 16] [--postgres URL] [--shared-backends] [--shared-cpus] [--single-pool] [--closed-loop N]
 """
 from __future__ import annotations
@@ -43,9 +43,11 @@ import threading
 import time
 from pathlib import Path
 
-from _loadgen import Result, closed_loop, open_loop
+from bench._loadgen import Result, closed_loop, open_loop
 
-from stack import BACKGROUND_ROLES, Shopper, Stack
+from tests.support.shopper import Shopper
+
+from tests.support.stack import BACKGROUND_ROLES, Stack
 
 CHECKOUTS = 50
 POOL = 400  # prepared shoppers: enough that the 50 never run out within a phase

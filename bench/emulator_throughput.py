@@ -1,6 +1,6 @@
 """Benchmark stripe-emulator: create+confirm throughput and memory after many PaymentIntents.
 
-    python bench/emulator_throughput.py [--seconds 10] [--concurrency 32] [--count 100000] [--max-objects N]
+    python -m bench.emulator_throughput [--seconds 10] [--concurrency 32] [--count 100000] [--max-objects N]
 
 Starts the emulator as a subprocess (one process = one core), drives
 POST /v1/payment_intents (confirm=true, payment_method=pm_card_visa) from
@@ -11,23 +11,15 @@ emulator's RSS (VmRSS from /proc/PID/status).
 import argparse
 import asyncio
 import os
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import aiohttp
 
-ROOT = Path(__file__).resolve().parents[1]
-KEY = "sk_test_emulator"
+from tests.support.emulator import EMULATOR_SECRET_KEY as KEY, EmulatorProcess
+from tests.support.net import ROOT
+
 BODY = {"amount": "2000", "currency": "usd", "confirm": "true", "payment_method": "pm_card_visa"}
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def rss_mb(pid):
@@ -35,16 +27,6 @@ def rss_mb(pid):
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return float("nan")
-
-
-def start(extra):
-    port, control = free_port(), free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "stripe_emulator", "--port", str(port), "--control-port",
-                             str(control), *extra], cwd=ROOT, stdout=subprocess.PIPE, text=True)
-    line = proc.stdout.readline()
-    if "listening" not in line:
-        raise SystemExit(f"emulator failed to start: {line}")
-    return proc, f"http://127.0.0.1:{port}"
 
 
 async def worker(session, url, stop_at, remaining, counts):
@@ -80,7 +62,8 @@ def main():
     p.add_argument("--max-objects", type=int, default=None)
     args = p.parse_args()
     extra = ["--max-objects", str(args.max_objects)] if args.max_objects else []
-    proc, base = start(extra)
+    emulator = EmulatorProcess(*extra)
+    proc, base = emulator.process, emulator.api
     try:
         print(f"emulator pid {proc.pid}, RSS at start {rss_mb(proc.pid):.1f} MB")
         counts, elapsed = asyncio.run(drive(base, args.concurrency, seconds=args.seconds))
@@ -94,8 +77,7 @@ def main():
                   f"({counts.get(200, 0) / elapsed:.0f}/s)")
             print(f"RSS after {args.count} more PaymentIntents: {rss_mb(proc.pid):.1f} MB")
     finally:
-        proc.terminate()
-        proc.wait(10)
+        emulator.stop()
 
 
 if __name__ == "__main__":

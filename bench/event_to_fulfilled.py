@@ -1,7 +1,7 @@
 """Event to fulfilled: p50/p99 from a webhook's receipt to its order's fulfilment, at a steady rate of
 signed `payment_intent.succeeded` events (default 100/s) with two RQ workers.
 
-    .venv/bin/python bench/event_to_fulfilled.py [--rate 100] [--seconds 10] [--workers 2] [--postgres URL]
+    .venv/bin/python -m bench.event_to_fulfilled [--rate 100] [--seconds 10] [--workers 2] [--postgres URL]
 Goal: p50 under 100 ms, p99 under 500 ms.
 """
 from __future__ import annotations
@@ -16,11 +16,10 @@ import uuid
 from pathlib import Path
 
 import aiohttp
-import _loadgen  # noqa: F401  (puts tests/ on the path for helpers and stack)
 from sqlalchemy import create_engine, text
 
-from helpers import event_payload, sign
-from stack import Stack
+from tests.support.events import event_payload, sign
+from tests.support.stack import Stack
 
 
 def create_pending_orders(database_url: str, count: int) -> list[str]:

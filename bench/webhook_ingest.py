@@ -1,7 +1,7 @@
 """Webhook ingest under gunicorn: signed events/s (verify + store + enqueue) beside a bare 200 endpoint
 (/healthz) on the same server in the same run, with p50/p99 acknowledgement latency.
 
-    .venv/bin/python bench/webhook_ingest.py [--seconds 10] [--concurrency 16] [--rate 200] [--postgres URL]
+    .venv/bin/python -m bench.webhook_ingest [--seconds 10] [--concurrency 16] [--rate 200] [--postgres URL]
         [--keep-alive]
 Bare and webhook rounds alternate (ROUNDS each) within the run: throughput with clients back to back, where
 latency is mostly waiting in line. Then the acknowledgement latency at a steady --rate of deliveries (an open
@@ -17,10 +17,10 @@ import platform
 import tempfile
 from pathlib import Path
 
-from _loadgen import Result, closed_loop, open_loop
+from bench._loadgen import Result, closed_loop, open_loop
 
-from helpers import event_payload, sign
-from stack import Stack
+from tests.support.events import event_payload, sign
+from tests.support.stack import Stack
 
 ROUNDS = 5
 

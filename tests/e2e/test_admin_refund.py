@@ -8,7 +8,9 @@ import re
 import requests
 from werkzeug.security import generate_password_hash
 
-from stack import Shopper, Stack
+from tests.support.shopper import Shopper
+
+from tests.support.stack import Stack
 
 PASSWORD = "refund-e2e-password"
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')

@@ -11,7 +11,7 @@ from sqlalchemy import create_engine, text
 
 import storefront as sf
 from checkout_steps import add_to_cart, fill_card, open_checkout
-from helpers import EMULATOR_SECRET_KEY
+from tests.support.emulator import EMULATOR_SECRET_KEY
 
 CHALLENGE = 'iframe[title="3D Secure challenge"]'
 NOT_CHARGED = re.compile("nothing was charged", re.I)

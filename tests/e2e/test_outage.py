@@ -6,7 +6,7 @@ import stripe
 from playwright.sync_api import expect
 
 from checkout_steps import add_to_cart, fill_card, open_checkout, pay
-from helpers import EMULATOR_SECRET_KEY
+from tests.support.emulator import EMULATOR_SECRET_KEY
 from storefront import UNAVAILABLE
 
 ORDER_URL = re.compile(r".*/orders/([0-9a-f]{32})$")

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import create_engine, inspect, text
 
 from checkout_steps import add_to_cart, fill_card, open_checkout, pay
-from helpers import ROOT
+from tests.support.net import ROOT
 
 CARD, EXPIRY, CVC, POSTAL = "4242 4242 4242 4242", "09 / 37", "739", "94107"
 VIOLATIONS_SCRIPT = """() => { window.__violations = [];

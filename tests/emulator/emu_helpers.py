@@ -1,68 +1,17 @@
-"""Helpers for the emulator tests: start the emulator as a subprocess, receive webhooks."""
+"""The emulator tier's names for the shared emulator launcher (tests/support/emulator.py), and a webhook
+receiver."""
 
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
-import requests
+from tests.support.emulator import (EMULATOR_PUBLISHABLE_KEY, EMULATOR_SECRET_KEY, WEBHOOK_SECRET,  # noqa: F401
+                                    EmulatorProcess)
+from tests.support.net import ROOT, free_port  # noqa: F401
 
-ROOT = Path(__file__).resolve().parents[2]
-SECRET_KEY = "sk_test_emulator"
-PUBLISHABLE_KEY = "pk_test_emulator"
-WEBHOOK_SECRET = "whsec_test_emulator_secret"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Emulator:
-    """A running ``python -m stripe_emulator`` subprocess."""
-
-    def __init__(self, *extra_args, webhook_url=None):
-        self.port, self.control_port = free_port(), free_port()
-        self.api = f"http://127.0.0.1:{self.port}"
-        self.control = f"http://127.0.0.1:{self.control_port}"
-        args = [sys.executable, "-m", "stripe_emulator", "--port", str(self.port),
-                "--control-port", str(self.control_port), "--secret-key", SECRET_KEY,
-                "--publishable-key", PUBLISHABLE_KEY, *extra_args]
-        if webhook_url:
-            args += ["--webhook-url", webhook_url, "--webhook-secret", WEBHOOK_SECRET]
-        self.proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                     env=dict(os.environ, PYTHONUNBUFFERED="1"))
-        line = self.proc.stdout.readline()
-        if "listening on" not in line:
-            self.proc.kill()
-            raise RuntimeError(f"emulator did not start: {line}{self.proc.stdout.read()}")
-        self.banner = line.strip()
-        threading.Thread(target=self.proc.stdout.read, daemon=True).start()
-
-    def ctl(self, method, path, body=None, **kw):
-        resp = requests.request(method, self.control + path, json=body, timeout=10, **kw)
-        resp.raise_for_status()
-        return resp.json()
-
-    def requests_log(self, path=None):
-        return self.ctl("GET", "/_emulator/requests", params={"path": path} if path else None)["data"]
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode
+SECRET_KEY, PUBLISHABLE_KEY = EMULATOR_SECRET_KEY, EMULATOR_PUBLISHABLE_KEY
+Emulator = EmulatorProcess
 
 
 class WebhookReceiver:

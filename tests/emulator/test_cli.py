@@ -13,8 +13,8 @@ from emu_helpers import ROOT, SECRET_KEY, WEBHOOK_SECRET, Emulator, WebhookRecei
 
 def test_sigint_shuts_down_cleanly():
     emu = Emulator()
-    emu.proc.send_signal(signal.SIGINT)
-    assert emu.proc.wait(10) == 0
+    emu.process.send_signal(signal.SIGINT)
+    assert emu.process.wait(10) == 0
 
 
 def test_environment_variables_and_console_script():

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from checkout_client import Checkout
-from helpers import EmulatorProcess
+from tests.support.emulator import EmulatorProcess
+from tests.support.shopper import Checkout
 
 
 @pytest.fixture(scope="session")

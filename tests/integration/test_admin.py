@@ -16,7 +16,8 @@ from werkzeug.security import generate_password_hash
 from app.models import (CspReport, EventStatus, Order, OrderLine, OrderTransition, OutboxEmail, Product, Refund,
                         StripeEvent, db)
 from app.queues import QUEUES, get_queue
-from helpers import EMULATOR_SECRET_KEY, EmulatorProcess, event_payload, sign
+from tests.support.emulator import EMULATOR_SECRET_KEY, EmulatorProcess
+from tests.support.events import event_payload, sign
 
 PASSWORD = "correct horse battery staple"
 LOGIN = {"name": "admin", "password": PASSWORD}  # ADMIN_PASSWORD_HASH bootstraps the account `admin`

@@ -6,7 +6,8 @@ import time
 
 import pytest
 
-from helpers import WEBHOOK_SECRET, event_payload, sign
+from tests.support.emulator import WEBHOOK_SECRET
+from tests.support.events import event_payload, sign
 from security_checks import HOSTILE_EMAILS, dump, fill_cart, pending_order
 
 INJECTIONS = ["<script>alert(1)</script>", "\"><img src=x onerror=alert(1)>", "' OR '1'='1", "1; DROP TABLE product;--",
@@ -430,7 +431,7 @@ def _stock_and_holds(app):
 
 
 def test_made_up_confirmation_tokens_get_a_clear_error_and_hold_no_stock(make_app, stripe_settings, emulator):
-    from checkout_client import Checkout
+    from tests.support.shopper import Checkout
 
     app = make_app(stripe_settings.with_overrides(rate_limit_confirm="", breaker_fail_max=1000))
     spent = Checkout(app, emulator)

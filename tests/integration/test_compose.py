@@ -11,7 +11,7 @@ import subprocess
 import pytest
 import yaml
 
-from helpers import ROOT
+from tests.support.net import ROOT
 
 ENV_EXAMPLE = "deploy/compose.env.example"
 ALERTS = ROOT / "deploy" / "prometheus-alerts.yml"
@@ -56,7 +56,7 @@ def test_it_has_the_production_shape():
     assert "gunicorn.conf.py" in web["command"] and "/healthz" in " ".join(web["healthcheck"]["test"])
     assert web["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
     assert services["migrate"]["command"] == ["shop", "init-db"]
-    # two pools behind the proxy (tests/integration/test_proxy.py runs its configuration): only it is published
+    # two pools behind the proxy (tests/system/test_proxy.py runs its configuration): only it is published
     proxy = services["proxy"]
     assert proxy["environment"] == {"PROXY_PORT": "8000", "PAGES_UPSTREAM": "web:8000",
                                     "PAYMENTS_UPSTREAM": "payments:8000"}
@@ -76,7 +76,7 @@ def test_it_has_the_production_shape():
         assert environment["DATABASE_URL"].startswith("postgresql+psycopg://")
         assert environment["PROMETHEUS_MULTIPROC_DIR"] == "/var/run/shop-metrics"
         assert environment["DB_APPLICATION_NAME"] == f"shop-{name}"  # which role a PostgreSQL connection serves
-    # the proxy compresses (tests/integration/test_proxy.py), so the pools behind it don't
+    # the proxy compresses (tests/system/test_proxy.py), so the pools behind it don't
     assert {services[name]["environment"]["COMPRESS_RESPONSES"] for name in ("web", "payments")} == {"false"}
 
 

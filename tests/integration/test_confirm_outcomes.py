@@ -12,8 +12,8 @@ from app.checkout import service
 from app.models import AttemptStatus, Order, OrderState, PaymentAttempt, db
 from app.payments import get_gateway
 from app.payments import UNAVAILABLE_MESSAGE
-from checkout_client import Checkout
-from helpers import free_port
+from tests.support.shopper import Checkout
+from tests.support.net import free_port
 
 CONFIRM_ROUTE = "POST /v1/payment_intents/*/confirm"
 

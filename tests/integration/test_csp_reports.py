@@ -246,7 +246,7 @@ def test_kinds_not_seen_for_the_retention_period_are_pruned_by_the_worker_job(ap
 
 
 def test_the_worker_cron_runs_the_pruning():
-    from helpers import ROOT
+    from tests.support.net import ROOT
 
     assert "scheduler.register(jobs.prune_csp_reports" in (ROOT / "worker.py").read_text()
 

@@ -2,7 +2,7 @@
 from app.mail import sink as mailsink
 from app.mail.outbox import deliver_outbox, receipt_for
 from app.models import Order, OrderLine, db
-from helpers import free_port
+from tests.support.net import free_port
 
 
 def test_a_receipt_sent_over_smtp_is_caught_and_shown_on_the_dev_page(make_app, settings, tmp_path):

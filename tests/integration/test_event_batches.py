@@ -13,7 +13,7 @@ from app.events.handlers import OrderNotKnownYet
 from app.tasks import process_event
 from app.models import Order, OrderLine, StripeEvent, db
 from app.queues import EVENTS, event_job_id, get_queue
-from helpers import event_payload
+from tests.support.events import event_payload
 
 
 def _orders(app, count):

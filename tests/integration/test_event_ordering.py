@@ -7,7 +7,7 @@ from app.events.apply import apply_event
 from app.events.handlers import OrderNotKnownYet, OrderNotReadyYet
 from app.models import Order, OrderLine, OrderTransition, Product, StripeEvent, db
 from app.events.store import store_events
-from helpers import event_payload
+from tests.support.events import event_payload
 
 
 def _order(app, state="pending", pi="pi_order_1"):

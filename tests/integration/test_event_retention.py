@@ -13,7 +13,7 @@ from app import tasks
 from app.events.replay import ReplayError, replay_event
 from app.models import EventStatus, Order, OrderState, Product, StripeEvent, db, utcnow
 from app.queues import QUEUES
-from helpers import event_payload, sign
+from tests.support.events import event_payload, sign
 from security_checks import dump, pending_order
 
 CLIENT_SECRET = "pi_3Retain_secret_Zq81xYw"

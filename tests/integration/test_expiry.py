@@ -3,7 +3,7 @@ from sqlalchemy import select
 
 from app.orders.expiry import expire_pending_orders
 from app.models import Order, Product, db
-from checkout_client import Checkout
+from tests.support.shopper import Checkout
 
 
 def _stock(app):

@@ -11,7 +11,7 @@ from sqlalchemy import func, select, text
 
 from app.events import store as event_store
 from app.models import StripeEvent, db
-from helpers import event_payload, sign
+from tests.support.events import event_payload, sign
 
 
 def _body(n, event_id=None):

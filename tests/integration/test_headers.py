@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from helpers import METRICS_TOKEN
+from tests.support.production import METRICS_TOKEN
 from security_checks import NONCE, csp_without_nonce, fill_cart, pending_order
 
 EMULATOR_CSP = ("default-src 'self'; script-src 'self' http://127.0.0.1:9 'nonce-N'; style-src 'self'; "

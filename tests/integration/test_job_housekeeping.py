@@ -10,7 +10,7 @@ from rq.executions import Execution
 from rq.job import Job, JobStatus
 
 from app.queues import MAINTENANCE, get_queue
-from helpers import EmulatorProcess
+from tests.support.emulator import EmulatorProcess
 
 
 @pytest.fixture

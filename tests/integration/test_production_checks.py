@@ -7,7 +7,8 @@ import logging
 import pytest
 
 from app import create_app
-from helpers import EMULATOR_PUBLISHABLE_KEY, EMULATOR_SECRET_KEY, METRICS_TOKEN
+from tests.support.emulator import EMULATOR_PUBLISHABLE_KEY, EMULATOR_SECRET_KEY
+from tests.support.production import METRICS_TOKEN
 from security_checks import dump
 
 

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from app.shop.catalog import PRODUCTS
 from app.models import CartItem, CspReport, Order, Product, db
-from helpers import sign
+from tests.support.events import sign
 from security_checks import dump, pending_order
 
 PRODUCT_IDS = [p[0] for p in PRODUCTS]

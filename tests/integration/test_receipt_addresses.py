@@ -12,8 +12,8 @@ from app.mail.outbox import deliver_outbox, receipt_for
 from app.models import Order, OutboxEmail, db
 from app.queues import MAIL, enqueue_receipts, get_queue
 from app.queues.relay import relay_outbox
-from checkout_client import Checkout
-from helpers import free_port
+from tests.support.shopper import Checkout
+from tests.support.net import free_port
 from security_checks import HOSTILE_EMAILS, dump
 
 @pytest.mark.parametrize("address", HOSTILE_EMAILS)

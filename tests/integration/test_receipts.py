@@ -9,8 +9,8 @@ from email.parser import BytesParser
 from app.mail import sink as mailsink
 from app.mail.outbox import deliver_outbox, receipt_for
 from app.models import Order, db
-from checkout_client import Checkout
-from helpers import free_port
+from tests.support.shopper import Checkout
+from tests.support.net import free_port
 
 
 def _paid_order(app, emulator) -> tuple[Checkout, Order]:

@@ -3,7 +3,7 @@ import requests
 
 from app.models import Checkpoint, StripeEvent, db
 from app.events.reconcile import CHECKPOINT, SWEEP, reconcile
-from helpers import EMULATOR_SECRET_KEY
+from tests.support.emulator import EMULATOR_SECRET_KEY
 
 
 def _create_intents(emulator, count):

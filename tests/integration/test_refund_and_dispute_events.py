@@ -15,7 +15,7 @@ from app.events.apply import apply_event
 from app.events.handlers import OrderNotReadyYet
 from app.events.store import store_events
 from app.models import Dispute, Order, OrderLine, OutboxEmail, Product, Refund, StripeEvent, db
-from helpers import event_payload
+from tests.support.events import event_payload
 
 DUE = int(time.time()) + 7 * 86400
 

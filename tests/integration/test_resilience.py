@@ -20,7 +20,7 @@ def _stats(emulator):
     """(PaymentIntents created, charges that took money)."""
     import stripe
 
-    from helpers import EMULATOR_SECRET_KEY
+    from tests.support.emulator import EMULATOR_SECRET_KEY
 
     client = stripe.StripeClient(EMULATOR_SECRET_KEY, base_addresses={"api": emulator.api})
     stats = emulator.ctl("GET", "/_emulator/stats")
@@ -172,7 +172,7 @@ def test_card_errors_map_to_402_and_a_plain_message(checkout, emulator, payment_
 
 
 def test_configuration_errors_are_logged_loudly_and_shown_generically(make_app, stripe_settings, emulator, caplog):
-    from checkout_client import checkout_for
+    from tests.support.shopper import checkout_for
 
     app = make_app(stripe_settings.with_overrides(stripe_secret_key="sk_test_wrong_key_123456"))
     response, _ = checkout_for(app, emulator)
@@ -228,7 +228,7 @@ def test_each_error_class_is_counted(checkout, emulator):
 
 
 def test_one_deadline_covers_every_stripe_call_of_a_checkout(make_app, stripe_settings, emulator):
-    from checkout_client import Checkout
+    from tests.support.shopper import Checkout
 
     app = make_app(stripe_settings.with_overrides(stripe_read_timeout=3.0, checkout_deadline=4.0))
     shopper = Checkout(app, emulator)
@@ -252,7 +252,7 @@ def _order_for(app, attempt_id):
 
 
 def test_a_checkout_turned_away_by_the_bulkhead_stores_nothing(make_app, stripe_settings, emulator):
-    from checkout_client import Checkout
+    from tests.support.shopper import Checkout
 
     app = make_app(stripe_settings.with_overrides(stripe_max_concurrency=1, stripe_read_timeout=3.0))
     first, second = Checkout(app, emulator), Checkout(app, emulator)

@@ -8,7 +8,8 @@ from contextlib import contextmanager
 import pytest
 
 from app.telemetry.logs import ScrubbingFormatter, scrub
-from helpers import EMULATOR_SECRET_KEY, WEBHOOK_SECRET, sign
+from tests.support.emulator import EMULATOR_SECRET_KEY, WEBHOOK_SECRET
+from tests.support.events import sign
 from security_checks import fill_cart, pending_order
 
 CLIENT_SECRET = "pi_3Pabc123DEF_secret_Xyz789abcDEF"

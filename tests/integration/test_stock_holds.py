@@ -19,8 +19,8 @@ from app.orders.expiry import expire_pending_orders
 from app.orders.holds import Holder
 from app.payments import get_gateway
 from app.shop.cart import CartLine
-from checkout_client import ATTEMPT, Checkout
-from helpers import event_payload
+from tests.support.shopper import ATTEMPT, Checkout
+from tests.support.events import event_payload
 
 FAKE_TOKEN = "ctoken_" + "A" * 24
 WHOLE_STOCK = {"burr-grinder": 15, "ceramic-pour-over": 25}

@@ -5,7 +5,7 @@ from sqlalchemy import func, select
 
 from app.models import Order, OrderLine, OrderState, OutboxEmail, Product, StripeEvent, db
 from app.queues import QUEUES
-from helpers import event_payload, sign
+from tests.support.events import event_payload, sign
 
 
 def _pending_order(app, email="shopper@example.com", attempt_id="c" * 32):

@@ -9,7 +9,7 @@ import time
 import pytest
 from rq import Queue
 
-from helpers import ROOT
+from tests.support.net import ROOT
 from worker import HEARTBEAT_EVERY, ShopWorker
 
 

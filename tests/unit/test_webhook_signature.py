@@ -4,7 +4,8 @@ import time
 import pytest
 
 from app.payments import WebhookSignatureError, verify_webhook
-from helpers import WEBHOOK_SECRET, event_payload, sign
+from tests.support.emulator import WEBHOOK_SECRET
+from tests.support.events import event_payload, sign
 
 OLD = "whsec_old_" + "b" * 32
 

@@ -9,7 +9,7 @@ import sys
 
 import requests
 
-from stack import Stack
+from tests.support.stack import Stack
 
 HOST = socket.gethostname().replace("_", "-")
 

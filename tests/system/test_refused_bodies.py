@@ -10,8 +10,8 @@ import socket
 import pytest
 
 from app.web.limits import DRAIN_MAX
-from helpers import ROOT
-from stack import Stack
+from tests.support.net import ROOT
+from tests.support.stack import Stack
 
 pytestmark = pytest.mark.slow
 BIG = 300 * 1024  # over every cap of the shop's own (webhook 256 KiB), under the proxy's 1 MiB

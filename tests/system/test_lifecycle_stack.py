@@ -7,8 +7,9 @@ import os
 import pytest
 import stripe
 
-from helpers import EMULATOR_SECRET_KEY
-from stack import Shopper, Stack
+from tests.support.emulator import EMULATOR_SECRET_KEY
+from tests.support.shopper import Shopper
+from tests.support.stack import Stack
 
 
 @pytest.fixture(scope="module")

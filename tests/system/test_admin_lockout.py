@@ -12,8 +12,9 @@ import pytest
 import requests
 from werkzeug.security import generate_password_hash
 
-from helpers import free_port, wait_for_http
-from stack import CSRF, Stack
+from tests.support.net import free_port, wait_for_http
+from tests.support.shopper import CSRF
+from tests.support.stack import Stack
 from test_proxy import nginx_binary, start_nginx
 
 pytestmark = pytest.mark.slow

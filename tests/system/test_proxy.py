@@ -17,8 +17,10 @@ import requests
 
 from app.payments import UNAVAILABLE_MESSAGE
 from app.settings import Settings
-from helpers import ROOT, event_payload, free_port, sign, wait_for_http
-from stack import Shopper, Stack
+from tests.support.events import event_payload, sign
+from tests.support.net import ROOT, free_port, wait_for_http
+from tests.support.shopper import Shopper
+from tests.support.stack import Stack
 
 pytestmark = pytest.mark.slow
 TEMPLATE = ROOT / "deploy" / "nginx" / "default.conf.template"

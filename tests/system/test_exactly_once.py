@@ -16,8 +16,11 @@ import pytest
 import requests
 import stripe
 
-from helpers import EMULATOR_SECRET_KEY, ROOT, sign
-from stack import Shopper, Stack
+from tests.support.emulator import EMULATOR_SECRET_KEY
+from tests.support.events import sign
+from tests.support.net import ROOT
+from tests.support.shopper import Shopper
+from tests.support.stack import Stack
 
 pytestmark = pytest.mark.slow
 ORDERS = int(os.environ.get("STORM_ORDERS", "200"))

@@ -17,8 +17,13 @@ import pytest
 import requests
 import stripe
 
-from helpers import EMULATOR_SECRET_KEY, ROOT, event_payload, free_port, sign, wait_for_http
-from stack import Shopper, Stack
+from tests.support.emulator import EMULATOR_SECRET_KEY
+
+from tests.support.events import event_payload, sign
+
+from tests.support.net import ROOT, free_port, wait_for_http
+from tests.support.shopper import Shopper
+from tests.support.stack import Stack
 
 ORDERS = int(os.environ.get("SCALE_OUT_ORDERS", "60"))
 

@@ -1,0 +1,79 @@
+"""The shopper client: a shopper's browser session without the browser (cart form, checkout page, confirm
+endpoint), over HTTP against a running stack (`Shopper`) or through an app's test client (`Checkout`, the same
+steps). The ConfirmationToken comes from Stripe's test helper, as Stripe's docs suggest for server-side tests."""
+from __future__ import annotations
+
+import re
+
+import requests
+
+from .emulator import EMULATOR_SECRET_KEY
+
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+ATTEMPT = re.compile(r'data-attempt-id="([0-9a-f]{32})"')
+PAGE_CSRF = re.compile(r'data-csrf-token="([^"]+)"')
+
+
+def confirmation_token(emulator_api: str, payment_method: str = "pm_card_visa") -> str:
+    response = requests.post(f"{emulator_api}/v1/test_helpers/confirmation_tokens",
+                             data={"payment_method": payment_method}, auth=(EMULATOR_SECRET_KEY, ""), timeout=10)
+    response.raise_for_status()
+    return response.json()["id"]
+
+
+def confirm_body(token: str, attempt_id: str, email: str) -> dict:
+    return {"confirmation_token": token, "attempt_id": attempt_id, "email": email}
+
+
+class Shopper:
+    """Against a running shop: anything with `url`, `payments_url` and `emulator` (a Stack)."""
+
+    def __init__(self, stack):
+        self.stack = stack
+        self.http = requests.Session()
+
+    def buy(self, product_id: str = "enamel-mug", quantity: int = 1, payment_method: str = "pm_card_visa",
+            timeout: float = 30) -> tuple[int, dict]:
+        self.open_checkout(product_id, quantity, timeout)
+        return self.confirm(self.confirmation_token(payment_method), timeout=timeout)
+
+    def open_checkout(self, product_id: str = "enamel-mug", quantity: int = 1, timeout: float = 30) -> None:
+        """Put the product in the cart and load the checkout page (its attempt id and CSRF token)."""
+        page = self.http.get(f"{self.stack.url}/", timeout=timeout).text
+        self.http.post(f"{self.stack.url}/cart/add", timeout=timeout, data={
+            "csrf_token": CSRF.search(page).group(1), "product_id": product_id, "quantity": quantity})
+        checkout = self.http.get(f"{self.stack.url}/checkout", timeout=timeout).text
+        self.attempt_id = ATTEMPT.search(checkout).group(1)
+        self.csrf = PAGE_CSRF.search(checkout).group(1)
+
+    def confirmation_token(self, payment_method: str = "pm_card_visa") -> str:
+        return confirmation_token(self.stack.emulator.api, payment_method)
+
+    def confirm(self, token: str, timeout: float = 30) -> tuple[int, dict]:
+        response = self.http.post(f"{self.stack.payments_url}/checkout/confirm", timeout=timeout,
+                                  headers={"X-CSRFToken": self.csrf},
+                                  json=confirm_body(token, self.attempt_id, "storm@example.com"))
+        self.last_response = response
+        return response.status_code, response.json()
+
+
+class Checkout:
+    """The same steps through an app's test client (CSRF off, as the test apps have it); `confirm` answers the
+    test client's response."""
+
+    def __init__(self, app, emulator, product="enamel-mug", quantity=1):
+        self.app, self.emulator = app, emulator
+        self.client = app.test_client()
+        assert self.client.post("/cart/add", data={"product_id": product, "quantity": quantity}).status_code == 303
+        self.attempt_id = ATTEMPT.search(self.client.get("/checkout").get_data(as_text=True)).group(1)
+
+    def token(self, payment_method="pm_card_visa") -> str:
+        return confirmation_token(self.emulator.api, payment_method)
+
+    def confirm(self, token: str, client=None, email: str = "shopper@example.com"):
+        return (client or self.client).post("/checkout/confirm", json=confirm_body(token, self.attempt_id, email))
+
+
+def checkout_for(app, emulator):
+    shopper = Checkout(app, emulator)
+    return shopper.confirm(shopper.token()), shopper
