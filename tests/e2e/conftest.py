@@ -4,10 +4,14 @@ from __future__ import annotations
 import os
 
 import pytest
+from playwright.sync_api import expect
 from redis import Redis
 
 from tests.support.stack import Stack
 
+# Assertions wait for their condition up to 15 s (Playwright's default is 5 s): the tiers run in parallel on
+# small shared machines, where an iframe can take longer than 5 s to appear.
+expect.set_options(timeout=15_000)
 LIVE = os.environ.get("E2E_STRIPE") == "live"  # run against Stripe's test mode with the keys in the environment
 
 
