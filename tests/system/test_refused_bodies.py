@@ -44,12 +44,12 @@ def read_response(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
 
 
 def post(sock: socket.socket, path: str, body: bytes, content_type: str = "application/json") -> None:
-    sock.sendall(f"POST {path} HTTP/1.1\r\nHost: shop.test\r\nContent-Type: {content_type}\r\n"
+    sock.sendall(f"POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: {content_type}\r\n"
                  f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
 
 
 def get(sock: socket.socket, path: str) -> tuple[int, dict[str, str], bytes]:
-    sock.sendall(f"GET {path} HTTP/1.1\r\nHost: shop.test\r\n\r\n".encode())
+    sock.sendall(f"GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n".encode())
     return read_response(sock)
 
 
@@ -71,7 +71,7 @@ def test_after_an_oversized_body_the_same_connection_serves_the_next_request(sho
 
 def test_a_body_past_what_the_shop_drains_is_answered_with_connection_close(shop):
     with socket.create_connection(("127.0.0.1", shop.port), timeout=15) as sock:
-        sock.sendall(f"POST /webhooks/stripe HTTP/1.1\r\nHost: shop.test\r\nContent-Type: application/json\r\n"
+        sock.sendall(f"POST /webhooks/stripe HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
                      f"Content-Length: {DRAIN_MAX + 1}\r\n\r\n".encode())  # the body never comes: not read
         status, headers, _ = read_response(sock)
         assert status == 413 and headers["connection"].lower() == "close"
