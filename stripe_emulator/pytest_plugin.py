@@ -1,7 +1,7 @@
 """pytest fixtures for a running emulator: ``pytest -p stripe_emulator.pytest_plugin``.
 
 * ``stripe_emulator``: one emulator per test session on free ports (``api_base``, ``secret_key``,
-  ``publishable_key``, ``control``, ``faults``);
+  ``publishable_key``, ``control``, ``faults``), configured by ``stripe_emulator_options``;
 * ``stripe_client``: a ``stripe.StripeClient`` pointed at it;
 * ``emulator_faults``: inject faults and outages; all are cleared after the test;
 * ``webhook_collector``: a local webhook endpoint that keeps verified events; ``wait_for(type)``.
@@ -21,8 +21,15 @@ def pytest_configure(config):
 
 
 @pytest.fixture(scope="session")
-def stripe_emulator():
-    with EmbeddedEmulator() as emulator:
+def stripe_emulator_options():
+    """Override in a conftest.py to configure the emulator: any ``stripe_emulator.core.Config`` field,
+    e.g. ``{"secret_key": "sk_test_mine", "retry_compression": 10000}``."""
+    return {}
+
+
+@pytest.fixture(scope="session")
+def stripe_emulator(stripe_emulator_options):
+    with EmbeddedEmulator(**stripe_emulator_options) as emulator:
         yield emulator
 
 

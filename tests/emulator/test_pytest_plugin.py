@@ -76,3 +76,34 @@ def test_fixtures_give_a_working_emulator_faults_and_webhooks(project):
     result = project.runpytest_subprocess("-p", "stripe_emulator.pytest_plugin", timeout=120)
 
     result.assert_outcomes(passed=4)
+
+
+def test_a_project_configures_the_emulator_through_an_options_fixture(project):
+    project.makeconftest("""
+        import pytest
+
+
+        @pytest.fixture(scope="session")
+        def stripe_emulator_options():
+            return {"secret_key": "sk_test_other_project", "publishable_key": "pk_test_other_project"}
+    """)
+    project.makepyfile(test_options="""
+        import urllib.error
+        import urllib.request
+
+        import pytest
+
+
+        def test_the_client_uses_the_configured_key(stripe_emulator, stripe_client):
+            assert stripe_emulator.publishable_key == "pk_test_other_project"
+            assert stripe_client.v1.events.list().object == "list"
+            default_key = urllib.request.Request(stripe_emulator.api_base + "/v1/events",
+                                                 headers={"Authorization": "Bearer sk_test_emulator"})
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                urllib.request.urlopen(default_key, timeout=5)
+            assert refused.value.code == 401
+    """)
+
+    result = project.runpytest_subprocess("-p", "stripe_emulator.pytest_plugin", timeout=120)
+
+    result.assert_outcomes(passed=1)
