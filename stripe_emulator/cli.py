@@ -2,9 +2,11 @@
 
 import argparse
 import asyncio
+import importlib
 import logging
 import os
 import signal
+import sys
 
 from stripe_emulator.core import Config
 from stripe_emulator.faults import parse_cli_fault
@@ -16,7 +18,8 @@ def _env(name, default):
 
 
 def parse_args(argv=None) -> Config:
-    p = argparse.ArgumentParser(prog="stripe-emulator", description="A local, stateful Stripe look-alike.")
+    p = argparse.ArgumentParser(prog="stripe-emulator", description="A local, stateful Stripe look-alike. "
+                                "Also: stripe-emulator trigger|listen|routes --help.")
     p.add_argument("--host", default=_env("HOST", "127.0.0.1"))
     p.add_argument("--port", type=int, default=int(_env("PORT", 12111)))
     p.add_argument("--control-port", type=int, default=int(_env("CONTROL_PORT", 12112)))
@@ -55,7 +58,14 @@ async def serve(config: Config):
     await handle.stop()
 
 
+SUBCOMMANDS = {"trigger": "stripe_emulator.trigger", "listen": "stripe_emulator.listen",
+               "routes": "stripe_emulator.route_table"}
+
+
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in SUBCOMMANDS:
+        return importlib.import_module(SUBCOMMANDS[argv[0]]).main(argv[1:])
     logging.basicConfig(level=logging.WARNING, format="stripe-emulator %(levelname)s %(message)s")
     config = parse_args(argv)
     try:
