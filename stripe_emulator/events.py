@@ -2,7 +2,7 @@
 
 from aiohttp import web
 
-from stripe_emulator import objects
+from stripe_emulator import event_types, objects
 from stripe_emulator.errors import invalid
 from stripe_emulator.httputil import created_filter, paginate, read_params, respond
 from stripe_emulator.params import check_known, metadata, require, string
@@ -58,7 +58,7 @@ def _enabled_events(params):
         events = [events]
     if not events or not isinstance(events, list):
         raise invalid("Missing required param: enabled_events.", code="parameter_missing", param="enabled_events")
-    return events
+    return event_types.check(events)
 
 
 @routes.post("/v1/webhook_endpoints")

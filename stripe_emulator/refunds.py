@@ -44,12 +44,11 @@ def _check_refundable(ch, amount):
 
 
 def _apply_to_charge(emu, ch, refund, sign, request):
+    previous = {"amount_refunded": ch["amount_refunded"], "refunded": ch["refunded"]}
     ch["amount_refunded"] += sign * refund["amount"]
     ch["refunded"] = ch["amount_refunded"] >= ch["amount_captured"] > 0
-    data = [r for r in ch["refunds"]["data"] if r["id"] != refund["id"]]
-    ch["refunds"] = dict(ch["refunds"], data=([refund] + data)[:10], total_count=len(data) + 1)
     if sign > 0:
-        emu.emit("charge.refunded", ch, request)
+        emu.emit("charge.refunded", ch, request, previous={k: v for k, v in previous.items() if ch[k] != v})
 
 
 async def _settle(emu, refund, ch, outcome):
@@ -117,4 +116,5 @@ async def list_refunds(request):
     def keep(r):
         return by_created(r) and (ch_id is None or r["charge"] == ch_id) and (
             pi_id is None or r["payment_intent"] == pi_id)
-    return respond(paginate(request.app["emu"].store["refund"].newest_first(), params, "/v1/refunds", keep))
+    page = paginate(request.app["emu"].store["refund"].newest_first(), params, "/v1/refunds", keep)
+    return respond(expand(page, params, request.app["emu"]))
