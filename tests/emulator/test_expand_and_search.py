@@ -106,6 +106,7 @@ def test_bad_queries_are_refused(client, query):
     with pytest.raises(stripe.InvalidRequestError) as info:
         client.v1.payment_intents.search(params={"query": query})
     assert info.value.http_status == 400 and info.value.param == "query"
+    assert info.value.user_message.startswith(("Invalid search query", "Missing required param: query"))
 
 
 def test_unknown_routes_are_unrecognized(emu):
