@@ -40,6 +40,27 @@ def paths_tree(paths) -> dict:
     return tree
 
 
+def check(paths, kind: str):
+    """Refuse a path that cannot be expanded on ``kind`` before a request changes anything."""
+    if paths:
+        _check(paths_tree(paths), kind, "")
+
+
+def _check(tree, kind, prefix):
+    relations = RELATIONS.get(kind, {})
+    for name, sub in tree.items():
+        how = relations.get(name)
+        if how is None:
+            raise invalid(f"This property cannot be expanded ({prefix}{name}).", param="expand")
+        if how == REFUNDS:
+            for part in sub:
+                if part != "data":
+                    raise invalid(f"This property cannot be expanded ({prefix}{name}.{part}).", param="expand")
+            _check(sub.get("data", {}), "refund", f"{prefix}{name}.data.")
+        elif sub:
+            _check(sub, how, f"{prefix}{name}.")
+
+
 def expand(obj: dict, paths, emu, top: dict | None = None) -> dict:
     """A copy of ``obj`` (an object or a list page) with the requested paths expanded."""
     if not paths:

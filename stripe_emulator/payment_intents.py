@@ -2,7 +2,7 @@
 
 from aiohttp import web
 
-from stripe_emulator import objects
+from stripe_emulator import expand as expansion, objects
 from stripe_emulator.confirming import confirm
 from stripe_emulator.core import snapshot
 from stripe_emulator.errors import StripeError, invalid
@@ -10,7 +10,7 @@ from stripe_emulator.httputil import created_filter, expand, paginate, read_para
 from stripe_emulator.intent_params import (CANCELABLE, CREATE_PARAMS, CONFIRM_PARAMS, UPDATABLE,
                                            UPDATABLE_IN_ANY_STATUS, UPDATE_PARAMS, amount_param, apply_common,
                                            capture_method_param, check_minimum, check_strings, currency_param)
-from stripe_emulator.params import boolean, check_known, integer
+from stripe_emulator.params import boolean, check_known, expand_list, integer
 from stripe_emulator.payment_methods import pm_from_alias_or_id
 
 routes = web.RouteTableDef()
@@ -41,6 +41,7 @@ async def create(request):
     emu = request.app["emu"]
     params = await read_params(request)
     check_known(params, CREATE_PARAMS)
+    expansion.check(expand_list(params), "payment_intent")
     amount = amount_param(params)
     currency = currency_param(params)
     check_minimum(amount, currency)
@@ -70,6 +71,7 @@ async def confirm_route(request):
     emu = request.app["emu"]
     params = await read_params(request)
     check_known(params, CONFIRM_PARAMS)
+    expansion.check(expand_list(params), "payment_intent")
     pi = load_intent(request, params)
     confirm(emu, pi, params, request)
     return _out(request, pi, params)
@@ -87,6 +89,7 @@ async def update(request):
     emu = request.app["emu"]
     params = await read_params(request)
     check_known(params, UPDATE_PARAMS)
+    expansion.check(expand_list(params), "payment_intent")
     pi = load_intent(request)
     restricted = sorted(set(params) - UPDATABLE_IN_ANY_STATUS)
     if pi["status"] not in UPDATABLE and restricted:
@@ -113,6 +116,7 @@ async def cancel(request):
     emu = request.app["emu"]
     params = await read_params(request)
     check_known(params, {"cancellation_reason"})
+    expansion.check(expand_list(params), "payment_intent")
     pi = load_intent(request)
     if pi["status"] not in CANCELABLE:
         raise StripeError(400, "invalid_request_error",
@@ -142,6 +146,7 @@ async def capture(request):
     params = await read_params(request)
     check_known(params, {"amount_to_capture", "metadata", "statement_descriptor", "statement_descriptor_suffix",
                          "final_capture", "application_fee_amount", "transfer_data"})
+    expansion.check(expand_list(params), "payment_intent")
     pi = load_intent(request)
     if pi["status"] != "requires_capture":
         raise StripeError(400, "invalid_request_error",

@@ -4,10 +4,10 @@ import asyncio
 
 from aiohttp import web
 
-from stripe_emulator import objects
+from stripe_emulator import expand as expansion, objects
 from stripe_emulator.errors import invalid
 from stripe_emulator.httputil import created_filter, expand, paginate, read_params, respond
-from stripe_emulator.params import check_known, integer, metadata
+from stripe_emulator.params import check_known, expand_list, integer, metadata
 
 routes = web.RouteTableDef()
 
@@ -70,6 +70,7 @@ async def create_refund(request):
     params = await read_params(request)
     check_known(params, {"charge", "payment_intent", "amount", "reason", "metadata", "instructions_email",
                          "refund_application_fee", "reverse_transfer", "origin", "currency", "customer"})
+    expansion.check(expand_list(params), "refund")
     ch = _find_charge(emu, params)
     amount = integer(params, "amount", ch["amount_captured"] - ch["amount_refunded"], minimum=1)
     reason = params.get("reason")

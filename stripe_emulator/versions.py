@@ -24,9 +24,9 @@ KNOWN = frozenset("""
 """.split()) | {API_VERSION}
 
 
-def check(version) -> str:
+def check(version, param="Stripe-Version") -> str:
     if not isinstance(version, str) or not FORMAT.match(version) or version not in KNOWN:
-        raise invalid(f"Invalid Stripe API version: {version!s:.60}", param="Stripe-Version")
+        raise invalid(f"Invalid Stripe API version: {version!s:.60}", param=param)
     return version
 
 

@@ -134,3 +134,27 @@ def test_stripe_version_is_echoed_and_checked(emu, client):
     missing = requests.get(f"{emu.api}/v1/payment_intents/pi_missing", auth=(SECRET_KEY, ""), timeout=5,
                            headers={"Stripe-Version": "2024-06-20"})
     assert missing.status_code == 404 and missing.headers["Stripe-Version"] == "2024-06-20"
+
+
+def test_a_bad_expand_on_create_changes_nothing(client):
+    with pytest.raises(stripe.InvalidRequestError) as info:
+        client.v1.payment_intents.create(params=dict(PAID, expand=["latest_charge.nope"]))
+    assert info.value.http_status == 400 and "latest_charge.nope" in info.value.user_message
+    assert client.v1.payment_intents.list().data == [] and client.v1.charges.list().data == []
+    pi = client.v1.payment_intents.create(params=dict(PAID, expand=["latest_charge.balance_transaction"]))
+    assert pi.latest_charge.balance_transaction.object == "balance_transaction"
+    with pytest.raises(stripe.InvalidRequestError):
+        client.v1.refunds.create(params={"payment_intent": pi.id, "expand": ["charge.refunds.data.nope"]})
+    assert client.v1.refunds.list().data == []
+    refund = client.v1.refunds.create(params={"payment_intent": pi.id, "expand": ["charge.refunds"]})
+    assert [r.id for r in refund.charge.refunds.data] == [refund.id]
+
+
+def test_webhook_endpoint_api_version_is_checked(client):
+    with pytest.raises(stripe.InvalidRequestError) as info:
+        client.v1.webhook_endpoints.create(params={"url": "http://127.0.0.1:9/x", "enabled_events": ["*"],
+                                                   "api_version": "2099-01-01"})
+    assert info.value.param == "api_version"
+    endpoint = client.v1.webhook_endpoints.create(params={"url": "http://127.0.0.1:9/x", "enabled_events": ["*"],
+                                                          "api_version": API_VERSION})
+    assert endpoint.api_version == API_VERSION
