@@ -5,7 +5,7 @@ import pytest
 import requests
 import stripe
 
-from emu_helpers import SECRET_KEY
+from emu_helpers import PUBLISHABLE_KEY, SECRET_KEY
 from stripe_emulator import API_VERSION
 
 PAID = {"amount": 1000, "currency": "usd", "confirm": True, "payment_method": "pm_card_visa"}
@@ -107,6 +107,12 @@ def test_bad_queries_are_refused(client, query):
         client.v1.payment_intents.search(params={"query": query})
     assert info.value.http_status == 400 and info.value.param == "query"
     assert info.value.user_message.startswith(("Invalid search query", "Missing required param: query"))
+
+
+def test_search_needs_the_secret_key(emu):
+    resp = requests.get(f"{emu.api}/v1/payment_intents/search", params={"query": "amount>0"},
+                        auth=(PUBLISHABLE_KEY, ""), timeout=5)
+    assert resp.status_code == 401 and "publishable API key" in resp.json()["error"]["message"]
 
 
 def test_unknown_routes_are_unrecognized(emu):
