@@ -88,6 +88,9 @@ PM_ALIASES = {
     "pm_card_createDisputeInquiry": "4000000000001976",
 }
 
+# Stripe's test tokens: ``tok_visa`` for ``pm_card_visa`` and so on for every alias above.
+TOKENS = {"tok_" + alias[len("pm_card_"):]: number for alias, number in PM_ALIASES.items()}
+
 
 def luhn_ok(number: str) -> bool:
     total = 0

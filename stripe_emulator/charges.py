@@ -27,4 +27,5 @@ async def list_charges(request):
 
     def keep(ch):
         return by_created(ch) and (pi_id is None or ch["payment_intent"] == pi_id)
-    return respond(paginate(request.app["emu"].store["charge"].newest_first(), params, "/v1/charges", keep))
+    page = paginate(request.app["emu"].store["charge"].newest_first(), params, "/v1/charges", keep)
+    return respond(expand(page, params, request.app["emu"]))

@@ -101,7 +101,8 @@ async def list_disputes(request):
     def keep(dp):
         return by_created(dp) and (ch_id is None or dp["charge"] == ch_id) and (
             pi_id is None or dp["payment_intent"] == pi_id)
-    return respond(paginate(request.app["emu"].store["dispute"].newest_first(), params, "/v1/disputes", keep))
+    page = paginate(request.app["emu"].store["dispute"].newest_first(), params, "/v1/disputes", keep)
+    return respond(expand(page, params, request.app["emu"]))
 
 
 @routes.post("/v1/disputes/{id}")

@@ -2,7 +2,7 @@
 
 from aiohttp import web
 
-from stripe_emulator import objects
+from stripe_emulator import event_types, objects, versions
 from stripe_emulator.errors import invalid
 from stripe_emulator.httputil import created_filter, paginate, read_params, respond
 from stripe_emulator.params import check_known, metadata, require, string
@@ -58,7 +58,7 @@ def _enabled_events(params):
         events = [events]
     if not events or not isinstance(events, list):
         raise invalid("Missing required param: enabled_events.", code="parameter_missing", param="enabled_events")
-    return events
+    return event_types.check(events)
 
 
 @routes.post("/v1/webhook_endpoints")
@@ -71,8 +71,9 @@ async def create_endpoint(request):
         raise invalid("Invalid string", code="parameter_invalid_string", param="url")
     if not url.startswith(("http://", "https://")):
         raise invalid(f"Invalid URL: {url}. URLs must begin with http:// or https://", param="url")
+    api_version = versions.check(params["api_version"], "api_version") if params.get("api_version") else None
     we, secret = register_endpoint(emu, url, _enabled_events(params), description=string(params, "description"),
-                                   meta=metadata(params), api_version=params.get("api_version"))
+                                   meta=metadata(params), api_version=api_version)
     return respond(dict(we, secret=secret))
 
 

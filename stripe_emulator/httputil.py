@@ -4,6 +4,7 @@ import json
 
 from aiohttp import web
 
+from stripe_emulator import expand as expansion
 from stripe_emulator.errors import invalid
 from stripe_emulator.formparse import parse_form
 from stripe_emulator.objects import list_object
@@ -36,24 +37,12 @@ def respond(obj, status=200) -> web.Response:
     return web.Response(text=dumps(obj), status=status, content_type="application/json")
 
 
-def expand(obj: dict, params: dict, emu, fields: dict) -> dict:
-    """Replace ids with objects for each requested ``expand[]`` path (one level deep).
+def expand(obj: dict, params: dict, emu, fields: dict | None = None) -> dict:
+    """``obj`` (an object or a list page) with each ``expand[]`` path expanded; see stripe_emulator/expand.py.
 
-    ``fields`` maps an expandable field name to the store kind holding it.
+    ``fields`` adds expandable fields of the top-level object (field name -> store kind).
     """
-    paths = expand_list(params)
-    if not paths:
-        return obj
-    result = dict(obj)
-    for path in paths:
-        head = path.split(".")[0]
-        if head in fields and isinstance(result.get(head), str):
-            found = emu.store[fields[head]].get(result[head])
-            if found is not None:
-                result[head] = found
-        elif head not in fields:
-            raise invalid(f"This property cannot be expanded ({path}).", param="expand")
-    return result
+    return expansion.expand(obj, expand_list(params), emu, fields)
 
 
 def paginate(items_newest_first, params: dict, url: str, keep=lambda obj: True) -> dict:

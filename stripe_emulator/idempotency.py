@@ -3,7 +3,7 @@
 The first result of a POST with a key (success or error, including 500s once
 the endpoint began executing) is kept for 24 hours and replayed with
 ``Idempotent-Replayed: true``. Same key with other parameters -> 400
-``idempotency_error``; same key while the first is still running -> 409.
+``idempotency_error``; same key while the first is still running -> 409 ``idempotency_key_in_use``.
 Validation failures, 401s and 429s are not stored. Keys are scoped per API key.
 Entries expire after 24 h and the table is capped (oldest dropped first).
 """
@@ -80,7 +80,7 @@ async def idempotency_middleware(request, handler):
             raise StripeError(409, "idempotency_error",
                               "There is currently another in-progress request using this Idempotency-Key: another "
                               "request with the same idempotency key is in flight. Please try again later.",
-                              store=False)
+                              code="idempotency_key_in_use", store=False)
         if entry.fingerprint != fingerprint:
             raise StripeError(400, "idempotency_error",
                               "Keys for idempotent requests can only be used with the same parameters they were "

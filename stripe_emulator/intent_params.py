@@ -1,11 +1,18 @@
 """Parameter parsing shared by the PaymentIntent routes."""
 
+import re
+
+from stripe_emulator.currencies import check_amount, currency_code
 from stripe_emulator.errors import invalid
 from stripe_emulator.params import integer, metadata, require, string
 
 CANCELABLE = ("requires_payment_method", "requires_capture", "requires_confirmation", "requires_action",
               "processing")
 UPDATABLE = ("requires_payment_method", "requires_confirmation", "requires_action")
+# Fields Stripe lets an integration update whatever the PaymentIntent's status (e.g. after it succeeded).
+UPDATABLE_IN_ANY_STATUS = {"metadata", "description", "receipt_email", "shipping", "expand"}
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+SUFFIX_MAX = 22
 
 CONFIRM_PARAMS = {"confirmation_token", "payment_method", "return_url", "receipt_email", "shipping",
                   "setup_future_usage", "use_stripe_sdk", "payment_method_options", "payment_method_types",
@@ -36,15 +43,25 @@ def amount_param(params, name="amount"):
 
 
 def check_minimum(amount, currency):
-    if currency == "usd" and amount < 50:
-        raise invalid("Amount must be at least $0.50 usd", code="amount_too_small", param="amount")
+    check_amount(amount, currency)
 
 
 def currency_param(params):
-    currency = str(require(params, "currency")).lower()
-    if len(currency) != 3 or not currency.isalpha():
-        raise invalid(f"Invalid currency: {currency}.", code="parameter_invalid_string", param="currency")
-    return currency
+    return currency_code(require(params, "currency"))
+
+
+def check_strings(params):
+    email = params.get("receipt_email")
+    if email not in (None, "") and (not isinstance(email, str) or not EMAIL.match(email)):
+        raise invalid(f"Invalid email address: {email}", code="email_invalid", param="receipt_email")
+    suffix = params.get("statement_descriptor_suffix")
+    if suffix not in (None, ""):
+        if not isinstance(suffix, str) or len(suffix) > SUFFIX_MAX:
+            raise invalid(f"Invalid string: {suffix!s:.40}...; must be at most {SUFFIX_MAX} characters",
+                          code="parameter_invalid_string", param="statement_descriptor_suffix")
+        if not any(ch.isalpha() for ch in suffix) or any(ch in "<>\\'\"*" for ch in suffix):
+            raise invalid("The statement descriptor suffix must contain at least one letter and none of "
+                          "< > \\ ' \" *.", code="parameter_invalid_string", param="statement_descriptor_suffix")
 
 
 def capture_method_param(params, default):
@@ -56,6 +73,7 @@ def capture_method_param(params, default):
 
 
 def apply_common(pi, params):
+    check_strings(params)
     for name in ("description", "receipt_email", "statement_descriptor", "statement_descriptor_suffix",
                  "setup_future_usage", "transfer_group", "customer"):
         if name in params:

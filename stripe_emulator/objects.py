@@ -42,7 +42,7 @@ def confirmation_token(pm, return_url=None, shipping=None, setup_future_usage=No
     created = now()
     return {
         "id": new_id("ctoken"), "object": "confirmation_token", "created": created,
-        "expires_at": created + 12 * 3600, "livemode": False, "mandate_data": None,
+        "expires_at": created + 12 * 3600, "livemode": False, "mandate_data": None, "metadata": {},
         "payment_intent": None, "payment_method_options": None,
         "payment_method_preview": {
             "allow_redisplay": "unspecified", "billing_details": pm["billing_details"], "card": pm["card"],
@@ -99,8 +99,6 @@ def charge(pi, pm, card, *, status, captured, failure=None, outcome_type="author
         "payment_method_details": {"card": _charge_card(pm["card"], amount, three_ds), "type": "card"},
         "receipt_email": pi["receipt_email"], "receipt_number": None,
         "receipt_url": f"https://pay.stripe.com/receipts/payment/{ch_id}", "refunded": False,
-        "refunds": {"object": "list", "data": [], "has_more": False, "total_count": 0,
-                    "url": f"/v1/charges/{ch_id}/refunds"},
         "review": None, "shipping": pi["shipping"], "source": None, "source_transfer": None,
         "statement_descriptor": pi["statement_descriptor"],
         "statement_descriptor_suffix": pi["statement_descriptor_suffix"], "status": status,

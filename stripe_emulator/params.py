@@ -3,6 +3,7 @@
 from stripe_emulator.errors import invalid, missing, unknown_param
 
 COMMON = {"expand"}
+METADATA_MAX_KEYS, METADATA_KEY_MAX, METADATA_VALUE_MAX = 50, 40, 500
 
 
 def check_known(params: dict, allowed: set):
@@ -60,10 +61,22 @@ def metadata(params: dict, current=None, name="metadata"):
     if not isinstance(value, dict):
         raise invalid("Invalid object", code="parameter_invalid_object", param=name)
     for key, val in value.items():
+        if len(key) > METADATA_KEY_MAX:
+            raise invalid(f"Metadata keys can have up to {METADATA_KEY_MAX} characters, but you passed in a key "
+                          f"that is {len(key)} characters. Invalid key: {key}", param=f"{name}[{key}]")
         if val == "":
             result.pop(key, None)
-        else:
-            result[key] = str(val)
+            continue
+        if not isinstance(val, str):
+            raise invalid("Invalid string", code="parameter_invalid_string", param=f"{name}[{key}]")
+        if len(val) > METADATA_VALUE_MAX:
+            raise invalid(f"Metadata values can have up to {METADATA_VALUE_MAX} characters, but you passed in a "
+                          f"value that is {len(val)} characters. Invalid value: {val[:40]}...",
+                          param=f"{name}[{key}]")
+        result[key] = val
+    if len(result) > METADATA_MAX_KEYS:
+        raise invalid(f"You can have up to {METADATA_MAX_KEYS} metadata keys. You passed in {len(result)} keys.",
+                      param=name)
     return result
 
 

@@ -2,15 +2,15 @@
 
 from aiohttp import web
 
-from stripe_emulator import objects
+from stripe_emulator import expand as expansion, objects
 from stripe_emulator.confirming import confirm
 from stripe_emulator.core import snapshot
 from stripe_emulator.errors import StripeError, invalid
 from stripe_emulator.httputil import created_filter, expand, paginate, read_params, respond
-from stripe_emulator.intent_params import (CANCELABLE, CREATE_PARAMS, CONFIRM_PARAMS, UPDATABLE, UPDATE_PARAMS,
-                                           amount_param, apply_common, capture_method_param, check_minimum,
-                                           currency_param)
-from stripe_emulator.params import boolean, check_known, integer
+from stripe_emulator.intent_params import (CANCELABLE, CREATE_PARAMS, CONFIRM_PARAMS, UPDATABLE,
+                                           UPDATABLE_IN_ANY_STATUS, UPDATE_PARAMS, amount_param, apply_common,
+                                           capture_method_param, check_minimum, check_strings, currency_param)
+from stripe_emulator.params import boolean, check_known, expand_list, integer
 from stripe_emulator.payment_methods import pm_from_alias_or_id
 
 routes = web.RouteTableDef()
@@ -23,7 +23,7 @@ def _pi_table(request):
 
 
 def load_intent(request, params=None):
-    pi = _pi_table(request).require(request.match_info["id"])
+    pi = _pi_table(request).require(request.match_info["id"], "intent")
     if request.get("auth") == "publishable":
         secret = (params or {}).get("client_secret") or request.query.get("client_secret")
         if secret != pi["client_secret"]:
@@ -41,6 +41,7 @@ async def create(request):
     emu = request.app["emu"]
     params = await read_params(request)
     check_known(params, CREATE_PARAMS)
+    expansion.check(expand_list(params), "payment_intent")
     amount = amount_param(params)
     currency = currency_param(params)
     check_minimum(amount, currency)
@@ -70,6 +71,7 @@ async def confirm_route(request):
     emu = request.app["emu"]
     params = await read_params(request)
     check_known(params, CONFIRM_PARAMS)
+    expansion.check(expand_list(params), "payment_intent")
     pi = load_intent(request, params)
     confirm(emu, pi, params, request)
     return _out(request, pi, params)
@@ -87,15 +89,19 @@ async def update(request):
     emu = request.app["emu"]
     params = await read_params(request)
     check_known(params, UPDATE_PARAMS)
+    expansion.check(expand_list(params), "payment_intent")
     pi = load_intent(request)
-    if pi["status"] not in UPDATABLE:
-        raise invalid(f"This PaymentIntent's status is {pi['status']} and cannot be updated.",
-                      code="payment_intent_unexpected_state", store=True)
-    if "amount" in params:
-        pi["amount"] = amount_param(params)
-    if "currency" in params:
-        pi["currency"] = currency_param(params)
-    check_minimum(pi["amount"], pi["currency"])
+    restricted = sorted(set(params) - UPDATABLE_IN_ANY_STATUS)
+    if pi["status"] not in UPDATABLE and restricted:
+        raise invalid(f"You cannot update `{restricted[0]}` on a PaymentIntent with a status of {pi['status']}. "
+                      f"In this status only {', '.join(sorted(UPDATABLE_IN_ANY_STATUS - {'expand'}))} may be "
+                      "updated.", code="payment_intent_unexpected_state", param=restricted[0], store=True)
+    check_strings(params)
+    amount = amount_param(params) if "amount" in params else pi["amount"]
+    currency = currency_param(params) if "currency" in params else pi["currency"]
+    if "amount" in params or "currency" in params:
+        check_minimum(amount, currency)
+    pi.update(amount=amount, currency=currency)
     if "capture_method" in params:
         pi["capture_method"] = capture_method_param(params, pi["capture_method"])
     apply_common(pi, params)
@@ -110,6 +116,7 @@ async def cancel(request):
     emu = request.app["emu"]
     params = await read_params(request)
     check_known(params, {"cancellation_reason"})
+    expansion.check(expand_list(params), "payment_intent")
     pi = load_intent(request)
     if pi["status"] not in CANCELABLE:
         raise StripeError(400, "invalid_request_error",
@@ -124,8 +131,9 @@ async def cancel(request):
     if pi["status"] == "requires_capture":
         ch = emu.store["charge"].get(pi["latest_charge"])
         if ch:
+            previous = {"amount_refunded": ch["amount_refunded"], "refunded": ch["refunded"]}
             ch.update(amount_refunded=ch["amount"], refunded=True)
-            emu.emit("charge.refunded", ch, request)
+            emu.emit("charge.refunded", ch, request, previous=previous)
         pi["amount_capturable"] = 0
     pi.update(status="canceled", canceled_at=objects.now(), cancellation_reason=reason, next_action=None)
     emu.emit("payment_intent.canceled", pi, request)
@@ -138,6 +146,7 @@ async def capture(request):
     params = await read_params(request)
     check_known(params, {"amount_to_capture", "metadata", "statement_descriptor", "statement_descriptor_suffix",
                          "final_capture", "application_fee_amount", "transfer_data"})
+    expansion.check(expand_list(params), "payment_intent")
     pi = load_intent(request)
     if pi["status"] != "requires_capture":
         raise StripeError(400, "invalid_request_error",
@@ -168,4 +177,5 @@ async def list_route(request):
 
     def keep(pi):
         return by_created(pi) and (customer is None or pi["customer"] == customer)
-    return respond(paginate(_pi_table(request).newest_first(), params, "/v1/payment_intents", keep))
+    page = paginate(_pi_table(request).newest_first(), params, "/v1/payment_intents", keep)
+    return respond(expand(page, params, request.app["emu"]))

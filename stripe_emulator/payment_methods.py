@@ -79,6 +79,24 @@ def _make_token(emu, pm, params):
     return emu.store["confirmation_token"].add(token, meta=pm["id"])
 
 
+def _pm_from_token(emu, card, params):
+    """``card[token]=tok_visa``: a PaymentMethod for one of Stripe's test tokens."""
+    token = card["token"]
+    if set(card) != {"token"}:
+        raise invalid("You cannot pass card details together with card[token].", param="card[token]")
+    number = cards.TOKENS.get(token) if isinstance(token, str) else None
+    if number is None:
+        raise invalid(f"No such token: '{token}'", code="resource_missing", param="card[token]")
+    billing = params.get("billing_details") or {}
+    if not isinstance(billing, dict):
+        raise invalid("Invalid object", code="parameter_invalid_object", param="billing_details")
+    postal = (billing.get("address") or {}).get("postal_code") if isinstance(billing.get("address"), dict) else None
+    card_info = cards.CARDS[number]
+    pm = objects.payment_method(card_info, 12, datetime.date.today().year + 1,
+                                objects.billing_details(postal, billing), metadata(params))
+    return emu.store["payment_method"].add(pm, meta=card_info)
+
+
 CT_PARAMS = {"payment_method_data", "payment_method", "return_url", "shipping", "setup_future_usage",
              "payment_method_options", "mandate_data", "key", "client_context", "payment_method_types",
              "_stripe_version"}
@@ -135,6 +153,9 @@ async def create_payment_method(request):
     check_known(params, {"type", "card", "billing_details", "metadata", "key", "payment_method_data"})
     if require(params, "type") != "card":
         raise invalid("The emulator supports only card PaymentMethods.", param="type")
+    card = params.get("card")
+    if isinstance(card, dict) and "token" in card:
+        return respond(_pm_from_token(emu, card, params))
     return respond(_pm_from_data(emu, {"card": params.get("card") or {},
                                        "billing_details": params.get("billing_details") or {},
                                        "metadata": params.get("metadata")}))

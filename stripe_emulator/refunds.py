@@ -4,10 +4,10 @@ import asyncio
 
 from aiohttp import web
 
-from stripe_emulator import objects
+from stripe_emulator import expand as expansion, objects
 from stripe_emulator.errors import invalid
 from stripe_emulator.httputil import created_filter, expand, paginate, read_params, respond
-from stripe_emulator.params import check_known, integer, metadata
+from stripe_emulator.params import check_known, expand_list, integer, metadata
 
 routes = web.RouteTableDef()
 
@@ -44,12 +44,11 @@ def _check_refundable(ch, amount):
 
 
 def _apply_to_charge(emu, ch, refund, sign, request):
+    previous = {"amount_refunded": ch["amount_refunded"], "refunded": ch["refunded"]}
     ch["amount_refunded"] += sign * refund["amount"]
     ch["refunded"] = ch["amount_refunded"] >= ch["amount_captured"] > 0
-    data = [r for r in ch["refunds"]["data"] if r["id"] != refund["id"]]
-    ch["refunds"] = dict(ch["refunds"], data=([refund] + data)[:10], total_count=len(data) + 1)
     if sign > 0:
-        emu.emit("charge.refunded", ch, request)
+        emu.emit("charge.refunded", ch, request, previous={k: v for k, v in previous.items() if ch[k] != v})
 
 
 async def _settle(emu, refund, ch, outcome):
@@ -71,6 +70,7 @@ async def create_refund(request):
     params = await read_params(request)
     check_known(params, {"charge", "payment_intent", "amount", "reason", "metadata", "instructions_email",
                          "refund_application_fee", "reverse_transfer", "origin", "currency", "customer"})
+    expansion.check(expand_list(params), "refund")
     ch = _find_charge(emu, params)
     amount = integer(params, "amount", ch["amount_captured"] - ch["amount_refunded"], minimum=1)
     reason = params.get("reason")
@@ -117,4 +117,5 @@ async def list_refunds(request):
     def keep(r):
         return by_created(r) and (ch_id is None or r["charge"] == ch_id) and (
             pi_id is None or r["payment_intent"] == pi_id)
-    return respond(paginate(request.app["emu"].store["refund"].newest_first(), params, "/v1/refunds", keep))
+    page = paginate(request.app["emu"].store["refund"].newest_first(), params, "/v1/refunds", keep)
+    return respond(expand(page, params, request.app["emu"]))

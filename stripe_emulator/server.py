@@ -6,8 +6,8 @@ import time
 
 from aiohttp import web
 
-from stripe_emulator import (charges, control, disputes, events, payment_intents, payment_methods, refunds, stripejs,
-                             three_d_secure)
+from stripe_emulator import (charges, control, disputes, events, payment_intents, payment_methods, refunds, search,
+                             stripejs, three_d_secure)
 from stripe_emulator.auth import authenticate
 from stripe_emulator.core import Config, Emulator
 from stripe_emulator.errors import StripeError, api_error, invalid
@@ -15,6 +15,7 @@ from stripe_emulator.faults import FaultRegistry, fault_middleware, latency_midd
 from stripe_emulator.httputil import read_params
 from stripe_emulator.idempotency import IdempotencyStore, error_response, idempotency_middleware
 from stripe_emulator.ids import new_id
+from stripe_emulator.versions import version_middleware
 from stripe_emulator.webhooks import Dispatcher
 
 log = logging.getLogger("stripe_emulator")
@@ -23,7 +24,8 @@ CORS_HEADERS = {
     "Access-Control-Allow-Origin": "*",
     "Access-Control-Allow-Methods": "GET, POST, DELETE, OPTIONS",
     "Access-Control-Allow-Headers": "Authorization, Content-Type, Idempotency-Key, Stripe-Version, Stripe-Account",
-    "Access-Control-Expose-Headers": "Request-Id, Idempotent-Replayed, Original-Request, Stripe-Should-Retry",
+    "Access-Control-Expose-Headers": ("Request-Id, Idempotent-Replayed, Original-Request, Stripe-Should-Retry, "
+                                      "Stripe-Version"),
     "Access-Control-Max-Age": "300",
 }
 
@@ -154,9 +156,9 @@ def _base_app(emu, handle, middlewares):
 
 
 def make_api_app(emu, handle):
-    app = _base_app(emu, handle, [envelope_middleware, outage_middleware, fault_middleware, auth_middleware,
-                                  idempotency_middleware, latency_middleware])
-    for module in (payment_methods, payment_intents, three_d_secure, charges, refunds, disputes, events):
+    app = _base_app(emu, handle, [envelope_middleware, version_middleware, outage_middleware, fault_middleware,
+                                  auth_middleware, idempotency_middleware, latency_middleware])
+    for module in (search, payment_methods, payment_intents, three_d_secure, charges, refunds, disputes, events):
         app.add_routes(module.routes)
     app.add_routes(stripejs.routes)
     app["cors"] = True

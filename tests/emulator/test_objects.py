@@ -18,8 +18,12 @@ def _fixture_keys():
     return sources
 
 
+# Fields stripe-python 16's models have that the published fixtures predate.
+NEWER_THAN_FIXTURE = {"confirmation_token": {"metadata"}}
+
+
 def assert_shape(kind, obj):
-    keys = set(obj.to_dict() if hasattr(obj, "to_dict") else obj)
+    keys = set(obj.to_dict() if hasattr(obj, "to_dict") else obj) - NEWER_THAN_FIXTURE.get(kind, set())
     for resources in _fixture_keys():
         assert keys == set(resources[kind]), (
             f"{kind}: extra {sorted(keys - set(resources[kind]))}, missing {sorted(set(resources[kind]) - keys)}")
@@ -37,8 +41,8 @@ def test_every_object_has_stripes_top_level_fields(client, emu):
                                                   "confirmation_token": token.id})
     assert_shape("payment_intent", pi)
     assert_shape("payment_method", client.v1.payment_methods.retrieve(pi.payment_method))
-    charge = client.v1.charges.retrieve(pi.latest_charge)
-    assert_shape("charge", charge)
+    charge = client.v1.charges.retrieve(pi.latest_charge, params={"expand": ["refunds"]})
+    assert_shape("charge", charge)  # since API version 2022-11-15 `refunds` is there only when expanded
     refund = client.v1.refunds.create(params={"payment_intent": pi.id})
     assert_shape("refund", refund)
     endpoint = client.v1.webhook_endpoints.create(params={"url": "http://127.0.0.1:9/x", "enabled_events": ["*"]})
@@ -90,7 +94,7 @@ def test_error_envelope_and_statuses(emu):
     err = resp.json()["error"]
     assert err["type"] == "invalid_request_error" and err["code"] == "resource_missing"
     assert err["message"] == "No such payment_intent: 'pi_missing'"
-    assert err["param"] == "id" and err["doc_url"].startswith("https://stripe.com/docs/error-codes/")
+    assert err["param"] == "intent" and err["doc_url"].startswith("https://stripe.com/docs/error-codes/")
     assert err["request_log_url"].endswith(resp.headers["Request-Id"])
     resp = _raw(emu, "POST", "/v1/payment_intents", data={"amount": "1000", "currency": "usd", "confirm": "true",
                                                           "payment_method": "pm_card_visa_chargeDeclined"})
@@ -119,8 +123,8 @@ def test_failure_objects_keep_the_same_shape(client):
                                                  "payment_method": "pm_card_radarBlock"})
     pi = info.value.error.payment_intent
     assert_shape("payment_intent", client.v1.payment_intents.retrieve(pi.id))
-    charge = client.v1.charges.retrieve(pi.latest_charge)
-    assert_shape("charge", charge)
+    charge = client.v1.charges.retrieve(pi.latest_charge, params={"expand": ["refunds"]})
+    assert_shape("charge", charge)  # since API version 2022-11-15 `refunds` is there only when expanded
     assert charge.outcome.type == "blocked" and charge.paid is False
 
 
