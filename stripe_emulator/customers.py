@@ -164,7 +164,7 @@ async def retrieve(request):
 async def update(request):
     emu = request.app["emu"]
     params = await read_params(request)
-    check_known(params, set(FIELDS) | {"default_source"})
+    check_known(params, set(FIELDS))
     cus = live_customer(emu, request.match_info["id"], "id")
     previous = _apply(emu, cus, params)
     if previous:
