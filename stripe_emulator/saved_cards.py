@@ -46,8 +46,11 @@ def save_for_later(emu, cus_id, pm, request):
 
 
 def after_payment(emu, pi, pm, request):
-    if pi["setup_future_usage"] and pi["customer"]:
-        save_for_later(emu, pi["customer"], pm, request)
+    """The payment went through: a card meant for later is saved, unless its customer is gone by now."""
+    cus = emu.store["customer"].get(pi["customer"]) if pi["customer"] else None
+    if pi["setup_future_usage"] and cus is not None and not cus.get("deleted") and \
+            pm["customer"] in (None, cus["id"]):
+        save_for_later(emu, cus["id"], pm, request)
 
 
 def skips_authentication(emu, pi, pm, card, params) -> bool:

@@ -100,9 +100,9 @@ def _payment_method(emu, si, params):
 
 
 def _succeed(emu, si, pm, request):
-    si.update(status="succeeded", next_action=None, payment_method=pm["id"], latest_attempt=new_id("setatt"))
-    if si["customer"]:
+    if si["customer"]:  # first: a customer deleted meanwhile is a 404 that leaves the SetupIntent as it was
         save_for_later(emu, si["customer"], pm, request)
+    si.update(status="succeeded", next_action=None, payment_method=pm["id"], latest_attempt=new_id("setatt"))
     emu.emit("setup_intent.succeeded", si, request)
 
 

@@ -130,3 +130,13 @@ def test_a_3ds_payment_saves_the_card_only_once_authenticated(client, emu):
                                                      "payment_method": pi.payment_method, "off_session": True,
                                                      "confirm": True})
     assert later.status == "succeeded"
+
+
+def test_a_payment_whose_customer_was_deleted_still_succeeds_without_saving(client):
+    cus = client.v1.customers.create()
+    pi = client.v1.payment_intents.create(params={"amount": 2000, "currency": "usd", "customer": cus.id,
+                                                  "setup_future_usage": "off_session"})
+    client.v1.customers.delete(cus.id)
+    done = client.v1.payment_intents.confirm(pi.id, params={"payment_method": "pm_card_visa"})
+    assert done.status == "succeeded"
+    assert client.v1.payment_methods.retrieve(done.payment_method).customer is None
