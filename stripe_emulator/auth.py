@@ -15,6 +15,7 @@ PK_FORBIDDEN = ("This API call cannot be made with a publishable API key. Please
 PUBLISHABLE_ROUTES = [
     ("POST", re.compile(r"^/v1/confirmation_tokens$")),
     ("GET", re.compile(r"^/v1/payment_intents/[^/]+$")),
+    ("GET", re.compile(r"^/v1/setup_intents/[^/]+$")),
     ("POST", re.compile(r"^/v1/three_d_secure/[^/]+/challenge$")),
 ]
 

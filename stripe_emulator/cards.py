@@ -5,6 +5,7 @@ Outcome fields:
   three_ds  -> the payment needs 3-D Secure before charging
   refund    -> "pending" (refund pending then succeeded) or "fail" (succeeded then failed)
   dispute   -> the payment succeeds, then its charge is disputed for this reason ("inquiry": an inquiry)
+  risk_level -> Radar's outcome.risk_level; "highest" cards are blocked by Radar's default rule
 """
 
 from dataclasses import dataclass
@@ -20,6 +21,8 @@ class Card:
     dispute: str | None = None
     funding: str = "credit"
     outcome_type: str = "authorized"
+    risk_level: str = "normal"
+    setup_covers_off_session: bool = False  # once set up, off-session payments need no 3DS
 
 
 _GENERIC = ("card_declined", "generic_decline", "Your card was declined.")
@@ -44,9 +47,12 @@ CARDS = {c.number: c for c in [
                                       "An error occurred while processing your card. Try again in a little bit."),
          outcome_type="issuer_declined"),
     Card("4100000000000019", decline=("card_declined", "fraudulent", "Your card was declined."),
-         outcome_type="blocked"),
+         outcome_type="blocked", risk_level="highest"),
+    Card("4000000000004954", decline=("card_declined", "fraudulent", "Your card was declined."),
+         outcome_type="blocked", risk_level="highest"),
+    Card("4000000000009235", risk_level="elevated"),
     Card("4000000000003220", three_ds=True),
-    Card("4000002500003155", three_ds=True),
+    Card("4000002500003155", three_ds=True, setup_covers_off_session=True),
     Card("4000002760003184", three_ds=True),
     Card("4000008400001629", three_ds=True,
          decline=("card_declined", "insufficient_funds", "Your card has insufficient funds."),
@@ -76,6 +82,8 @@ PM_ALIASES = {
     "pm_card_chargeDeclinedIncorrectCvc": "4000000000000127",
     "pm_card_chargeDeclinedProcessingError": "4000000000000119",
     "pm_card_radarBlock": "4100000000000019",
+    "pm_card_riskLevelHighest": "4000000000004954",
+    "pm_card_riskLevelElevated": "4000000000009235",
     "pm_card_threeDSecure2Required": "4000000000003220",
     "pm_card_authenticationRequiredOnSetup": "4000002500003155",
     "pm_card_authenticationRequired": "4000002760003184",

@@ -31,16 +31,22 @@ def parse_args(argv=None) -> Config:
     p.add_argument("--webhook-secret", default=_env("WEBHOOK_SECRET", None))
     p.add_argument("--webhook-timeout", type=float, default=float(_env("WEBHOOK_TIMEOUT", 10)))
     p.add_argument("--retry-compression", type=float, default=float(_env("RETRY_COMPRESSION", 1000)))
+    p.add_argument("--webhook-retries", choices=("test", "live"), default=_env("WEBHOOK_RETRIES", "test"),
+                   help="Stripe's retry policy for failed deliveries: test mode (3 retries over hours) or live "
+                        "mode (9 retries over days)")
     p.add_argument("--seed", type=int, default=int(_env("SEED", 0)))
     p.add_argument("--max-objects", type=int, default=int(_env("MAX_OBJECTS", 10000)),
                    help="objects kept per type (oldest evicted first)")
     p.add_argument("--fault", action="append", default=[],
                    help="e.g. 'POST /v1/payment_intents:status=503,rate=0.5' (repeatable)")
     a = p.parse_args(argv)
+    if a.webhook_retries not in ("test", "live"):  # argparse does not check a default taken from the environment
+        p.error(f"--webhook-retries must be test or live, not {a.webhook_retries!r}")
     return Config(host=a.host, port=a.port, control_port=a.control_port, control_host=a.control_host,
                   secret_key=a.secret_key,
                   publishable_key=a.publishable_key, webhook_url=a.webhook_url, webhook_secret=a.webhook_secret,
-                  webhook_timeout=a.webhook_timeout, retry_compression=a.retry_compression, seed=a.seed,
+                  webhook_timeout=a.webhook_timeout, retry_compression=a.retry_compression,
+                  webhook_retries=a.webhook_retries, seed=a.seed,
                   max_objects=a.max_objects, faults=[parse_cli_fault(f) for f in a.fault])
 
 

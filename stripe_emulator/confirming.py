@@ -5,8 +5,10 @@ from stripe_emulator.core import snapshot
 from stripe_emulator.disputes import open_dispute
 from stripe_emulator.errors import StripeError, invalid
 from stripe_emulator.intent_params import apply_common, capture_method_param
+from stripe_emulator.next_actions import three_ds_next_action
 from stripe_emulator.params import boolean
 from stripe_emulator.payment_methods import card_of, pm_from_alias_or_id
+from stripe_emulator.saved_cards import after_payment, check_customer_params, check_owner, skips_authentication
 
 AUTH_FAILURE_MESSAGE = ("We are unable to authenticate your payment method. Please choose a different "
                         "payment method and try again.")
@@ -45,24 +47,22 @@ def confirm(emu, pi, params, request):
             message = f"You cannot confirm this PaymentIntent because it has a status of {pi['status']}."
         raise StripeError(400, "invalid_request_error", message, code="payment_intent_unexpected_state",
                           payment_intent=snapshot(pi))
+    check_customer_params(emu, params)
     pm = _payment_method_for_confirm(emu, params, pi)
+    check_owner(emu, pm, pi["customer"])
     apply_common(pi, {k: v for k, v in params.items() if k in ("receipt_email", "shipping", "setup_future_usage")})
     if params.get("capture_method"):
         pi["capture_method"] = capture_method_param(params, pi["capture_method"])
     pi["payment_method"] = pm["id"]
     pi["last_payment_error"] = None
     card = card_of(emu, pm)
-    if card.three_ds:
+    if card.three_ds and not skips_authentication(emu, pi, pm, card, params):
         if boolean(params, "error_on_requires_action") or boolean(params, "off_session"):
             _fail(emu, pi, pm, request, card.decline or ("authentication_required", "authentication_required",
                   "Your card was declined. This transaction requires authentication."), charge_card=card)
             raise_decline(pi)
+        pi["next_action"] = three_ds_next_action(request, pi, pm, card, params)
         pi["status"] = "requires_action"
-        base = request.app["public_origin"]
-        pi["next_action"] = {"type": "use_stripe_sdk", "use_stripe_sdk": {
-            "type": "three_d_secure_redirect", "source": pm["id"],
-            "stripe_js": f"{base}/v3/three-d-secure.html?payment_intent={pi['id']}",
-            "directory_server_name": card.brand, "three_d_secure_2_source": pm["id"]}}
         emu.emit("payment_intent.requires_action", pi, request)
         return pi
     charge(emu, pi, pm, card, request, three_ds=False)
@@ -82,6 +82,7 @@ def charge(emu, pi, pm, card, request, three_ds):
     emu.store["charge"].add(ch, meta=card)
     pi["latest_charge"] = ch["id"]
     emu.emit("charge.succeeded", ch, request)
+    after_payment(emu, pi, pm, request)
     if manual:
         pi["status"] = "requires_capture"
         pi["amount_capturable"] = pi["amount"]

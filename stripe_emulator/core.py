@@ -19,6 +19,7 @@ class Config:
     webhook_secret: str | None = None
     webhook_timeout: float = 10.0
     retry_compression: float = 1000.0
+    webhook_retries: str = "test"  # Stripe's retry policy to follow: "test" (sandbox) or "live"
     seed: int = 0
     max_objects: int = 10000
     webhook_concurrency: int = 32

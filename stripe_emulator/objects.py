@@ -94,7 +94,7 @@ def charge(pi, pm, card, *, status, captured, failure=None, outcome_type="author
         "failure_message": failure[2] if failure else None,
         "fraud_details": {"stripe_report": "fraudulent"} if outcome_type == "blocked" else {},
         "livemode": False, "metadata": dict(pi["metadata"]), "on_behalf_of": None,
-        "outcome": _outcome(failure, outcome_type), "paid": paid, "payment_intent": pi["id"],
+        "outcome": _outcome(failure, outcome_type, card.risk_level), "paid": paid, "payment_intent": pi["id"],
         "payment_method": pm["id"],
         "payment_method_details": {"card": _charge_card(pm["card"], amount, three_ds), "type": "card"},
         "receipt_email": pi["receipt_email"], "receipt_number": None,
@@ -106,11 +106,14 @@ def charge(pi, pm, card, *, status, captured, failure=None, outcome_type="author
     }
 
 
-def _outcome(failure, outcome_type):
+RISK_SCORES = {"normal": 20, "elevated": 72, "highest": 95}
+
+
+def _outcome(failure, outcome_type, risk_level="normal"):
     if failure is None:
         return {"advice_code": None, "network_advice_code": None, "network_decline_code": None,
-                "network_status": "approved_by_network", "reason": None, "risk_level": "normal",
-                "risk_score": 20, "seller_message": "Payment complete.", "type": "authorized"}
+                "network_status": "approved_by_network", "reason": None, "risk_level": risk_level,
+                "risk_score": RISK_SCORES[risk_level], "seller_message": "Payment complete.", "type": "authorized"}
     blocked = outcome_type == "blocked"
     return {"advice_code": "do_not_try_again" if blocked else "try_again_later",
             "network_advice_code": None, "network_decline_code": None,

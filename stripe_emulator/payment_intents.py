@@ -12,6 +12,7 @@ from stripe_emulator.intent_params import (CANCELABLE, CREATE_PARAMS, CONFIRM_PA
                                            capture_method_param, check_minimum, check_strings, currency_param)
 from stripe_emulator.params import boolean, check_known, expand_list, integer
 from stripe_emulator.payment_methods import pm_from_alias_or_id
+from stripe_emulator.saved_cards import check_customer_params
 
 routes = web.RouteTableDef()
 
@@ -55,6 +56,7 @@ async def create(request):
         apm = params["automatic_payment_methods"]
         pi["automatic_payment_methods"] = {"allow_redirects": apm.get("allow_redirects", "always"),
                                            "enabled": boolean(apm, "enabled")}
+    check_customer_params(emu, params)
     apply_common(pi, params)
     if params.get("payment_method") and not do_confirm:
         pi["payment_method"] = pm_from_alias_or_id(emu, params["payment_method"])["id"]
@@ -104,6 +106,7 @@ async def update(request):
     pi.update(amount=amount, currency=currency)
     if "capture_method" in params:
         pi["capture_method"] = capture_method_param(params, pi["capture_method"])
+    check_customer_params(emu, params)
     apply_common(pi, params)
     if params.get("payment_method"):
         pi["payment_method"] = pm_from_alias_or_id(emu, params["payment_method"])["id"]

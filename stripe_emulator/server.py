@@ -6,8 +6,8 @@ import time
 
 from aiohttp import web
 
-from stripe_emulator import (charges, control, disputes, events, payment_intents, payment_methods, refunds, search,
-                             stripejs, three_d_secure)
+from stripe_emulator import (charges, control, customers, disputes, events, payment_intents, payment_methods, refunds,
+                             saved_cards, search, setup_intents, stripejs, three_d_secure)
 from stripe_emulator.auth import authenticate
 from stripe_emulator.core import Config, Emulator
 from stripe_emulator.errors import StripeError, api_error, invalid
@@ -158,7 +158,8 @@ def _base_app(emu, handle, middlewares):
 def make_api_app(emu, handle):
     app = _base_app(emu, handle, [envelope_middleware, version_middleware, outage_middleware, fault_middleware,
                                   auth_middleware, idempotency_middleware, latency_middleware])
-    for module in (search, payment_methods, payment_intents, three_d_secure, charges, refunds, disputes, events):
+    for module in (search, payment_methods, payment_intents, three_d_secure, charges, refunds, disputes, events,
+                   customers, saved_cards, setup_intents):
         app.add_routes(module.routes)
     app.add_routes(stripejs.routes)
     app["cors"] = True

@@ -248,11 +248,25 @@
 
   function intentResult(intent) {
     if (intent.error) { return { error: intent.error }; }
-    if (intent.status === 'requires_payment_method' && intent.last_payment_error) {
-      var err = Object.assign({}, intent.last_payment_error, { payment_intent: intent });
+    var setup = intent.object === 'setup_intent';
+    var lastError = setup ? intent.last_setup_error : intent.last_payment_error;
+    if (intent.status === 'requires_payment_method' && lastError) {
+      var err = Object.assign({}, lastError);
+      err[setup ? 'setup_intent' : 'payment_intent'] = intent;
       return { error: err };
     }
-    return { paymentIntent: intent };
+    return setup ? { setupIntent: intent } : { paymentIntent: intent };
+  }
+
+  // handleNextAction takes a PaymentIntent's or a SetupIntent's client secret, as Stripe.js does.
+  function retrieveIntent(stripe, clientSecret) {
+    var setup = String(clientSecret).indexOf('seti_') === 0;
+    var id = String(clientSecret).split('_secret_')[0];
+    var url = ORIGIN + (setup ? '/v1/setup_intents/' : '/v1/payment_intents/') + encodeURIComponent(id) + '?' +
+      new URLSearchParams({ key: stripe._key, client_secret: clientSecret }).toString();
+    return fetchJson(url).then(function (body) {
+      return body.error ? { error: body.error } : { intent: body };
+    }, connectionError);
   }
 
   function StripeInstance(key, options) {
@@ -289,14 +303,14 @@
     if (!clientSecret) {
       return Promise.resolve({ error: { type: 'invalid_request_error', message: 'handleNextAction requires clientSecret.' } });
     }
-    return this.retrievePaymentIntent(clientSecret).then(function (res) {
+    return retrieveIntent(this, clientSecret).then(function (res) {
       if (res.error) { return res; }
-      var intent = res.paymentIntent;
+      var intent = res.intent;
       if (intent.status !== 'requires_action') { return intentResult(intent); }
       return openChallenge(self, intent, clientSecret).then(function () {
-        return self.retrievePaymentIntent(clientSecret);
+        return retrieveIntent(self, clientSecret);
       }).then(function (after) {
-        return after.error ? after : intentResult(after.paymentIntent);
+        return after.error ? after : intentResult(after.intent);
       });
     });
   };
