@@ -25,8 +25,11 @@ $(VENV)/.test-installed: $(VENV)/.installed
 run: $(VENV)/.installed
 	$(VENV)/bin/shop dev
 
+# Every tier, one after another, each on its xdist workers, saying how long it took.
 test: $(VENV)/.test-installed
-	$(PYTEST) $(PARALLEL) tests
+	@for tier in unit integration system emulator e2e; do start=$$(date +%s); \
+	  $(MAKE) --no-print-directory test-$$tier || exit 1; \
+	  echo "== tests/$$tier took $$(( $$(date +%s) - start )) s"; done
 
 test-unit: $(VENV)/.test-installed
 	$(PYTEST) tests/unit
