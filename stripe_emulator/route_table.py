@@ -63,15 +63,27 @@ def api_routes():
             if route.method != "HEAD" and route.resource.canonical.startswith("/v1/")]
 
 
-def accepted_params(handler):
-    """The names a handler allows through ``check_known``, or None when it refuses nothing."""
+def accepted_params(handler, depth: int = 1):
+    """The names a handler allows through ``check_known`` (in its own body or in a module function it calls,
+    one level down), or None when it refuses nothing."""
     tree = ast.parse(textwrap.dedent(inspect.getsource(handler)))
+    helpers = []
     for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "check_known" and len(node.args) == 2:
+        if not isinstance(node, ast.Call):
+            continue
+        name = getattr(node.func, "id", None)
+        if name == "check_known" and len(node.args) == 2:
             allowed = node.args[1]
             if isinstance(allowed, ast.Name):
                 return set(handler.__globals__[allowed.id]) | COMMON
             return set(ast.literal_eval(allowed) if isinstance(allowed, ast.Set) else ()) | COMMON
+        called = handler.__globals__.get(name) if name else None
+        if inspect.isfunction(called) and called.__module__ == handler.__module__:
+            helpers.append(called)
+    for helper in helpers if depth > 0 else ():
+        found = accepted_params(helper, depth - 1)
+        if found is not None:
+            return found
     return None
 
 
