@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from app.models import AttemptStatus, Order, OrderState, db
 from app.queues import enqueue_outcome_check
-from app.shop import cart
+from app.shop import cart, forget_a_bought_cart
 from app.orders.status import shopper_status, visible_email
 
 bp = Blueprint("orders", __name__)
@@ -34,17 +34,23 @@ def show(public_id: str):
     if order.state == OrderState.PENDING and latest and latest.status == AttemptStatus.REQUIRES_ACTION:
         # back from the bank's check: ask Stripe now rather than wait for its webhook
         enqueue_outcome_check(latest.id)
-    return render_template("orders/order.html", order=order, status=_status(order), email=_email(order))
+    words = _status(order)
+    forget_a_bought_cart()  # as in status(): a page that says "paid" never shows the old badge
+    return render_template("orders/order.html", order=order, status=words, email=_email(order))
 
 
 @bp.get("/orders/<public_id>/status")
 def status(public_id: str):
     """The page's poll: the shopper's words for the order now, and the cart badge (emptied once it is bought)."""
     order = _order(public_id)
+    words = _status(order).as_dict()
+    # The worker may have paid the order since this request began: look again, so an answer that says "paid"
+    # (after which the page stops asking) never carries the old badge.
+    forget_a_bought_cart()
     return jsonify(id=order.public_id, state=order.state, amount=order.amount, currency=order.currency,
                    paid_at=order.paid_at.isoformat() if order.paid_at else None,
                    fulfilled_at=order.fulfilled_at.isoformat() if order.fulfilled_at else None,
-                   status=_status(order).as_dict(), cart_count=cart.count())
+                   status=words, cart_count=cart.count())
 
 
 @bp.after_request
