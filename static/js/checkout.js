@@ -124,6 +124,7 @@ async function start() {
     mode: "payment",
     amount: Number(form.dataset.amount),
     currency: form.dataset.currency,
+    paymentMethodTypes: (form.dataset.paymentMethodTypes || "card").split(","),
     appearance: appearance(),
   });
   paymentElement = elements.create("payment");
