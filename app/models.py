@@ -353,7 +353,7 @@ class AdminAction(db.Model):
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-# ---- the payment lifecycle: refunds Stripe reports, disputes (app/events/refunds.py, app/events/disputes.py) ----------------------
+# ---- the payment lifecycle: refunds Stripe reports, disputes (app/events/refunds.py, app/events/disputes.py) ---
 RefundStatus.RANK = {RefundStatus.REQUESTED: 0, RefundStatus.PENDING: 1, RefundStatus.SUCCEEDED: 2,
                      RefundStatus.FAILED: 3}  # a status only moves up: shuffled events end the same
 RefundStatus.COUNTED = frozenset({RefundStatus.PENDING, RefundStatus.SUCCEEDED})  # money on its way back

@@ -232,11 +232,8 @@ def find_outcome(attempt_id: int, gateway: Gateway, window: float) -> str:
     status = intent.get("status")
     error = intent.get("last_payment_error") or {}
     earlier_failure = any(other.status == "failed" for other in order.attempts if other.number < attempt.number)
-    if status == "succeeded":
+    if status in ("succeeded", "processing"):  # processing: a bank debit, the order waits for the bank
         _confirmed(order, attempt, intent, "")
-    elif status == "processing":
-        attempt.status = AttemptStatus.PROCESSING
-        db.session.commit()
     elif status == "requires_action":
         attempt.status = AttemptStatus.NEEDS_BANK_CHECK
         db.session.commit()

@@ -16,7 +16,8 @@ SHIPS = "Orders ship within 2 business days."
 
 @dataclass(frozen=True)
 class ShopperStatus:
-    key: str  # confirming | processing | unknown | authenticating | not_charged | preparing | failed | refunded | canceled
+    key: str  # confirming | processing | unknown | authenticating | not_charged | preparing | failed | refunded
+    # | canceled
     headline: str
     detail: str
     payment: str
