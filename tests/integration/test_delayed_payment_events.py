@@ -193,3 +193,19 @@ def test_every_permutation_of_three_deliveries_ends_the_same(app):
         facts = _facts(app, public_id)
         assert facts["state"] == "fulfilled" and facts["mails"].count("receipt") == 1
         assert facts["mails"].count("processing") <= 1
+
+
+def test_a_refund_of_a_debit_still_processing_waits_for_its_success(app):
+    from app.events.handlers import OrderNotReadyYet
+
+    public_id = _order(app, "pi_debit_refund")
+    _send(app, "payment_intent.processing", _intent("pi_debit_refund", public_id, "processing"), "evt_refund_1")
+    refund = {"id": "re_debit", "object": "charge", "payment_intent": "pi_debit_refund", "amount": 1200,
+              "currency": "usd", "amount_refunded": 1200, "metadata": {}}
+    with pytest.raises(OrderNotReadyYet):
+        _send(app, "charge.refunded", refund, "evt_refund_2")
+    assert _facts(app, public_id)["state"] == "processing"
+    _send(app, "payment_intent.succeeded", _intent("pi_debit_refund", public_id, "succeeded"), "evt_refund_3")
+    with app.app_context():
+        assert apply_event("evt_refund_2") == "refunded"
+    assert _facts(app, public_id)["state"] == "refunded"
