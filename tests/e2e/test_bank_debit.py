@@ -67,6 +67,6 @@ def test_a_bank_debit_the_bank_refuses_says_so_after_processing(shop, shop_page,
     state = page.get_by_test_id("order-state")
     expect(state).to_have_text(PROCESSING, timeout=20000)
     public_id = page.url.rsplit("/", 1)[-1]
-    shop.emulator.ctl("POST", "/_emulator/debits/settle")
+    assert shop.emulator.ctl("POST", "/_emulator/debits/settle")["settled"]
     expect(state).to_have_text("Your payment didn't go through. Nothing was charged.", timeout=30000)
     assert _emails(shop, public_id) == ["payment-failed", "processing"]
