@@ -61,6 +61,7 @@ def _sqlite_pragmas(dbapi_connection, _record):
 
 class OrderState(str, enum.Enum):
     PENDING = "pending"
+    PROCESSING = "processing"  # Stripe took a payment that settles later (a bank debit): stock stays held
     PAID = "paid"
     FULFILLED = "fulfilled"
     PAYMENT_FAILED = "payment_failed"

@@ -68,6 +68,9 @@ class Settings:
     force_https: bool = False
     pending_order_ttl: int = 3600  # seconds before an unpaid order releases its stock
     stock_hold_seconds: int = 300  # seconds an order holds its stock while no payment for it is under way
+    delayed_payment_hold_days: int = 7  # days a processing bank debit holds its order's stock (ACH: up to 4
+    # business days to settle, so a week with its weekend)
+    delayed_payment_method: str = "us_bank_account"  # offered beside cards; empty: cards only
     hold_max_orders_per_cart: int = 3  # unpaid orders holding stock at once, per cart
     hold_max_units_per_cart: int = 50
     hold_max_orders_per_address: int = 10  # the same, per client address
@@ -111,6 +114,13 @@ class Settings:
     def served_hosts(self) -> tuple[str, ...]:
         """The Host names the shop answers to: ALLOWED_HOSTS, or this machine's names outside production."""
         return self.allowed_hosts or (() if self.is_production else LOCAL_HOSTS)
+
+    @property
+    def payment_method_types(self) -> tuple[str, ...]:
+        """What the Payment Element offers and the PaymentIntent accepts: cards, and the delayed method when the
+        shop's currency is one it debits (a US bank account debits US dollars)."""
+        delayed = self.delayed_payment_method if self.currency == "usd" else ""
+        return ("card", delayed) if delayed else ("card",)
 
     @property
     def stripe_js_origin(self) -> str:
@@ -175,6 +185,10 @@ class Settings:
                                "(generate one: python -c 'import secrets; print(secrets.token_hex(32))')")
         if self.event_payload_retention_days < 0:
             raise RuntimeError("EVENT_PAYLOAD_RETENTION_DAYS must be 0 (keep payloads) or more")
+        if self.delayed_payment_hold_days < 1:
+            raise RuntimeError("DELAYED_PAYMENT_HOLD_DAYS must be 1 or more")
+        if self.delayed_payment_method not in ("", "us_bank_account"):
+            raise RuntimeError("DELAYED_PAYMENT_METHOD must be us_bank_account or empty (cards only)")
         public_host = urlsplit(self.public_url).hostname if self.public_url else None
         if public_host and not host_allowed(public_host, self.served_hosts):
             raise RuntimeError(f"PUBLIC_URL's host {public_host} is not in ALLOWED_HOSTS")

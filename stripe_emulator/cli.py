@@ -37,6 +37,8 @@ def parse_args(argv=None) -> Config:
     p.add_argument("--seed", type=int, default=int(_env("SEED", 0)))
     p.add_argument("--max-objects", type=int, default=int(_env("MAX_OBJECTS", 10000)),
                    help="objects kept per type (oldest evicted first)")
+    p.add_argument("--debit-settle-seconds", type=float, default=float(_env("DEBIT_SETTLE_SECONDS", 3)),
+                   help="how long a US bank account debit stays processing before the bank answers")
     p.add_argument("--fault", action="append", default=[],
                    help="e.g. 'POST /v1/payment_intents:status=503,rate=0.5' (repeatable)")
     a = p.parse_args(argv)
@@ -46,8 +48,8 @@ def parse_args(argv=None) -> Config:
                   secret_key=a.secret_key,
                   publishable_key=a.publishable_key, webhook_url=a.webhook_url, webhook_secret=a.webhook_secret,
                   webhook_timeout=a.webhook_timeout, retry_compression=a.retry_compression,
-                  webhook_retries=a.webhook_retries, seed=a.seed,
-                  max_objects=a.max_objects, faults=[parse_cli_fault(f) for f in a.fault])
+                  webhook_retries=a.webhook_retries, seed=a.seed, max_objects=a.max_objects,
+                  debit_settle_seconds=a.debit_settle_seconds, faults=[parse_cli_fault(f) for f in a.fault])
 
 
 async def serve(config: Config):

@@ -1,6 +1,6 @@
 """Confirming a PaymentIntent: pick the payment method, run 3DS if needed, charge or decline."""
 
-from stripe_emulator import objects
+from stripe_emulator import bank_debits, objects
 from stripe_emulator.core import snapshot
 from stripe_emulator.disputes import open_dispute
 from stripe_emulator.errors import StripeError, invalid
@@ -49,12 +49,19 @@ def confirm(emu, pi, params, request):
                           payment_intent=snapshot(pi))
     check_customer_params(emu, params)
     pm = _payment_method_for_confirm(emu, params, pi)
+    if pm["type"] not in pi["payment_method_types"]:
+        raise invalid(f"The payment method type provided: {pm['type']} is invalid. This PaymentIntent is configured "
+                      f"to accept the following payment method types: {', '.join(pi['payment_method_types'])}.",
+                      param="payment_method", store=True)
     check_owner(emu, pm, pi["customer"])
     apply_common(pi, {k: v for k, v in params.items() if k in ("receipt_email", "shipping", "setup_future_usage")})
     if params.get("capture_method"):
         pi["capture_method"] = capture_method_param(params, pi["capture_method"])
     pi["payment_method"] = pm["id"]
     pi["last_payment_error"] = None
+    if pm["type"] == "us_bank_account":
+        bank_debits.start(emu, pi, pm, emu.store["payment_method"].meta.get(pm["id"]), request)
+        return pi
     card = card_of(emu, pm)
     if card.three_ds and not skips_authentication(emu, pi, pm, card, params):
         if boolean(params, "error_on_requires_action") or boolean(params, "off_session"):

@@ -4,6 +4,7 @@ import json
 
 from aiohttp import web
 
+from stripe_emulator import bank_debits
 from stripe_emulator.errors import invalid
 from stripe_emulator.events import register_endpoint
 
@@ -45,6 +46,8 @@ async def reset(request):
     emu.faults.clear()
     emu.webhooks.reset()
     emu.idempotency.reset()
+    emu.debits.clear()
+    emu.debit_settle_seconds = emu.config.debit_settle_seconds
     emu.seed(emu.config.seed)
     register_cli_endpoint(emu)
     return web.json_response({"reset": True})
@@ -132,6 +135,38 @@ async def webhook_attempts(request):
     entries = [a for a in request.app["emu"].store.webhook_attempts
                if (event_id is None or a["event"] == event_id) and (event_type is None or a["type"] == event_type)]
     return web.json_response({"data": entries})
+
+
+@routes.get("/_emulator/debits")
+async def list_debits(request):
+    emu = request.app["emu"]
+    return web.json_response({"processing": sorted(emu.debits), "settle_after": emu.debit_settle_seconds})
+
+
+@routes.post("/_emulator/debits")
+async def set_debit_delay(request):
+    """{"settle_after": seconds}: how long later bank debits stay processing."""
+    body = await _json(request)
+    try:
+        seconds = float(body.get("settle_after"))
+    except (TypeError, ValueError):
+        raise invalid("settle_after is a number of seconds")
+    if not 0 <= seconds <= 86400:
+        raise invalid("settle_after is between 0 and 86400 seconds")
+    request.app["emu"].debit_settle_seconds = seconds
+    return web.json_response({"settle_after": seconds})
+
+
+@routes.post("/_emulator/debits/settle")
+async def settle_debits(request):
+    """The bank answers now: the named PaymentIntent's debit ({"payment_intent": id}), or every processing one."""
+    emu = request.app["emu"]
+    body = await _json(request)
+    wanted = body.get("payment_intent")
+    if wanted is not None and wanted not in emu.debits:
+        raise invalid(f"No processing bank debit for payment_intent '{wanted}'", status=404)
+    settled = [pi_id for pi_id in ([wanted] if wanted else sorted(emu.debits)) if bank_debits.settle(emu, pi_id)]
+    return web.json_response({"settled": settled})
 
 
 @routes.get("/_emulator/stats")

@@ -23,6 +23,7 @@ class Config:
     seed: int = 0
     max_objects: int = 10000
     webhook_concurrency: int = 32
+    debit_settle_seconds: float = 3.0  # how long a US bank account debit stays processing
     faults: list = field(default_factory=list)
 
 
@@ -44,6 +45,8 @@ class Emulator:
         self.webhooks = None  # set by webhooks.Dispatcher
         self.faults = None  # set by faults.FaultRegistry
         self.idempotency = None  # set by idempotency.IdempotencyStore
+        self.debits: dict[str, str] = {}  # processing bank debits: PaymentIntent id -> account number
+        self.debit_settle_seconds = config.debit_settle_seconds  # the control API may change it until a reset
 
     def seed(self, seed):
         self.rng.seed(seed)

@@ -45,8 +45,8 @@ def confirmation_token(pm, return_url=None, shipping=None, setup_future_usage=No
         "expires_at": created + 12 * 3600, "livemode": False, "mandate_data": None, "metadata": {},
         "payment_intent": None, "payment_method_options": None,
         "payment_method_preview": {
-            "allow_redisplay": "unspecified", "billing_details": pm["billing_details"], "card": pm["card"],
-            "customer": None, "customer_account": None, "type": "card",
+            "allow_redisplay": "unspecified", "billing_details": pm["billing_details"],
+            pm["type"]: pm[pm["type"]], "customer": None, "customer_account": None, "type": pm["type"],
         },
         "return_url": return_url, "setup_future_usage": setup_future_usage, "setup_intent": None,
         "shipping": shipping, "use_stripe_sdk": True,
@@ -94,7 +94,7 @@ def charge(pi, pm, card, *, status, captured, failure=None, outcome_type="author
         "failure_message": failure[2] if failure else None,
         "fraud_details": {"stripe_report": "fraudulent"} if outcome_type == "blocked" else {},
         "livemode": False, "metadata": dict(pi["metadata"]), "on_behalf_of": None,
-        "outcome": _outcome(failure, outcome_type, card.risk_level), "paid": paid, "payment_intent": pi["id"],
+        "outcome": charge_outcome(failure, outcome_type, card.risk_level), "paid": paid, "payment_intent": pi["id"],
         "payment_method": pm["id"],
         "payment_method_details": {"card": _charge_card(pm["card"], amount, three_ds), "type": "card"},
         "receipt_email": pi["receipt_email"], "receipt_number": None,
@@ -109,7 +109,7 @@ def charge(pi, pm, card, *, status, captured, failure=None, outcome_type="author
 RISK_SCORES = {"normal": 20, "elevated": 72, "highest": 95}
 
 
-def _outcome(failure, outcome_type, risk_level="normal"):
+def charge_outcome(failure, outcome_type, risk_level="normal"):
     if failure is None:
         return {"advice_code": None, "network_advice_code": None, "network_decline_code": None,
                 "network_status": "approved_by_network", "reason": None, "risk_level": risk_level,

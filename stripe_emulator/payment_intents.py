@@ -56,6 +56,8 @@ async def create(request):
         apm = params["automatic_payment_methods"]
         pi["automatic_payment_methods"] = {"allow_redirects": apm.get("allow_redirects", "always"),
                                            "enabled": boolean(apm, "enabled")}
+        if pi["automatic_payment_methods"]["enabled"] and currency == "usd":  # a Dashboard with ACH turned on
+            pi["payment_method_types"] = ["card", "us_bank_account"]
     check_customer_params(emu, params)
     apply_common(pi, params)
     if params.get("payment_method") and not do_confirm:

@@ -4,7 +4,7 @@ import datetime
 
 from aiohttp import web
 
-from stripe_emulator import cards, objects
+from stripe_emulator import bank_debits, cards, objects
 from stripe_emulator.errors import StripeError, invalid, no_such
 from stripe_emulator.httputil import read_params, respond
 from stripe_emulator.params import check_known, metadata, require
@@ -56,21 +56,35 @@ def pm_from_alias_or_id(emu, pm_id, param="payment_method"):
 
 
 def card_of(emu, pm) -> cards.Card:
-    return emu.store["payment_method"].meta.get(pm["id"]) or cards.lookup("4242424242424242")
+    meta = emu.store["payment_method"].meta.get(pm["id"])
+    return meta if isinstance(meta, cards.Card) else cards.lookup("4242424242424242")
 
 
 def _pm_from_data(emu, pmd):
     if not isinstance(pmd, dict):
         raise invalid("Invalid object", code="parameter_invalid_object", param="payment_method_data")
-    if pmd.get("type", "card") != "card":
-        raise invalid("The emulator supports only card PaymentMethods.", param="payment_method_data[type]")
+    kind = pmd.get("type", "card")
+    if kind not in ("card", "us_bank_account"):
+        raise invalid("The emulator supports card and us_bank_account PaymentMethods.",
+                      param="payment_method_data[type]")
     card = pmd.get("card") or {}
     billing = pmd.get("billing_details") or {}
+    if kind == "us_bank_account":
+        return _bank_pm(emu, pmd, billing)
     address = billing.get("address") if isinstance(billing, dict) else None
     if not isinstance(card, dict) or not isinstance(billing, dict) or not isinstance(address or {}, dict):
         raise invalid("Invalid object", code="parameter_invalid_object", param="payment_method_data")
     postal = (billing.get("address") or {}).get("postal_code")
     return pm_from_card_data(emu, card, objects.billing_details(postal, billing), metadata(pmd))
+
+
+def _bank_pm(emu, pmd, billing):
+    bank = pmd.get("us_bank_account") or {}
+    address = billing.get("address") if isinstance(billing, dict) else None
+    if not isinstance(bank, dict) or not isinstance(billing, dict) or not isinstance(address or {}, dict):
+        raise invalid("Invalid object", code="parameter_invalid_object", param="payment_method_data")
+    pm = bank_debits.payment_method(bank, objects.billing_details(None, billing), metadata(pmd))
+    return emu.store["payment_method"].add(pm, meta=str(bank.get("account_number")).strip())
 
 
 def _make_token(emu, pm, params):
@@ -150,12 +164,14 @@ async def get_payment_method(request):
 async def create_payment_method(request):
     emu = request.app["emu"]
     params = await read_params(request)
-    check_known(params, {"type", "card", "billing_details", "metadata", "key", "payment_method_data"})
-    if require(params, "type") != "card":
-        raise invalid("The emulator supports only card PaymentMethods.", param="type")
+    check_known(params, {"type", "card", "us_bank_account", "billing_details", "metadata", "key",
+                         "payment_method_data"})
+    if require(params, "type") not in ("card", "us_bank_account"):
+        raise invalid("The emulator supports card and us_bank_account PaymentMethods.", param="type")
     card = params.get("card")
     if isinstance(card, dict) and "token" in card:
         return respond(_pm_from_token(emu, card, params))
-    return respond(_pm_from_data(emu, {"card": params.get("card") or {},
+    return respond(_pm_from_data(emu, {"type": params["type"], "card": params.get("card") or {},
+                                       "us_bank_account": params.get("us_bank_account") or {},
                                        "billing_details": params.get("billing_details") or {},
                                        "metadata": params.get("metadata")}))

@@ -56,7 +56,8 @@ def checkout():
     total = cart.total(lines)
     response = make_response(render_template(
         "checkout/checkout.html", lines=lines, total=total, currency=settings.currency,
-        attempt_id=cart.checkout_attempt(), quote=service.quote_for(lines, total), order=order, notice=notice,
+        payment_method_types=settings.payment_method_types, attempt_id=cart.checkout_attempt(),
+        quote=service.quote_for(lines, total), order=order, notice=notice,
         resume_secret=resume_secret, publishable_key=settings.stripe_publishable_key,
         stripe_js_url=settings.stripe_js_url, unavailable_message=UNAVAILABLE_MESSAGE))
     response.headers["Cache-Control"] = "no-store"  # Back/Forward asks the server again, never a stale form

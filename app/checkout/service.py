@@ -26,7 +26,8 @@ from app.money import format_money
 from app.orders import holds
 from app.orders.state import OutOfStock, reserve_stock, transition
 from app.payments import Gateway, PaymentError, decline_message
-from app.queues import enqueue_outcome_check
+from app.mail.outbox import notify, processing_notice_for
+from app.queues import enqueue_outcome_check, enqueue_receipts
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -180,6 +181,8 @@ def known_answer(order: Order, confirmation_token: str, order_url: str) -> Answe
     of this confirmation token. Such a submit never needs Stripe, even while payments are unavailable."""
     if order.state in OrderState.PAID_STATES:
         return _paid(order_url)
+    if order.state == OrderState.PROCESSING:
+        return _processing(order_url)
     attempt = _find_attempt(order, _fingerprint(confirmation_token))
     return _replay(attempt) if attempt is not None and attempt.outcome else None
 
@@ -188,6 +191,8 @@ def pay(order: Order, confirmation_token: str, gateway: Gateway, order_url: str)
     """Confirm the order's payment with this confirmation token; the same token always gets the same answer."""
     if order.state in OrderState.PAID_STATES:
         return _paid(order_url)
+    if order.state == OrderState.PROCESSING:  # its bank debit is under way: it can't be paid twice
+        return _processing(order_url)
     if order.state not in (OrderState.PENDING, OrderState.PAYMENT_FAILED):
         raise CheckoutError("This order is closed. Please start a new checkout.", 409)
     attempt = _attempt_for(order, confirmation_token)
@@ -227,11 +232,8 @@ def find_outcome(attempt_id: int, gateway: Gateway, window: float) -> str:
     status = intent.get("status")
     error = intent.get("last_payment_error") or {}
     earlier_failure = any(other.status == "failed" for other in order.attempts if other.number < attempt.number)
-    if status == "succeeded":
+    if status in ("succeeded", "processing"):  # processing: a bank debit, the order waits for the bank
         _confirmed(order, attempt, intent, "")
-    elif status == "processing":
-        attempt.status = AttemptStatus.PROCESSING
-        db.session.commit()
     elif status == "requires_action":
         attempt.status = AttemptStatus.NEEDS_BANK_CHECK
         db.session.commit()
@@ -294,6 +296,10 @@ def _paid(order_url: str) -> Answer:
     return Answer({"status": "succeeded", "order_url": order_url})
 
 
+def _processing(order_url: str) -> Answer:
+    return Answer({"status": "processing", "order_url": order_url})
+
+
 def _replay(attempt: PaymentAttempt) -> Answer:
     metrics.IDEMPOTENT_REPLAYS.inc()
     return Answer(json.loads(attempt.outcome), attempt.http_status or 200)
@@ -339,13 +345,18 @@ def _confirmed(order: Order, attempt: PaymentAttempt, intent: dict, order_url: s
     record_card(order, intent)
     status = intent.get("status")
     body: dict = {"status": status, "order_url": order_url}
+    emails: list = []
     if status == "succeeded":
         transition(order, OrderState.PAID, f"confirmed at checkout {intent['id']}")
+    elif status == "processing" and transition(order, OrderState.PROCESSING, f"processing at checkout {intent['id']}"):
+        notify(order, processing_notice_for, emails)
     elif status == "requires_action":
         body["client_secret"] = intent["client_secret"]
     elif status != "processing":
         body = {"status": "failed", "error": "Your payment could not be completed. Please try another card."}
-    return _finish(attempt, body, 200 if body["status"] != "failed" else 402)
+    answer = _finish(attempt, body, 200 if body["status"] != "failed" else 402)
+    enqueue_receipts([email.id for email in emails])  # committed with the answer; the relay covers a Redis outage
+    return answer
 
 
 def record_card(order: Order, intent: dict) -> None:

@@ -11,7 +11,8 @@ import logging
 
 from app.events import disputes, refunds
 from app.events.matching import Mismatch, OrderNotKnownYet, OrderNotReadyYet, check_intent, check_money, order_for
-from app.models import Order, OrderState, OutboxEmail, db
+from app.mail.outbox import failed_after_processing_for, notify, processing_notice_for, receipt_for
+from app.models import Order, OrderState, OutboxEmail
 from app.orders.state import refuse, transition
 
 __all__ = ["HANDLERS", "Mismatch", "OrderNotKnownYet", "OrderNotReadyYet", "fulfil"]
@@ -48,11 +49,28 @@ def _checked(intent: dict) -> Order:
     return order
 
 
-def on_payment_failed(intent: dict, _receipts) -> str:
+def on_payment_processing(intent: dict, receipts: list[OutboxEmail]) -> str:
+    """A payment that settles later (a bank debit): the order waits, holding its stock, and the shopper is told.
+    After a success or failure it is a late event and changes nothing (the machine refuses the move)."""
+    order = _checked(intent)
+    if order.payment_intent_id is None:
+        order.payment_intent_id = intent["id"]
+    if not transition(order, OrderState.PROCESSING, f"payment_intent.processing {intent['id']}"):
+        return "no_change"
+    notify(order, processing_notice_for, receipts)
+    return "processing"
+
+
+def on_payment_failed(intent: dict, receipts: list[OutboxEmail]) -> str:
     order = _checked(intent)
     error = intent.get("last_payment_error") or {}
     reason = f"payment_intent.payment_failed {error.get('decline_code') or error.get('code') or ''}".strip()
-    return "failed" if transition(order, OrderState.PAYMENT_FAILED, reason) else "no_change"
+    was_processing = order.state == OrderState.PROCESSING
+    if not transition(order, OrderState.PAYMENT_FAILED, reason):
+        return "no_change"
+    if was_processing:  # the shopper left the checkout told it was processing: only an email reaches them now
+        notify(order, failed_after_processing_for, receipts)
+    return "failed"
 
 
 def on_payment_canceled(intent: dict, _receipts) -> str:
@@ -61,6 +79,7 @@ def on_payment_canceled(intent: dict, _receipts) -> str:
 
 
 HANDLERS = {
+    "payment_intent.processing": on_payment_processing,
     "payment_intent.succeeded": on_payment_succeeded,
     "payment_intent.payment_failed": on_payment_failed,
     "payment_intent.canceled": on_payment_canceled,
@@ -73,9 +92,6 @@ def fulfil(order: Order, receipts: list[OutboxEmail]) -> None:
     """Paid -> fulfilled: stock was reserved at checkout; write the receipt to the outbox. The transition is a
     compare-and-set that succeeds once per order, so the receipt is written once (the outbox's unique
     (order, kind) would refuse a second)."""
-    if transition(order, OrderState.FULFILLED, "fulfilled") and order.email:
-        from app.mail.outbox import receipt_for
+    if transition(order, OrderState.FULFILLED, "fulfilled"):
+        notify(order, receipt_for, receipts)
 
-        outbox = receipt_for(order)
-        db.session.add(outbox)
-        receipts.append(outbox)

@@ -51,7 +51,7 @@ def on_charge_refunded(charge: dict, receipts: list[OutboxEmail]) -> str:
 def _paid_order(intent_id, metadata, what: str) -> Order:
     order = order_for(intent_id, metadata)
     check_intent(order, intent_id, what)
-    if order.state in (OrderState.PENDING, OrderState.PAYMENT_FAILED):
+    if order.state in (OrderState.PENDING, OrderState.PROCESSING, OrderState.PAYMENT_FAILED):
         raise OrderNotReadyYet(f"order {order.public_id} is {order.state}: its payment event comes first")
     return order
 

@@ -1,5 +1,5 @@
-"""Receipts and refund notices: written to the outbox with the change they tell of, sent over SMTP (MAIL_URL) by
-their own job, once.
+"""The shopper's emails (receipts, refund notices, a bank debit's processing and failure notices): written to the
+outbox with the change they tell of, sent over SMTP (MAIL_URL) by their own job, once.
 
 An email whose address is not one mailbox (app/mail/addresses.py) is parked (`failed_at`, `last_error`): never
 sent, never retried, counted in shop_receipts_parked_total for a person to correct the address.
@@ -51,6 +51,40 @@ def refund_notice_for(order: Order, refund: Refund) -> OutboxEmail:
             + (f"\nYour order: {link}\n" if link else ""))
     return OutboxEmail(order_id=order.id, kind=f"refund-{refund.number}", to=order.email or "",
                        subject=f"Refund of {amount} for order {order.number}", body=body)
+
+
+def notify(order: Order, email_for, written: list[OutboxEmail]) -> None:
+    """Write the shopper's email to the outbox with the change it tells of (after a transition that happens
+    once per order, so the email is written once; the outbox's unique (order, kind) would refuse a second)."""
+    if order.email:
+        email = email_for(order)
+        db.session.add(email)
+        written.append(email)
+
+
+def processing_notice_for(order: Order) -> OutboxEmail:
+    """A bank debit Stripe took and the bank has not settled yet: once per order."""
+    body = (f"Thank you for your order {order.number} of {format_money(order.amount, order.currency)}.\n\n"
+            "Your payment from your bank account is processing. Bank payments take a few business days; "
+            "we'll email you when your bank confirms it, and your order ships once it has.\n"
+            + _link(order))
+    return OutboxEmail(order_id=order.id, kind="processing", to=order.email or "",
+                       subject=f"Payment processing for order {order.number}", body=body)
+
+
+def failed_after_processing_for(order: Order) -> OutboxEmail:
+    """The bank refused a debit that was processing: the order is not paid and will not ship. Once per order."""
+    body = (f"Your bank did not confirm the payment of {format_money(order.amount, order.currency)} for order "
+            f"{order.number}, so the order is not paid and will not ship.\n"
+            "You can order again from the shop and pay by card or with another bank account.\n"
+            + _link(order))
+    return OutboxEmail(order_id=order.id, kind="payment-failed", to=order.email or "",
+                       subject=f"Your payment for order {order.number} did not go through", body=body)
+
+
+def _link(order: Order) -> str:
+    public_url = current_app.config["SETTINGS"].public_url
+    return f"\nYour order: {public_url.rstrip('/')}/orders/{order.public_id}\n" if public_url else ""
 
 
 def deliver_outbox(outbox_id: int) -> str:

@@ -7,6 +7,10 @@ for processing, one waiting for 3-D Secure and one whose outcome is unknown keep
 the order is paid or expired (PENDING_ORDER_TTL, after Stripe cancels its PaymentIntent), the last until its
 outcome is found. The order stays pending: paying it again takes its stock again, or says it sold out.
 
+An order whose payment settles later (a bank debit: state processing) holds its stock while the bank may still
+take days, up to DELAYED_PAYMENT_HOLD_DAYS after its latest attempt; past that its stock is given back and the
+order stays processing (a late success still marks it paid and takes the stock again, or reports the shortfall).
+
 New holds are capped per cart and per client address (orders and units), so one shopper cannot take the stock.
 """
 from __future__ import annotations
@@ -26,6 +30,7 @@ log = logging.getLogger(__name__)
 # an attempt in one of these may still take the money (or has): its order keeps its stock
 LIVE = {AttemptStatus.SUCCEEDED, AttemptStatus.PROCESSING, AttemptStatus.REQUIRES_ACTION,
         AttemptStatus.NEEDS_BANK_CHECK, AttemptStatus.UNKNOWN}
+UNPAID = (OrderState.PENDING.value, OrderState.PROCESSING.value)  # states whose stock is a hold
 
 
 class TooManyHolds(Exception):
@@ -55,7 +60,7 @@ def check_caps(settings: Settings, holder: Holder, units: int) -> None:
         orders, held = db.session.execute(
             select(func.count(func.distinct(Order.id)), func.coalesce(func.sum(OrderLine.quantity), 0))
             .join(OrderLine, OrderLine.order_id == Order.id)
-            .where(column == value, Order.state == OrderState.PENDING.value, Order.stock_reserved.is_(True))).one()
+            .where(column == value, Order.state.in_(UNPAID), Order.stock_reserved.is_(True))).one()
         reason = (f"{name}_orders" if orders + 1 > max_orders else
                   f"{name}_units" if held + units > max_units else None)
         if reason:
@@ -118,11 +123,33 @@ def release_stale(settings: Settings, now: datetime | None = None, limit: int = 
     stale = db.session.scalars(select(Order).where(
         Order.state == OrderState.PENDING.value, Order.stock_reserved.is_(True), Order.created_at < cutoff,
         ~busy.exists()).order_by(Order.id).limit(limit)).all()
-    return sum(release(order, "hold_expired", settings.checkout_deadline) for order in stale)
+    return (sum(release(order, "hold_expired", settings.checkout_deadline) for order in stale)
+            + release_overdue(settings, now, limit))
+
+
+def release_overdue(settings: Settings, now: datetime | None = None, limit: int = 100) -> int:
+    """Give back the stock of processing orders whose bank has had DELAYED_PAYMENT_HOLD_DAYS since their latest
+    attempt (or since the order, with none) and still not answered. A compare-and-set: given back once."""
+    cutoff = (now or utcnow()) - timedelta(days=settings.delayed_payment_hold_days)
+    recent = select(PaymentAttempt.id).where(PaymentAttempt.order_id == Order.id, PaymentAttempt.created_at >= cutoff)
+    overdue = db.session.scalars(select(Order).where(
+        Order.state == OrderState.PROCESSING.value, Order.stock_reserved.is_(True), Order.created_at < cutoff,
+        ~recent.exists()).order_by(Order.id).limit(limit)).all()
+    released = 0
+    for order in overdue:
+        if db.session.execute(update(ORDERS).where(
+                ORDERS.c.id == order.id, ORDERS.c.state == OrderState.PROCESSING.value,
+                ORDERS.c.stock_reserved.is_(True)).values(stock_reserved=False)).rowcount:
+            release_stock(order)
+            db.session.commit()
+            metrics.HOLDS_RELEASED.labels("processing_overdue").inc()
+            log.warning("stock hold of a processing order released order=%s", order.public_id)
+            released += 1
+    return released
 
 
 def units_held() -> int:
     """Units held by unpaid orders now (the shop_stock_units_held gauge)."""
     return db.session.scalar(select(func.coalesce(func.sum(OrderLine.quantity), 0))
                              .join(Order, OrderLine.order_id == Order.id)
-                             .where(Order.state == OrderState.PENDING.value, Order.stock_reserved.is_(True)))
+                             .where(Order.state.in_(UNPAID), Order.stock_reserved.is_(True)))

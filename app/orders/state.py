@@ -1,6 +1,7 @@
 """The order state machine: the one function that changes an order's state, and the stock that follows it.
 
     pending -> paid -> fulfilled -> refunded
+    pending -> processing (a bank debit Stripe took; it settles days later) -> paid | payment_failed
     pending -> payment_failed -> pending (another card) | paid (a late success) | canceled
     pending -> canceled (expired);  paid -> refunded
     refunded -> fulfilled (the refund failed: Stripe gave the money back to the shop)
@@ -21,14 +22,15 @@ from app.models import Order, OrderState, OrderTransition, Product, db, utcnow
 log = logging.getLogger(__name__)
 S = OrderState
 ALLOWED: dict[OrderState, set[OrderState]] = {
-    S.PENDING: {S.PAID, S.PAYMENT_FAILED, S.CANCELED},
+    S.PENDING: {S.PROCESSING, S.PAID, S.PAYMENT_FAILED, S.CANCELED},
+    S.PROCESSING: {S.PAID, S.PAYMENT_FAILED},
     S.PAYMENT_FAILED: {S.PENDING, S.PAID, S.CANCELED},
     S.PAID: {S.FULFILLED, S.REFUNDED},
     S.FULFILLED: {S.REFUNDED},
     S.REFUNDED: {S.FULFILLED},
     S.CANCELED: set(),
 }
-HOLDS_STOCK = {S.PENDING, S.PAID, S.FULFILLED}
+HOLDS_STOCK = {S.PENDING, S.PROCESSING, S.PAID, S.FULFILLED}
 # UPDATEs go to the tables, not through the ORM: an ORM-enabled UPDATE also flushes the session and looks for
 # the rows among loaded objects, which this path does not need (the order's new values are set on it below,
 # the products are not loaded). The order's own unsaved changes are flushed with the next flush or commit.
@@ -78,7 +80,7 @@ def transition(order: Order, target: OrderState, reason: str = "") -> bool:
         reserve_stock(order, strict=target == S.PENDING)
     elif target not in HOLDS_STOCK and order.stock_reserved:
         release_stock(order)
-        if current == S.PENDING:  # an unpaid order's hold (a paid order's stock coming back is no hold)
+        if current in (S.PENDING, S.PROCESSING):  # an unpaid order's hold (a paid order's stock coming back is no hold)
             metrics.HOLDS_RELEASED.labels(target.value).inc()
     db.session.add(OrderTransition(order_id=order.id, from_state=current.value, to_state=target.value,
                                    reason=reason[:200]))

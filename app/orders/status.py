@@ -16,7 +16,8 @@ SHIPS = "Orders ship within 2 business days."
 
 @dataclass(frozen=True)
 class ShopperStatus:
-    key: str  # confirming | unknown | authenticating | not_charged | preparing | failed | refunded | canceled
+    key: str  # confirming | processing | unknown | authenticating | not_charged | preparing | failed | refunded
+    # | canceled
     headline: str
     detail: str
     payment: str
@@ -48,6 +49,11 @@ def shopper_status(order: Order, email: str, card: str = "") -> ShopperStatus:
         return ShopperStatus("canceled", "This order was canceled.",
                              "It was canceled before any payment was taken, so nothing was charged.", "Not charged",
                              [(STEPS[0], "done"), ("Canceled", "bad"), (STEPS[2], ""), (STEPS[3], "")], True)
+    if state == OrderState.PROCESSING:
+        return ShopperStatus("processing", "Payment processing — we'll email you when your bank confirms.",
+                             "Bank payments take a few business days. We're holding your items, and we'll email "
+                             f"{email} as soon as your bank confirms the payment.", "Processing with your bank",
+                             _timeline(1), False)
     if attempt == AttemptStatus.UNKNOWN:
         return ShopperStatus("unknown", "We're confirming your payment with your bank.",
                              "Please don't pay again: this page updates by itself, and we'll email your receipt "

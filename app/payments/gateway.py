@@ -134,8 +134,9 @@ class Gateway:
     # ---- the calls the shop makes -------------------------------------------------------------
     def create_payment_intent(self, *, amount: int, currency: str, metadata: dict, idempotency_key: str,
                               deadline: float | None = None) -> dict:
+        # the methods named, as the checkout's Payment Element names them (deferred-intent mode must match)
         params = {"amount": amount, "currency": currency, "metadata": metadata,
-                  "automatic_payment_methods": {"enabled": True}}
+                  "payment_method_types": list(self.settings.payment_method_types)}
         return self._call("payment_intents.create", lambda opts: self.client.v1.payment_intents.create(
             params=params, options=opts), idempotency_key, deadline)
 

@@ -2,7 +2,8 @@
 // ever sees a ConfirmationToken id, which it sends to /checkout/confirm with the checkout attempt id.
 //
 // Every state a payment can be in has its own words and look (form[data-state]):
-//   loading -> ready -> processing -> (authenticating) -> succeeded          (then the order page)
+//   loading -> ready -> processing -> (authenticating) -> succeeded          (then the order page; a bank
+//                                                                            payment says it is processing)
 //                                  -> unknown                               (then the order page, which finds out)
 //                                  -> declined | unavailable | error        (back to ready on the next try)
 //   loading -> blocked | slow (Stripe.js failed to load, or is taking too long)
@@ -124,6 +125,7 @@ async function start() {
     mode: "payment",
     amount: Number(form.dataset.amount),
     currency: form.dataset.currency,
+    paymentMethodTypes: (form.dataset.paymentMethodTypes || "card").split(","),
     appearance: appearance(),
   });
   paymentElement = elements.create("payment");
@@ -218,8 +220,12 @@ async function pay(stripe, elements) {
   const answer = await confirm(token);
   const { status: outcome, order_url: orderUrl, retryable } = answer.body;
   pendingToken = retryable ? token : null;
-  if (outcome === "succeeded" || outcome === "processing") {
+  if (outcome === "succeeded") {
     return leave(orderUrl);
+  }
+  if (outcome === "processing") {
+    // a bank payment: taken for processing, not received yet (the order page says when it is)
+    return leave(orderUrl, "Payment processing", "Your bank payment is processing. Taking you to your order…");
   }
   if (outcome === "requires_action") {
     setBusy(true, "Waiting for your bank…");
@@ -250,10 +256,10 @@ async function pay(stripe, elements) {
   return false;
 }
 
-function leave(orderUrl) {
+function leave(orderUrl, label = "Payment received", text = "Payment received. Taking you to your order…") {
   setState("succeeded");
-  setBusy(true, "Payment received");
-  setStatus("Payment received. Taking you to your order…", false);
+  setBusy(true, label);
+  setStatus(text, false);
   window.location.assign(orderUrl);
   return true;
 }

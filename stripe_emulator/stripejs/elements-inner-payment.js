@@ -1,19 +1,22 @@
-/* The Payment Element's inside, on the emulator origin. It validates the card,
- * posts it to /v1/confirmation_tokens with the publishable key and hands the
- * parent page only the resulting token. */
+/* The Payment Element's inside, on the emulator origin. It validates the card (or the US bank account, when
+ * the page's paymentMethodTypes offer it), posts it to /v1/confirmation_tokens with the publishable key and
+ * hands the parent page only the resulting token. */
 (function () {
   'use strict';
   var query = new URLSearchParams(window.location.search);
   var KEY = query.get('key');
   var PARENT = query.get('parentOrigin');
   var form = document.getElementById('card-form');
-  var inputs = {
-    number: document.getElementById('number'),
-    expiry: document.getElementById('expiry'),
-    cvc: document.getElementById('cvc'),
-    postalCode: document.getElementById('postalCode')
+  var FIELDS = {
+    card: ['number', 'expiry', 'cvc', 'postalCode'],
+    us_bank_account: ['accountName', 'routingNumber', 'accountNumber']
   };
-  var ORDER = ['number', 'expiry', 'cvc', 'postalCode'];
+  var ALL = FIELDS.card.concat(FIELDS.us_bank_account);
+  var inputs = {};
+  ALL.forEach(function (name) { inputs[name] = document.getElementById(name); });
+  var METHODS = (query.get('methods') || 'card').split(',').filter(function (m) { return FIELDS[m]; });
+  var method = 'card';
+  var ORDER = FIELDS.card;
   var touched = {};
 
   function digits(value) { return String(value || '').replace(/\D/g, ''); }
@@ -62,8 +65,39 @@
       var p = inputs.postalCode.value.trim();
       if (!p || (/^\d+$/.test(p) && p.length < 5)) { return err('incomplete_zip', 'Your postal code is incomplete.'); }
       return null;
+    },
+    accountName: function () {
+      return inputs.accountName.value.trim() ? null : err('incomplete_name', 'Your full name is incomplete.');
+    },
+    routingNumber: function () {
+      var r = digits(inputs.routingNumber.value);
+      if (r.length < 9) { return err('incomplete_routing_number', 'Your routing number is incomplete.'); }
+      var sum = 0;
+      for (var i = 0; i < 9; i++) { sum += parseInt(r.charAt(i), 10) * [3, 7, 1][i % 3]; }
+      return sum % 10 === 0 ? null : err('invalid_routing_number', 'Your routing number is invalid.');
+    },
+    accountNumber: function () {
+      var a = digits(inputs.accountNumber.value);
+      return a.length >= 4 ? null : err('incomplete_account_number', 'Your account number is incomplete.');
     }
   };
+
+  // The method tabs, shown when the page offers more than cards: each shows its own fields.
+  function choose(chosen) {
+    method = chosen;
+    ORDER = FIELDS[method];
+    document.getElementById('card-fields').hidden = method !== 'card';
+    document.getElementById('bank-fields').hidden = method !== 'us_bank_account';
+    refresh(false);
+  }
+  if (METHODS.length > 1) {
+    document.getElementById('card-tab').hidden = true;
+    document.getElementById('methods').hidden = false;
+    Array.prototype.forEach.call(document.querySelectorAll('input[name="method"]'), function (radio) {
+      radio.closest('label').hidden = METHODS.indexOf(radio.value) < 0;
+      radio.addEventListener('change', function () { if (radio.checked) { choose(radio.value); } });
+    });
+  }
 
   function post(msg) {
     msg.__stripeEmulator = true;
@@ -71,6 +105,7 @@
   }
 
   function show(name, error) {
+    if (ORDER.indexOf(name) < 0) { return; }
     var box = document.getElementById(name + '-error');
     box.textContent = error ? error.message : '';
     inputs[name].classList.toggle('invalid', !!error);
@@ -141,7 +176,14 @@
   inputs.expiry.addEventListener('input', function (ev) { formatExpiry(ev); refresh(false); });
   inputs.cvc.addEventListener('input', function () { inputs.cvc.value = digits(inputs.cvc.value).slice(0, 4); refresh(false); });
   inputs.postalCode.addEventListener('input', function () { refresh(false); });
-  ORDER.forEach(function (name) {
+  inputs.routingNumber.addEventListener('input', function () {
+    inputs.routingNumber.value = digits(inputs.routingNumber.value).slice(0, 9); refresh(false);
+  });
+  inputs.accountNumber.addEventListener('input', function () {
+    inputs.accountNumber.value = digits(inputs.accountNumber.value).slice(0, 17); refresh(false);
+  });
+  inputs.accountName.addEventListener('input', function () { refresh(false); });
+  ALL.forEach(function (name) {
     inputs[name].addEventListener('blur', function () {
       if (inputs[name].value.trim()) { touched[name] = true; }
       refresh(false);
@@ -180,14 +222,25 @@
     var extra = params.payment_method_data || {};
     delete params.payment_method_data;
     var billing = Object.assign({}, extra.billing_details || {});
-    billing.address = Object.assign({}, billing.address || {}, { postal_code: inputs.postalCode.value.trim() });
-    var e = digits(inputs.expiry.value);
-    params.payment_method_data = {
-      type: 'card',
-      card: { number: digits(inputs.number.value), exp_month: e.slice(0, 2), exp_year: '20' + e.slice(2, 4),
-              cvc: digits(inputs.cvc.value) },
-      billing_details: billing
-    };
+    if (method === 'us_bank_account') {
+      billing.name = inputs.accountName.value.trim();
+      params.payment_method_data = {
+        type: 'us_bank_account',
+        us_bank_account: { routing_number: digits(inputs.routingNumber.value),
+                           account_number: digits(inputs.accountNumber.value), account_holder_type: 'individual',
+                           account_type: 'checking' },
+        billing_details: billing
+      };
+    } else {
+      billing.address = Object.assign({}, billing.address || {}, { postal_code: inputs.postalCode.value.trim() });
+      var e = digits(inputs.expiry.value);
+      params.payment_method_data = {
+        type: 'card',
+        card: { number: digits(inputs.number.value), exp_month: e.slice(0, 2), exp_year: '20' + e.slice(2, 4),
+                cvc: digits(inputs.cvc.value) },
+        billing_details: billing
+      };
+    }
     return fetch('/v1/confirmation_tokens', {
       method: 'POST',
       headers: { 'Authorization': 'Bearer ' + KEY, 'Content-Type': 'application/x-www-form-urlencoded' },
@@ -275,9 +328,12 @@
 
   // paymentElement.update({readOnly: true}): the fields keep their values and stay focusable but cannot change.
   function setReadOnly(readOnly) {
-    ORDER.forEach(function (name) {
+    ALL.forEach(function (name) {
       inputs[name].readOnly = readOnly;
       inputs[name].setAttribute('aria-readonly', readOnly ? 'true' : 'false');
+    });
+    Array.prototype.forEach.call(document.querySelectorAll('input[name="method"]'), function (radio) {
+      radio.disabled = readOnly;
     });
     form.classList.toggle('readonly', readOnly);
   }
@@ -293,7 +349,7 @@
         post({ action: 'result', requestId: msg.requestId, result: result });
       });
     } else if (msg.action === 'focus') {
-      inputs.number.focus();
+      inputs[ORDER[0]].focus();
     } else if (msg.action === 'blur') {
       if (document.activeElement) { document.activeElement.blur(); }
     } else if (msg.action === 'appearance') {
@@ -302,7 +358,7 @@
       var options = msg.options || {};
       if (Object.prototype.hasOwnProperty.call(options, 'readOnly')) { setReadOnly(options.readOnly === true); }
     } else if (msg.action === 'clear') {
-      ORDER.forEach(function (name) { inputs[name].value = ''; touched[name] = false; });
+      ALL.forEach(function (name) { inputs[name].value = ''; touched[name] = false; });
       refresh(false);
     }
   });

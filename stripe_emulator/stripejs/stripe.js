@@ -63,6 +63,8 @@
     var name = makeId('__privateStripeFrame');
     var query = new URLSearchParams({ key: this._elements._stripe._key, parentOrigin: window.location.origin,
                                       frame: name });
+    var types = this._elements._options.paymentMethodTypes;
+    if (Array.isArray(types) && types.length) { query.set('methods', types.join(',')); }
     var iframe = document.createElement('iframe');
     iframe.name = name;
     iframe.title = 'Secure payment input frame';
