@@ -66,6 +66,8 @@ class Settings:
     mail_from: str = "shop@example.test"
     public_url: str = ""  # the shop's address as shoppers reach it (https://shop.example), for links in emails
     force_https: bool = False
+    capture: str = "automatic"  # automatic | manual: authorise at checkout, capture when the order is dispatched
+    authorisation_alert_days: float = 6.0  # an authorisation older than this is listed as near Stripe's 7-day limit
     pending_order_ttl: int = 3600  # seconds before an unpaid order releases its stock
     stock_hold_seconds: int = 300  # seconds an order holds its stock while no payment for it is under way
     hold_max_orders_per_cart: int = 3  # unpaid orders holding stock at once, per cart
@@ -173,6 +175,8 @@ class Settings:
         if not self.secret_key:
             raise RuntimeError("SECRET_KEY is not set "
                                "(generate one: python -c 'import secrets; print(secrets.token_hex(32))')")
+        if self.capture not in ("automatic", "manual"):
+            raise RuntimeError("CAPTURE must be automatic or manual")
         if self.event_payload_retention_days < 0:
             raise RuntimeError("EVENT_PAYLOAD_RETENTION_DAYS must be 0 (keep payloads) or more")
         public_host = urlsplit(self.public_url).hostname if self.public_url else None

@@ -14,7 +14,7 @@ from app.events.matching import Mismatch, OrderNotKnownYet, OrderNotReadyYet, ch
 from app.models import Order, OrderState, OutboxEmail, db
 from app.orders.state import refuse, transition
 
-__all__ = ["HANDLERS", "Mismatch", "OrderNotKnownYet", "OrderNotReadyYet", "fulfil"]
+__all__ = ["HANDLERS", "Mismatch", "OrderNotKnownYet", "OrderNotReadyYet", "cancel", "fulfil"]
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +33,10 @@ def on_payment_succeeded(intent: dict, receipts: list[OutboxEmail]) -> str:
         raise
     if order.payment_intent_id is None:
         order.payment_intent_id = intent["id"]
+    if isinstance(intent.get("amount_received"), int) and intent["amount_received"] > 0:
+        order.amount_captured = intent["amount_received"]  # less than the amount after a partial capture
+    if order.state in OrderState.PAID_STATES:  # the capture's own answer moved it first (app/admin/capture.py)
+        return "no_change"
     transition(order, OrderState.PAID, f"payment_intent.succeeded {intent['id']}")
     if order.state == OrderState.PAID:
         fulfil(order, receipts)
@@ -55,13 +59,27 @@ def on_payment_failed(intent: dict, _receipts) -> str:
     return "failed" if transition(order, OrderState.PAYMENT_FAILED, reason) else "no_change"
 
 
-def on_payment_canceled(intent: dict, _receipts) -> str:
+def on_payment_canceled(intent: dict, receipts: list[OutboxEmail]) -> str:
     order = _checked(intent)
-    return "canceled" if transition(order, OrderState.CANCELED, "payment_intent.canceled") else "no_change"
+    return "canceled" if cancel(order, "payment_intent.canceled", receipts) else "no_change"
 
 
+def on_authorised(intent: dict, _receipts) -> str:
+    """CAPTURE=manual: the bank holds the money (`payment_intent.amount_capturable_updated`). Only an order still
+    waiting for its payment moves: a capture or a void that got here first is never undone."""
+    order = _checked(intent)
+    if order.payment_intent_id is None:
+        order.payment_intent_id = intent["id"]
+    capturable = intent.get("amount_capturable")
+    if not isinstance(capturable, int) or capturable <= 0 or order.state not in WAITING:
+        return "no_change"
+    return "authorised" if transition(order, OrderState.AUTHORISED, f"authorised {intent['id']}") else "no_change"
+
+
+WAITING = (OrderState.PENDING, OrderState.PAYMENT_FAILED)
 HANDLERS = {
     "payment_intent.succeeded": on_payment_succeeded,
+    "payment_intent.amount_capturable_updated": on_authorised,
     "payment_intent.payment_failed": on_payment_failed,
     "payment_intent.canceled": on_payment_canceled,
     **refunds.HANDLERS,
@@ -79,3 +97,18 @@ def fulfil(order: Order, receipts: list[OutboxEmail]) -> None:
         outbox = receipt_for(order)
         db.session.add(outbox)
         receipts.append(outbox)
+
+
+def cancel(order: Order, reason: str, receipts: list[OutboxEmail]) -> bool:
+    """Move the order to canceled (its stock comes back); a shopper whose money was held or taken is told, once:
+    the email is written only by the one caller whose compare-and-set made the move."""
+    held = order.state in OrderState.SECURED
+    if not transition(order, OrderState.CANCELED, reason):
+        return False
+    if held and order.email:
+        from app.mail.outbox import canceled_notice_for
+
+        outbox = canceled_notice_for(order)
+        db.session.add(outbox)
+        receipts.append(outbox)
+    return True

@@ -1,4 +1,4 @@
-"""Receipts and refund notices: written to the outbox with the change they tell of, sent over SMTP (MAIL_URL) by
+"""Receipts, refund and cancel notices: written to the outbox with the change they tell of, sent over SMTP (MAIL_URL) by
 their own job, once.
 
 An email whose address is not one mailbox (app/mail/addresses.py) is parked (`failed_at`, `last_error`): never
@@ -51,6 +51,18 @@ def refund_notice_for(order: Order, refund: Refund) -> OutboxEmail:
             + (f"\nYour order: {link}\n" if link else ""))
     return OutboxEmail(order_id=order.id, kind=f"refund-{refund.number}", to=order.email or "",
                        subject=f"Refund of {amount} for order {order.number}", body=body)
+
+
+def canceled_notice_for(order: Order) -> OutboxEmail:
+    """The shopper's word that the order was canceled, and what became of the money: once per order."""
+    settings = current_app.config["SETTINGS"]
+    link = f"{settings.public_url.rstrip('/')}/orders/{order.public_id}" if settings.public_url else ""
+    money = ("Your payment is being refunded to the card you paid with; your bank may take a few days to show it."
+             if order.paid_at else "The hold on your card has been released: nothing was charged.")
+    body = (f"Your order {order.number} has been canceled and will not be sent.\n{money}\n"
+            + (f"\nYour order: {link}\n" if link else ""))
+    return OutboxEmail(order_id=order.id, kind="canceled", to=order.email or "",
+                       subject=f"Order {order.number} has been canceled", body=body)
 
 
 def deliver_outbox(outbox_id: int) -> str:
