@@ -61,7 +61,10 @@ def on_payment_failed(intent: dict, _receipts) -> str:
 
 def on_payment_canceled(intent: dict, receipts: list[OutboxEmail]) -> str:
     order = _checked(intent)
-    return "canceled" if cancel(order, "payment_intent.canceled", receipts) else "no_change"
+    # an authorisation voided before its own event was applied still held the shopper's money: they are told
+    held = intent.get("capture_method") == "manual" and bool(intent.get("latest_charge")) \
+        and not intent.get("last_payment_error")
+    return "canceled" if cancel(order, "payment_intent.canceled", receipts, held) else "no_change"
 
 
 def on_authorised(intent: dict, _receipts) -> str:
@@ -99,10 +102,10 @@ def fulfil(order: Order, receipts: list[OutboxEmail]) -> None:
         receipts.append(outbox)
 
 
-def cancel(order: Order, reason: str, receipts: list[OutboxEmail]) -> bool:
+def cancel(order: Order, reason: str, receipts: list[OutboxEmail], held: bool = False) -> bool:
     """Move the order to canceled (its stock comes back); a shopper whose money was held or taken is told, once:
     the email is written only by the one caller whose compare-and-set made the move."""
-    held = order.state in OrderState.SECURED
+    held = held or order.state in OrderState.SECURED
     if not transition(order, OrderState.CANCELED, reason):
         return False
     if held and order.email:
