@@ -32,8 +32,9 @@ def receipt_for(order: Order) -> OutboxEmail:
     lines = "\n".join(f"  {line.quantity} x {line.name}  {format_money(line.total, order.currency)}"
                       for line in order.lines)
     paid_with = f" with {order.card}" if order.card else ""
+    paid = order.amount if order.amount_captured is None else order.amount_captured  # less after a partial capture
     body = (f"Thank you for your order.\n\nOrder {order.number}\n{lines}\n\n"
-            f"Total paid{paid_with}: {format_money(order.amount, order.currency)}\n"
+            f"Total paid{paid_with}: {format_money(paid, order.currency)}\n"
             "We're preparing your parcel: orders ship within 2 business days.\n"
             + (f"\nYour order: {link}\n" if link else ""))
     html = render_template("mail/receipt.html", order=order, link=link)

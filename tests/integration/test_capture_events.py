@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from app.events.apply import apply_event
 from app.events.store import store_events
-from app.models import Order, OrderLine, OutboxEmail, Product, db
+from app.models import Order, OrderLine, OutboxEmail, Product, StripeEvent, db
 from helpers import event_payload
 
 PRICE = 1200
@@ -130,3 +130,6 @@ def test_an_authorisation_for_another_amount_is_parked_and_not_applied(app):
     wrong = _intent("pi_auth_wrong", public_id, "requires_capture", amount_capturable=1) | {"amount": 1}
     _send(app, "payment_intent.amount_capturable_updated", wrong)
     assert _facts(app, public_id)["state"] == "pending"
+    with app.app_context():
+        assert db.session.scalars(select(StripeEvent.status).where(
+            StripeEvent.type == "payment_intent.amount_capturable_updated")).all() == ["parked"]

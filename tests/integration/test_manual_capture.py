@@ -117,6 +117,7 @@ def test_concurrent_dispatch_clicks_capture_once_and_the_events_change_nothing_m
     _replay_stripe_events(shop, emulator, intent_id)
     assert _facts(shop, public_id) == expected
     with shop.app_context():
+        assert "Total paid with Visa ending 4242: $8.00" in db.session.scalars(select(OutboxEmail.body)).one()
         assert db.session.get(Product, "enamel-mug").stock == stock  # dispatched: its unit stays taken
         assert db.session.scalar(select(db.func.count()).select_from(AdminAction)
                                  .where(AdminAction.action == "dispatch")) == CLICKS  # every click is audited
