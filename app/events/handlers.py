@@ -35,9 +35,8 @@ def on_payment_succeeded(intent: dict, receipts: list[OutboxEmail]) -> str:
         order.payment_intent_id = intent["id"]
     if isinstance(intent.get("amount_received"), int) and intent["amount_received"] > 0:
         order.amount_captured = intent["amount_received"]  # less than the amount after a partial capture
-    if order.state in OrderState.PAID_STATES:  # the capture's own answer moved it first (app/admin/capture.py)
-        return "no_change"
-    transition(order, OrderState.PAID, f"payment_intent.succeeded {intent['id']}")
+    if order.state not in OrderState.PAID_STATES:  # paid already: at checkout, or by the capture's own answer
+        transition(order, OrderState.PAID, f"payment_intent.succeeded {intent['id']}")
     if order.state == OrderState.PAID:
         fulfil(order, receipts)
         return "fulfilled"

@@ -39,7 +39,7 @@ def shopper_status(order: Order, email: str, card: str = "") -> ShopperStatus:
         held = f"Authorised on {card}" if card else "Authorised on your card"
         return ShopperStatus("preparing", "Order confirmed. We're preparing your parcel.",
                              f"Your card is charged when your parcel ships; we'll email your receipt to {email} "
-                             f"then. {SHIPS}", held, _timeline(2), settled=False)
+                             f"then. {SHIPS}", held, _timeline(2), settled=True)  # nothing changes until dispatch
     if state in OrderState.PAID_STATES:
         return ShopperStatus("preparing", "Payment received. We're preparing your parcel.",
                              f"A receipt is on its way to {email}. {SHIPS}", paid_by,

@@ -35,7 +35,7 @@ def shop(make_app, settings, emulator):
     app = make_app(settings.with_overrides(admin_password_hash=generate_password_hash(PASSWORD),
                                            stripe_api_base=emulator.api, relay_stale_after=0))
     admin = app.test_client()
-    assert admin.post("/admin/login", data={"password": PASSWORD}).status_code == 302
+    assert admin.post("/admin/login", data={"name": "admin", "password": PASSWORD}).status_code == 302
     return app, admin
 
 

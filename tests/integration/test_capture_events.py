@@ -123,6 +123,9 @@ def test_an_authorisation_event_marks_the_order_authorised_and_keeps_its_stock(a
         assert (order.state, order.stock_reserved) == ("authorised", True) and order.authorised_at is not None
     assert _stock(app) == stock - 1
     assert _facts(app, public_id)["mails"] == []  # the receipt is sent when the money is taken
+    status = app.test_client().get(f"/orders/{public_id}/status").json["status"]
+    assert status["headline"] == "Order confirmed. We're preparing your parcel."
+    assert status["payment"] == "Authorised on your card" and "charged when your parcel ships" in status["detail"]
 
 
 def test_an_authorisation_for_another_amount_is_parked_and_not_applied(app):
