@@ -6,12 +6,14 @@ from __future__ import annotations
 import itertools
 import json
 import random
+import re
+from datetime import timedelta
 
 from sqlalchemy import select
 
 from app.events.apply import apply_event
 from app.events.store import store_events
-from app.models import Order, OrderLine, OutboxEmail, Product, StripeEvent, db
+from app.models import Order, OrderLine, OutboxEmail, Product, StripeEvent, db, utcnow
 from helpers import event_payload
 
 PRICE = 1200
@@ -136,3 +138,19 @@ def test_an_authorisation_for_another_amount_is_parked_and_not_applied(app):
     with app.app_context():
         assert db.session.scalars(select(StripeEvent.status).where(
             StripeEvent.type == "payment_intent.amount_capturable_updated")).all() == ["parked"]
+
+
+def test_an_authorisation_near_stripes_seven_day_limit_shows_on_metrics_and_in_shop_authorisations(app):
+    public_id = _order(app, "pi_old")
+    _send(app, "payment_intent.amount_capturable_updated",
+          _intent("pi_old", public_id, "requires_capture", amount_capturable=PRICE))
+    with app.app_context():
+        order = db.session.scalars(select(Order).where(Order.public_id == public_id)).one()
+        order.authorised_at = utcnow() - timedelta(days=6, hours=12)
+        db.session.commit()
+    text = app.test_client().get("/metrics").get_data(as_text=True)
+    assert 'shop_authorisations{age="6-7d"} 1.0' in text
+    oldest = float(re.search(r"^shop_authorisation_oldest_age_seconds (\S+)$", text, re.M).group(1))
+    assert 6 * 86400 < oldest < 7 * 86400  # past the AuthorisationNearExpiry threshold (deploy/prometheus-alerts.yml)
+    listed = app.test_cli_runner().invoke(args=["authorisations"])
+    assert listed.exit_code == 0 and f"{public_id} 1200 usd 6.5 days" in listed.output
