@@ -1,4 +1,5 @@
-"""The `shop` command: dev, init-db, seed, reconcile, replay, relay, expire-carts, hash-password, csp-report, admin."""
+"""The `shop` command: dev, init-db, seed, reconcile, replay, relay, expire-carts, capture, authorisations,
+hash-password, csp-report, admin."""
 from __future__ import annotations
 
 import json
@@ -10,7 +11,7 @@ from flask.cli import FlaskGroup, with_appcontext
 
 
 def register_commands(app) -> None:
-    for command in (init_db, seed, reconcile, replay, relay, expire_carts):
+    for command in (init_db, seed, reconcile, replay, relay, expire_carts, capture, authorisations):
         app.cli.add_command(command)
 
 
@@ -81,6 +82,43 @@ def replay(event_id: str, inline: bool):
         click.echo(replay_event(event_id, inline=inline))
     except ReplayError as error:
         raise click.ClickException(str(error)) from None
+
+
+@click.command("capture")
+@click.argument("order")
+@click.option("--amount", default="", help="Capture less than authorised, e.g. 12.50 (the rest is released).")
+@with_appcontext
+def capture(order: str, amount: str):
+    """Capture an authorised ORDER (its public id) once; unlike the admin's dispatch it is not marked dispatched."""
+    from sqlalchemy import select
+
+    from app.admin.capture import CaptureError, settle
+    from app.admin.refunds import BadAmount, parse_amount
+    from app.models import Order, db
+    from app.payments import get_gateway
+
+    found = db.session.scalars(select(Order).where(Order.public_id == order)).first()
+    if found is None:
+        raise click.ClickException(f"no order {order}")
+    try:
+        minor = parse_amount(amount, found.currency) if amount else None
+        row = settle(found, "capture", get_gateway(current_app), minor)
+    except (BadAmount, CaptureError) as error:
+        raise click.ClickException(str(error).replace("refund", "capture")) from None
+    db.session.refresh(found)
+    click.echo(f"order {found.number}: {row.action} of {row.amount} {found.currency} {row.status}; order {found.state}")
+
+
+@click.command("authorisations")
+@with_appcontext
+def authorisations():
+    """List authorised orders waiting for capture, oldest first, with their age in days."""
+    from app.admin.capture import authorisations as waiting
+    from app.models import utcnow
+
+    for order in waiting():
+        age = (utcnow() - order.authorised_at).total_seconds() / 86400 if order.authorised_at else 0.0
+        click.echo(f"{order.public_id} {order.amount} {order.currency} {age:.1f} days")
 
 
 def _create_app():

@@ -62,14 +62,18 @@ def _sqlite_pragmas(dbapi_connection, _record):
 class OrderState(str, enum.Enum):
     PENDING = "pending"
     PROCESSING = "processing"  # Stripe took a payment that settles later (a bank debit): stock stays held
+    AUTHORISED = "authorised"  # manual capture: the card's bank holds the money until the order is dispatched
     PAID = "paid"
     FULFILLED = "fulfilled"
+    DISPATCHED = "dispatched"
     PAYMENT_FAILED = "payment_failed"
     REFUNDED = "refunded"
     CANCELED = "canceled"
 
 
-OrderState.PAID_STATES = frozenset({OrderState.PAID, OrderState.FULFILLED})  # money taken, not given back
+OrderState.PAID_STATES = frozenset({OrderState.PAID, OrderState.FULFILLED, OrderState.DISPATCHED})  # money taken,
+# not given back
+OrderState.SECURED = OrderState.PAID_STATES | {OrderState.AUTHORISED}  # taken or held: the shopper is done paying
 
 
 class AttemptStatus(str, enum.Enum):
@@ -151,6 +155,8 @@ class Order(db.Model):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     fulfilled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    authorised_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)  # manual capture's clock
+    amount_captured: Mapped[int | None] = mapped_column(Integer, nullable=True)  # what Stripe took, when it said
     card_brand: Mapped[str | None] = mapped_column(String(20), nullable=True)  # Stripe's, never the shop's form
     card_last4: Mapped[str | None] = mapped_column(String(4), nullable=True)
 
@@ -388,5 +394,28 @@ class Dispute(db.Model):
     balance_transactions: Mapped[int] = mapped_column(Integer, default=0)  # how many Stripe listed: only grows
     evidence_text: Mapped[str | None] = mapped_column(Text, nullable=True)  # the last evidence sent from the admin
     evidence_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+# ---- manual capture: what becomes of an authorisation (app/orders/capture.py) ------------------------------------
+class SettlementStatus(str, enum.Enum):
+    REQUESTED = "requested"  # stored; Stripe's answer not known yet (a worker sends it again with the same key)
+    DONE = "done"
+    FAILED = "failed"  # Stripe refused it; a person looks
+
+
+class Settlement(db.Model):
+    """The one decision about an order's authorisation: capture it (at dispatch) or void it (cancel). Unique per
+    order, so concurrent clicks, the command line and worker retries share one row, one key and one Stripe call,
+    and an authorisation is never both captured and voided."""
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("order.id"), unique=True)
+    action: Mapped[str] = mapped_column(String(10))  # capture | void
+    amount: Mapped[int] = mapped_column(Integer)  # minor units to capture (a void: the amount released)
+    idempotency_key: Mapped[str] = mapped_column(String(255), unique=True)
+    status: Mapped[str] = mapped_column(String(20), default=SettlementStatus.REQUESTED.value, index=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

@@ -66,6 +66,8 @@ class Settings:
     mail_from: str = "shop@example.test"
     public_url: str = ""  # the shop's address as shoppers reach it (https://shop.example), for links in emails
     force_https: bool = False
+    capture: str = "automatic"  # automatic | manual: authorise at checkout, capture when the order is dispatched
+    authorisation_alert_days: float = 6.0  # an authorisation older than this is listed as near Stripe's 7-day limit
     pending_order_ttl: int = 3600  # seconds before an unpaid order releases its stock
     stock_hold_seconds: int = 300  # seconds an order holds its stock while no payment for it is under way
     delayed_payment_hold_days: int = 7  # days a processing bank debit holds its order's stock (ACH: up to 4
@@ -118,8 +120,9 @@ class Settings:
     @property
     def payment_method_types(self) -> tuple[str, ...]:
         """What the Payment Element offers and the PaymentIntent accepts: cards, and the delayed method when the
-        shop's currency is one it debits (a US bank account debits US dollars)."""
-        delayed = self.delayed_payment_method if self.currency == "usd" else ""
+        shop's currency is one it debits (a US bank account debits US dollars). Under CAPTURE=manual cards only:
+        a bank debit cannot be authorised now and captured later."""
+        delayed = self.delayed_payment_method if self.currency == "usd" and self.capture == "automatic" else ""
         return ("card", delayed) if delayed else ("card",)
 
     @property
@@ -183,6 +186,8 @@ class Settings:
         if not self.secret_key:
             raise RuntimeError("SECRET_KEY is not set "
                                "(generate one: python -c 'import secrets; print(secrets.token_hex(32))')")
+        if self.capture not in ("automatic", "manual"):
+            raise RuntimeError("CAPTURE must be automatic or manual")
         if self.event_payload_retention_days < 0:
             raise RuntimeError("EVENT_PAYLOAD_RETENTION_DAYS must be 0 (keep payloads) or more")
         if self.delayed_payment_hold_days < 1:

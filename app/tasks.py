@@ -1,6 +1,6 @@
 """Every RQ entry point: applying events and sending receipts, the scheduled jobs (worker.py's cron: relay,
 reconcile, expire stale orders and carts, prune old event payloads and CSP reports), finding a payment's outcome,
-and sending again a refund Stripe did not answer."""
+and sending again a refund, capture or void Stripe did not answer."""
 from __future__ import annotations
 
 import os
@@ -14,10 +14,10 @@ from app.queues.housekeeping import clean_started, forget_done_failures
 
 def relay() -> int:
     with _job_app().app_context():
-        from app.queues.relay import relay_events, relay_outbox, relay_refunds
+        from app.queues.relay import relay_events, relay_outbox, relay_refunds, relay_settlements
 
         clean_started()
-        done = relay_events() + relay_outbox() + relay_refunds()
+        done = relay_events() + relay_outbox() + relay_refunds() + relay_settlements()
         forget_done_failures()
         return done
 
@@ -82,6 +82,18 @@ def send_refund(refund_id: int) -> str:
 
         done = resend(refund_id, get_gateway(app))
         forget_done_failures()  # sent again by the relay under the same id after its retries ran out
+        return done
+
+
+def send_settlement(settlement_id: int) -> str:
+    """Send again a capture or void Stripe did not answer, with its stored key (app/admin/capture.py `resend`)."""
+    app = _job_app()
+    with app.app_context():
+        from app.admin.capture import resend
+        from app.payments import get_gateway
+
+        done = resend(settlement_id, get_gateway(app))
+        forget_done_failures()
         return done
 
 

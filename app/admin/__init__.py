@@ -1,4 +1,5 @@
-"""The admin pages, behind named admin accounts: health, orders and their timelines, refunds, the webhook event
+"""The admin pages, behind named admin accounts: health, orders and their timelines, refunds, dispatch (capture),
+cancel, authorisations waiting for capture, the webhook event
 inbox with replay, failed jobs with retry, CSP reports, the audit trail. Server-rendered; every form carries a
 CSRF token.
 
@@ -14,10 +15,12 @@ from flask import Blueprint, abort, current_app, flash, g, redirect, render_temp
 from sqlalchemy import select
 
 from app.events.replay import ReplayError, failed_jobs, replay_event, retry_job
-from app.models import CspReport, EventStatus, Order, OrderState, Refund, StripeEvent, db
+from app.models import CspReport, EventStatus, Order, OrderState, Refund, StripeEvent, db, utcnow
 from app.money import to_decimal
 from app.payments import get_gateway
 from app.admin import audit, auth, commands, queries
+from app.admin.cancel import CancelError, cancel_order
+from app.admin.capture import CaptureError, authorisations, dispatch as dispatch_order, settlement_of
 from app.admin.refunds import BadAmount, RefundError, parse_amount, refundable, request_refund, send
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -97,6 +100,8 @@ def order(public_id: str):
 def _order_page(found: Order, status: int = 200):
     left = refundable(found)
     return render_template("admin/order.html", order=found, timeline=queries.timeline(found),
+                           settlement=settlement_of(found),
+                           capturable_text=str(to_decimal(found.amount, found.currency)),
                            disputes=queries.disputes(found),
                            refunds=queries.refunds(found), refundable=left,
                            refundable_text=str(to_decimal(left, found.currency)),
@@ -141,6 +146,48 @@ def retry_refund(public_id: str, number: int):
         flash(str(error), "error")
     audit.record(g.admin_account.name, "refund-retry", public_id, outcome, row.amount, row.currency)
     return redirect(url_for("admin.order", public_id=public_id))
+
+
+@bp.post("/orders/<public_id>/dispatch")
+def dispatch(public_id: str):
+    """Capture an authorised order (all of it, or the amount typed) and mark it dispatched; a paid order is
+    just marked dispatched. Any number of clicks capture once (app/admin/capture.py)."""
+    found = _order(public_id)
+    amount = None
+    try:
+        if request.form.get("amount"):
+            amount = parse_amount(request.form["amount"], found.currency)
+        outcome = dispatch_order(found, get_gateway(current_app), amount)
+        flash(f"Order {found.number} is {outcome}.", "success")
+    except BadAmount as error:
+        flash(str(error).replace("refund", "capture"), "error")
+        return _order_page(found, 400)
+    except CaptureError as error:
+        outcome = str(error)
+        flash(outcome, "error")
+    audit.record(g.admin_account.name, "dispatch", public_id, outcome, amount or found.amount, found.currency)
+    return redirect(url_for("admin.order", public_id=public_id))
+
+
+@bp.post("/orders/<public_id>/cancel")
+def cancel(public_id: str):
+    found = _order(public_id)
+    try:
+        outcome = cancel_order(found, get_gateway(current_app), request.form.get("reason", ""))
+        flash(f"Order {found.number}: {outcome}.", "success")
+    except CancelError as error:
+        outcome = str(error)
+        flash(outcome, "error")
+    audit.record(g.admin_account.name, "cancel", public_id, outcome)
+    return redirect(url_for("admin.order", public_id=public_id))
+
+
+@bp.get("/authorisations")
+def authorisations_page():
+    """Authorised orders waiting for dispatch, oldest first: Stripe releases an authorisation after 7 days."""
+    settings = current_app.config["SETTINGS"]
+    return render_template("admin/authorisations.html", held=authorisations(), now=utcnow(),
+                           alert_days=settings.authorisation_alert_days)
 
 
 @bp.get("/events")

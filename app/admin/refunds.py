@@ -42,7 +42,8 @@ def refundable(order: Order) -> int:
     """What may still be refunded: the amount less what Stripe refunded or what is asked and not failed."""
     asked = db.session.scalar(select(func.coalesce(func.sum(Refund.amount), 0)).where(
         Refund.order_id == order.id, Refund.status != RefundStatus.FAILED))
-    return max(0, order.amount - max(order.amount_refunded, asked))
+    taken = order.amount if order.amount_captured is None else order.amount_captured
+    return max(0, taken - max(order.amount_refunded, asked))
 
 
 def parse_amount(text: str, currency: str) -> int:

@@ -38,7 +38,7 @@ def checkout():
                       "with Stripe right now whether that was finished: please look at your order before paying "
                       "again.")
         attempt = service.latest_attempt(order)
-        if order.state in OrderState.PAID_STATES or (attempt and attempt.status in LEFT_FOR_ORDER_PAGE):
+        if order.state in OrderState.SECURED or (attempt and attempt.status in LEFT_FOR_ORDER_PAGE):
             return redirect(_order_url(order), code=303)
         if attempt and service.still_sending(attempt, current_app.config["SETTINGS"].checkout_deadline):
             enqueue_outcome_check(attempt.id)  # reloaded mid-payment: the order page follows it to its end

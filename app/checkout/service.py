@@ -56,6 +56,7 @@ class OutcomeNotKnownYet(Exception):
 class Answer:
     body: dict
     status: int = 200
+TAKEN = ("succeeded", "processing", "requires_capture")  # Stripe has the payment: the order page follows it
 
 
 def place_order(attempt_id: str, cart_lines, currency: str, email: str, settings: Settings,
@@ -179,7 +180,7 @@ def find_order(attempt_id: str) -> Order | None:
 def known_answer(order: Order, confirmation_token: str, order_url: str) -> Answer | None:
     """The answer this submit already has, from the shop's database alone: a paid order, or the stored outcome
     of this confirmation token. Such a submit never needs Stripe, even while payments are unavailable."""
-    if order.state in OrderState.PAID_STATES:
+    if order.state in OrderState.SECURED:
         return _paid(order_url)
     if order.state == OrderState.PROCESSING:
         return _processing(order_url)
@@ -189,7 +190,7 @@ def known_answer(order: Order, confirmation_token: str, order_url: str) -> Answe
 
 def pay(order: Order, confirmation_token: str, gateway: Gateway, order_url: str) -> Answer:
     """Confirm the order's payment with this confirmation token; the same token always gets the same answer."""
-    if order.state in OrderState.PAID_STATES:
+    if order.state in OrderState.SECURED:
         return _paid(order_url)
     if order.state == OrderState.PROCESSING:  # its bank debit is under way: it can't be paid twice
         return _processing(order_url)
@@ -209,7 +210,7 @@ def pay(order: Order, confirmation_token: str, gateway: Gateway, order_url: str)
                                  idempotency_key=attempt.idempotency_key, return_url=order_url)
     except PaymentError as error:
         already = error.payment_intent or {}
-        if error.code == "payment_intent_unexpected_state" and already.get("status") in ("succeeded", "processing"):
+        if error.code == "payment_intent_unexpected_state" and already.get("status") in TAKEN:
             return _confirmed(order, attempt, already, order_url)  # another tab or click paid it first
         if error.kind == "transient" and error.maybe_executed:
             return _unknown(order, attempt, order_url)
@@ -232,7 +233,7 @@ def find_outcome(attempt_id: int, gateway: Gateway, window: float) -> str:
     status = intent.get("status")
     error = intent.get("last_payment_error") or {}
     earlier_failure = any(other.status == "failed" for other in order.attempts if other.number < attempt.number)
-    if status in ("succeeded", "processing"):  # processing: a bank debit, the order waits for the bank
+    if status in ("succeeded", "processing", "requires_capture"):  # processing: a bank debit waits for the bank
         _confirmed(order, attempt, intent, "")
     elif status == "requires_action":
         attempt.status = AttemptStatus.NEEDS_BANK_CHECK
@@ -273,7 +274,7 @@ def waiting_for_bank(order: Order, gateway: Gateway) -> dict | None:
     if attempt is None or attempt.status not in AttemptStatus.AWAITING_BANK or not order.payment_intent_id:
         return None
     intent = gateway.retrieve_payment_intent(order.payment_intent_id, expand=("payment_method",))
-    if intent.get("status") in ("succeeded", "processing"):
+    if intent.get("status") in TAKEN:
         _confirmed(order, attempt, intent, "")
     elif intent.get("status") == "requires_payment_method":
         attempt.status = AttemptStatus.FAILED
@@ -287,7 +288,8 @@ def _create_intent(order: Order, gateway: Gateway) -> None:
     create that timed out is replayed by Stripe rather than repeated (no second intent, no second charge)."""
     intent = gateway.create_payment_intent(amount=order.amount, currency=order.currency,
                                            metadata={"order_id": order.public_id},
-                                           idempotency_key=f"order-{order.public_id}-intent")
+                                           idempotency_key=f"order-{order.public_id}-intent",
+                                           capture_method=gateway.settings.capture)
     order.payment_intent_id = intent["id"]
     db.session.commit()
 
@@ -350,6 +352,9 @@ def _confirmed(order: Order, attempt: PaymentAttempt, intent: dict, order_url: s
         transition(order, OrderState.PAID, f"confirmed at checkout {intent['id']}")
     elif status == "processing" and transition(order, OrderState.PROCESSING, f"processing at checkout {intent['id']}"):
         notify(order, processing_notice_for, emails)
+    elif status == "requires_capture":  # CAPTURE=manual: the bank holds the money; it is taken at dispatch
+        transition(order, OrderState.AUTHORISED, f"authorised at checkout {intent['id']}")
+        body["status"] = "succeeded"  # for the browser the payment is done; the order page says "authorised"
     elif status == "requires_action":
         body["client_secret"] = intent["client_secret"]
     elif status != "processing":

@@ -11,11 +11,12 @@ import logging
 
 from app.events import disputes, refunds
 from app.events.matching import Mismatch, OrderNotKnownYet, OrderNotReadyYet, check_intent, check_money, order_for
-from app.mail.outbox import failed_after_processing_for, notify, processing_notice_for, receipt_for
+from app.mail.outbox import (canceled_notice_for, failed_after_processing_for, notify, processing_notice_for,
+                             receipt_for)
 from app.models import Order, OrderState, OutboxEmail
 from app.orders.state import refuse, transition
 
-__all__ = ["HANDLERS", "Mismatch", "OrderNotKnownYet", "OrderNotReadyYet", "fulfil"]
+__all__ = ["HANDLERS", "Mismatch", "OrderNotKnownYet", "OrderNotReadyYet", "cancel", "fulfil"]
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,10 @@ def on_payment_succeeded(intent: dict, receipts: list[OutboxEmail]) -> str:
         raise
     if order.payment_intent_id is None:
         order.payment_intent_id = intent["id"]
-    transition(order, OrderState.PAID, f"payment_intent.succeeded {intent['id']}")
+    if isinstance(intent.get("amount_received"), int) and intent["amount_received"] > 0:
+        order.amount_captured = intent["amount_received"]  # less than the amount after a partial capture
+    if order.state not in OrderState.PAID_STATES:  # paid already: at checkout, or by the capture's own answer
+        transition(order, OrderState.PAID, f"payment_intent.succeeded {intent['id']}")
     if order.state == OrderState.PAID:
         fulfil(order, receipts)
         return "fulfilled"
@@ -73,14 +77,31 @@ def on_payment_failed(intent: dict, receipts: list[OutboxEmail]) -> str:
     return "failed"
 
 
-def on_payment_canceled(intent: dict, _receipts) -> str:
+def on_payment_canceled(intent: dict, receipts: list[OutboxEmail]) -> str:
     order = _checked(intent)
-    return "canceled" if transition(order, OrderState.CANCELED, "payment_intent.canceled") else "no_change"
+    # an authorisation voided before its own event was applied still held the shopper's money: they are told
+    held = intent.get("capture_method") == "manual" and bool(intent.get("latest_charge")) \
+        and not intent.get("last_payment_error")
+    return "canceled" if cancel(order, "payment_intent.canceled", receipts, held) else "no_change"
 
 
+def on_authorised(intent: dict, _receipts) -> str:
+    """CAPTURE=manual: the bank holds the money (`payment_intent.amount_capturable_updated`). Only an order still
+    waiting for its payment moves: a capture or a void that got here first is never undone."""
+    order = _checked(intent)
+    if order.payment_intent_id is None:
+        order.payment_intent_id = intent["id"]
+    capturable = intent.get("amount_capturable")
+    if not isinstance(capturable, int) or capturable <= 0 or order.state not in WAITING:
+        return "no_change"
+    return "authorised" if transition(order, OrderState.AUTHORISED, f"authorised {intent['id']}") else "no_change"
+
+
+WAITING = (OrderState.PENDING, OrderState.PAYMENT_FAILED)
 HANDLERS = {
     "payment_intent.processing": on_payment_processing,
     "payment_intent.succeeded": on_payment_succeeded,
+    "payment_intent.amount_capturable_updated": on_authorised,
     "payment_intent.payment_failed": on_payment_failed,
     "payment_intent.canceled": on_payment_canceled,
     **refunds.HANDLERS,
@@ -95,3 +116,14 @@ def fulfil(order: Order, receipts: list[OutboxEmail]) -> None:
     if transition(order, OrderState.FULFILLED, "fulfilled"):
         notify(order, receipt_for, receipts)
 
+
+
+def cancel(order: Order, reason: str, receipts: list[OutboxEmail], held: bool = False) -> bool:
+    """Move the order to canceled (its stock comes back); a shopper whose money was held or taken is told, once:
+    the email is written only by the one caller whose compare-and-set made the move."""
+    held = held or order.state in OrderState.SECURED
+    if not transition(order, OrderState.CANCELED, reason):
+        return False
+    if held:
+        notify(order, canceled_notice_for, receipts)
+    return True

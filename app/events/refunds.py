@@ -33,6 +33,8 @@ def on_refund(refund: dict, receipts: list[OutboxEmail]) -> str:
 
 
 def on_charge_refunded(charge: dict, receipts: list[OutboxEmail]) -> str:
+    if charge.get("captured") is False:  # a voided authorisation: released, never taken, so nothing to refund
+        return "authorisation_released"
     order = _paid_order(charge.get("payment_intent"), charge.get("metadata"), "charge.refunded")
     check_money(order, charge.get("amount_refunded"), charge.get("currency") or order.currency, "a refunded charge",
                 exact=False)
@@ -51,7 +53,7 @@ def on_charge_refunded(charge: dict, receipts: list[OutboxEmail]) -> str:
 def _paid_order(intent_id, metadata, what: str) -> Order:
     order = order_for(intent_id, metadata)
     check_intent(order, intent_id, what)
-    if order.state in (OrderState.PENDING, OrderState.PROCESSING, OrderState.PAYMENT_FAILED):
+    if order.state in (OrderState.PENDING, OrderState.PROCESSING, OrderState.PAYMENT_FAILED, OrderState.AUTHORISED):
         raise OrderNotReadyYet(f"order {order.public_id} is {order.state}: its payment event comes first")
     return order
 
@@ -112,7 +114,9 @@ def _settle(order: Order, reason: str, floor: int = 0) -> None:
     """The order's refunded amount from its refunds; refunded in full, or fulfilled again when a refund failed."""
     db.session.flush()  # the refunds' new statuses (events are applied with autoflush off)
     order.amount_refunded = max(_total(order, RefundStatus.COUNTED), floor)
-    if order.amount_refunded >= order.amount:
+    if order.state == OrderState.CANCELED:  # canceled before dispatch: its refund is part of the cancel
+        return
+    if order.amount_refunded >= (order.amount_captured or order.amount):
         transition(order, OrderState.REFUNDED, reason)
     elif order.state == OrderState.REFUNDED:
         transition(order, OrderState.FULFILLED, f"refund given back: {reason}")

@@ -1,5 +1,5 @@
-"""The shopper's emails (receipts, refund notices, a bank debit's processing and failure notices): written to the
-outbox with the change they tell of, sent over SMTP (MAIL_URL) by their own job, once.
+"""The shopper's emails (receipts, refund and cancel notices, a bank debit's processing and failure notices):
+written to the outbox with the change they tell of, sent over SMTP (MAIL_URL) by their own job, once.
 
 An email whose address is not one mailbox (app/mail/addresses.py) is parked (`failed_at`, `last_error`): never
 sent, never retried, counted in shop_receipts_parked_total for a person to correct the address.
@@ -32,8 +32,9 @@ def receipt_for(order: Order) -> OutboxEmail:
     lines = "\n".join(f"  {line.quantity} x {line.name}  {format_money(line.total, order.currency)}"
                       for line in order.lines)
     paid_with = f" with {order.card}" if order.card else ""
+    paid = order.amount if order.amount_captured is None else order.amount_captured  # less after a partial capture
     body = (f"Thank you for your order.\n\nOrder {order.number}\n{lines}\n\n"
-            f"Total paid{paid_with}: {format_money(order.amount, order.currency)}\n"
+            f"Total paid{paid_with}: {format_money(paid, order.currency)}\n"
             "We're preparing your parcel: orders ship within 2 business days.\n"
             + (f"\nYour order: {link}\n" if link else ""))
     html = render_template("mail/receipt.html", order=order, link=link)
@@ -85,6 +86,18 @@ def failed_after_processing_for(order: Order) -> OutboxEmail:
 def _link(order: Order) -> str:
     public_url = current_app.config["SETTINGS"].public_url
     return f"\nYour order: {public_url.rstrip('/')}/orders/{order.public_id}\n" if public_url else ""
+
+
+def canceled_notice_for(order: Order) -> OutboxEmail:
+    """The shopper's word that the order was canceled, and what became of the money: once per order."""
+    settings = current_app.config["SETTINGS"]
+    link = f"{settings.public_url.rstrip('/')}/orders/{order.public_id}" if settings.public_url else ""
+    money = ("Your payment is being refunded to the card you paid with; your bank may take a few days to show it."
+             if order.paid_at else "The hold on your card has been released: nothing was charged.")
+    body = (f"Your order {order.number} has been canceled and will not be sent.\n{money}\n"
+            + (f"\nYour order: {link}\n" if link else ""))
+    return OutboxEmail(order_id=order.id, kind="canceled", to=order.email or "",
+                       subject=f"Order {order.number} has been canceled", body=body)
 
 
 def deliver_outbox(outbox_id: int) -> str:

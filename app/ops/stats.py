@@ -1,12 +1,12 @@
 """Statistics read from Redis and the database at the moment they are asked for: queue depths and ages, stored
 events by status, orders by state, units held by unpaid orders, disputes by status and the time left to answer
-one. /metrics serves them as gauges; the admin dashboard shows them too."""
+one, authorisations waiting for capture by age. /metrics serves them as gauges; the admin dashboard shows them too."""
 from __future__ import annotations
 
 from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import func, select
 
-from app.models import CspReport, Dispute, DisputeStatus, EventStatus, Order, StripeEvent, db, utcnow
+from app.models import CspReport, Dispute, DisputeStatus, EventStatus, Order, OrderState, StripeEvent, db, utcnow
 from app.orders.holds import units_held
 from app.queues import QUEUES, get_queue
 
@@ -95,8 +95,9 @@ def _database_gauges():
                                       value=db.session.scalar(select(func.count()).select_from(CspReport)
                                                               .where(CspReport.payment_page.is_(True))))
     disputes, due = _dispute_gauges()
+    authorisations = _authorisation_gauges()
     db.session.rollback()
-    return [orders, by_status, pending_age, csp, held, payment_kinds, disputes] + due
+    return [orders, by_status, pending_age, csp, held, payment_kinds, disputes] + due + authorisations
 
 
 def _dispute_gauges():
@@ -112,6 +113,25 @@ def _dispute_gauges():
     if soonest is not None:
         due.add_metric([], (_aware(soonest) - utcnow()).total_seconds())
     return disputes, [due]
+
+
+AGE_DAYS = (("0-1d", 0, 1), ("1-3d", 1, 3), ("3-5d", 3, 5), ("5-6d", 5, 6), ("6-7d", 6, 7), ("7d+", 7, None))
+
+
+def _authorisation_gauges():
+    """Authorisations waiting for capture by age, and the oldest one's age: Stripe releases one after 7 days."""
+    by_age = GaugeMetricFamily("shop_authorisations", "Authorised orders not yet captured or voided, by age",
+                               labels=["age"])
+    now = utcnow()
+    times = [_aware(at) for at in db.session.scalars(select(Order.authorised_at).where(
+        Order.state == OrderState.AUTHORISED.value, Order.authorised_at.is_not(None)))]
+    ages = [(now - at).total_seconds() / 86400 for at in times]
+    for label, low, high in AGE_DAYS:
+        by_age.add_metric([label], sum(1 for age in ages if age >= low and (high is None or age < high)))
+    oldest = GaugeMetricFamily("shop_authorisation_oldest_age_seconds",
+                               "Age of the oldest authorisation waiting for capture (0: none)",
+                               value=max(ages, default=0) * 86400)
+    return [by_age, oldest]
 
 
 def _aware(moment):

@@ -1,9 +1,10 @@
 """The order state machine: the one function that changes an order's state, and the stock that follows it.
 
-    pending -> paid -> fulfilled -> refunded
+    pending -> paid -> fulfilled -> dispatched;  paid | fulfilled | dispatched -> refunded
     pending -> processing (a bank debit Stripe took; it settles days later) -> paid | payment_failed
     pending -> payment_failed -> pending (another card) | paid (a late success) | canceled
-    pending -> canceled (expired);  paid -> refunded
+    pending -> canceled (expired);  paid | fulfilled -> canceled (from the admin, before dispatch: refunded)
+    pending | payment_failed -> authorised -> paid (captured) | canceled (voided)    [CAPTURE=manual]
     refunded -> fulfilled (the refund failed: Stripe gave the money back to the shop)
 
 A refused transition is recorded on the order's timeline and returned as False; it never raises,
@@ -22,15 +23,17 @@ from app.models import Order, OrderState, OrderTransition, Product, db, utcnow
 log = logging.getLogger(__name__)
 S = OrderState
 ALLOWED: dict[OrderState, set[OrderState]] = {
-    S.PENDING: {S.PROCESSING, S.PAID, S.PAYMENT_FAILED, S.CANCELED},
+    S.PENDING: {S.PROCESSING, S.PAID, S.AUTHORISED, S.PAYMENT_FAILED, S.CANCELED},
     S.PROCESSING: {S.PAID, S.PAYMENT_FAILED},
-    S.PAYMENT_FAILED: {S.PENDING, S.PAID, S.CANCELED},
-    S.PAID: {S.FULFILLED, S.REFUNDED},
-    S.FULFILLED: {S.REFUNDED},
+    S.PAYMENT_FAILED: {S.PENDING, S.PAID, S.AUTHORISED, S.CANCELED},
+    S.AUTHORISED: {S.PAID, S.CANCELED},
+    S.PAID: {S.FULFILLED, S.REFUNDED, S.CANCELED},
+    S.FULFILLED: {S.DISPATCHED, S.REFUNDED, S.CANCELED},
+    S.DISPATCHED: {S.REFUNDED},
     S.REFUNDED: {S.FULFILLED},
     S.CANCELED: set(),
 }
-HOLDS_STOCK = {S.PENDING, S.PROCESSING, S.PAID, S.FULFILLED}
+HOLDS_STOCK = {S.PENDING, S.PROCESSING, S.AUTHORISED, S.PAID, S.FULFILLED, S.DISPATCHED}  # dispatched: it has left
 # UPDATEs go to the tables, not through the ORM: an ORM-enabled UPDATE also flushes the session and looks for
 # the rows among loaded objects, which this path does not need (the order's new values are set on it below,
 # the products are not loaded). The order's own unsaved changes are flushed with the next flush or commit.
@@ -66,6 +69,8 @@ def transition(order: Order, target: OrderState, reason: str = "") -> bool:
             values["paid_at"] = now
         elif target == S.FULFILLED:
             values["fulfilled_at"] = now
+        elif target == S.AUTHORISED:
+            values["authorised_at"] = now
         moved = db.session.execute(update(ORDERS).where(ORDERS.c.id == order.id, ORDERS.c.state == current.value)
                                    .values(**values)).rowcount
         if moved:

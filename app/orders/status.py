@@ -16,8 +16,8 @@ SHIPS = "Orders ship within 2 business days."
 
 @dataclass(frozen=True)
 class ShopperStatus:
-    key: str  # confirming | processing | unknown | authenticating | not_charged | preparing | failed | refunded
-    # | canceled
+    key: str  # confirming | processing | unknown | authenticating | not_charged | preparing | shipped | failed
+    # | refunded | canceled
     headline: str
     detail: str
     payment: str
@@ -33,6 +33,14 @@ def shopper_status(order: Order, email: str, card: str = "") -> ShopperStatus:
     state = OrderState(order.state)
     attempt = order.attempts[-1].status if order.attempts else None
     paid_by = f"Paid with {card}" if card else "Paid by card"
+    if state == OrderState.DISPATCHED:
+        return ShopperStatus("shipped", "Your parcel is on its way.", f"We've emailed your receipt to {email}.",
+                             paid_by, [(label, "done") for label in STEPS], settled=True)
+    if state == OrderState.AUTHORISED:
+        held = f"Authorised on {card}" if card else "Authorised on your card"
+        return ShopperStatus("preparing", "Order confirmed. We're preparing your parcel.",
+                             f"Your card is charged when your parcel ships; we'll email your receipt to {email} "
+                             f"then. {SHIPS}", held, _timeline(2), settled=True)  # nothing changes until dispatch
     if state in OrderState.PAID_STATES:
         return ShopperStatus("preparing", "Payment received. We're preparing your parcel.",
                              f"A receipt is on its way to {email}. {SHIPS}", paid_by,
@@ -45,6 +53,15 @@ def shopper_status(order: Order, email: str, card: str = "") -> ShopperStatus:
         return ShopperStatus("refunded", "This order was refunded.",
                              "The money goes back to your card within 5–10 business days.", "Refunded to your card",
                              [(STEPS[0], "done"), (STEPS[1], "done"), ("Refunded", "warn"), (STEPS[3], "")], True)
+    if state == OrderState.CANCELED and order.paid_at:
+        return ShopperStatus("canceled", "This order was canceled.",
+                             "Your payment is being refunded to your card; your bank may take a few days to show it.",
+                             "Being refunded to your card",
+                             [(STEPS[0], "done"), (STEPS[1], "done"), ("Canceled", "bad"), (STEPS[3], "")], True)
+    if state == OrderState.CANCELED and order.authorised_at:
+        return ShopperStatus("canceled", "This order was canceled.",
+                             "The hold on your card was released: nothing was charged.", "Not charged",
+                             [(STEPS[0], "done"), ("Canceled", "bad"), (STEPS[2], ""), (STEPS[3], "")], True)
     if state == OrderState.CANCELED:
         return ShopperStatus("canceled", "This order was canceled.",
                              "It was canceled before any payment was taken, so nothing was charged.", "Not charged",

@@ -133,10 +133,12 @@ class Gateway:
 
     # ---- the calls the shop makes -------------------------------------------------------------
     def create_payment_intent(self, *, amount: int, currency: str, metadata: dict, idempotency_key: str,
-                              deadline: float | None = None) -> dict:
+                              deadline: float | None = None, capture_method: str = "automatic") -> dict:
         # the methods named, as the checkout's Payment Element names them (deferred-intent mode must match)
-        params = {"amount": amount, "currency": currency, "metadata": metadata,
-                  "payment_method_types": list(self.settings.payment_method_types)}
+        params: dict[str, Any] = {"amount": amount, "currency": currency, "metadata": metadata,
+                                  "payment_method_types": list(self.settings.payment_method_types)}
+        if capture_method == "manual":  # authorise now, capture at dispatch (CAPTURE=manual)
+            params["capture_method"] = "manual"
         return self._call("payment_intents.create", lambda opts: self.client.v1.payment_intents.create(
             params=params, options=opts), idempotency_key, deadline)
 
@@ -150,6 +152,11 @@ class Gateway:
     def cancel_payment_intent(self, payment_intent_id: str, *, idempotency_key: str) -> dict:
         return self._call("payment_intents.cancel", lambda opts: self.client.v1.payment_intents.cancel(
             payment_intent_id, options=opts), idempotency_key)
+
+    def capture_payment_intent(self, payment_intent_id: str, *, amount: int, idempotency_key: str) -> dict:
+        params = {"amount_to_capture": amount}
+        return self._call("payment_intents.capture", lambda opts: self.client.v1.payment_intents.capture(
+            payment_intent_id, params=params, options=opts), idempotency_key)
 
     def retrieve_payment_intent(self, payment_intent_id: str, expand: tuple[str, ...] = ()) -> dict:
         params = {"expand": list(expand)} if expand else None

@@ -13,7 +13,7 @@ from rq.job import Job
 
 __all__ = ["EVENTS", "MAIL", "MAINTENANCE", "PAYMENTS", "QUEUES", "event_job_id", "redis_connection", "get_queue",
            "enqueue_event", "enqueue_events", "enqueue_receipts", "enqueue_outcome_check", "enqueue_refund",
-           "refund_job_id", "take_queued_events", "forget_jobs"]
+           "refund_job_id", "enqueue_settlement", "settlement_job_id", "take_queued_events", "forget_jobs"]
 
 log = logging.getLogger(__name__)
 EVENTS, MAIL, MAINTENANCE, PAYMENTS = "events", "mail", "maintenance", "payments"
@@ -99,6 +99,24 @@ def enqueue_outcome_check(attempt_id: int) -> bool:
         return True
     except RedisError as error:
         log.warning("outcome check enqueue failed attempt=%s error=%s", attempt_id, error)
+        return False
+
+
+def settlement_job_id(settlement_id: int) -> str:
+    return f"settlement-{settlement_id}"
+
+
+def enqueue_settlement(settlement_id: int) -> bool:
+    """Put `send_settlement(settlement_id)` on the payments queue: a worker sends a capture or void again with its
+    stored key until Stripe answers (the refunds' schedule). False (logged) if Redis is unreachable: the relay
+    enqueues it later."""
+    try:
+        get_queue(PAYMENTS).enqueue("app.tasks.send_settlement", settlement_id,
+                                    job_id=settlement_job_id(settlement_id), retry=REFUND_RETRIES, result_ttl=300,
+                                    failure_ttl=7 * 24 * 3600)
+        return True
+    except RedisError as error:
+        log.warning("settlement enqueue failed settlement=%s error=%s; the relay will retry", settlement_id, error)
         return False
 
 

@@ -14,7 +14,7 @@ from sqlalchemy import func, or_, select, update
 from app.models import EventStatus, StripeEvent, db, utcnow
 from app.queues import EVENTS, MAIL, enqueue_events, enqueue_receipts, event_job_id, redis_connection
 
-__all__ = ["relay_events", "relay_outbox", "relay_refunds", "jobs_alive"]
+__all__ = ["relay_events", "relay_outbox", "relay_refunds", "relay_settlements", "jobs_alive"]
 
 log = logging.getLogger(__name__)
 
@@ -149,4 +149,26 @@ def relay_refunds(limit: int = 200) -> int:
     lost = [refund_id for refund_id in lost if enqueue_refund(refund_id)]
     if lost:
         log.info("relay enqueued %d refunds", len(lost))
+    return len(lost)
+
+
+def relay_settlements(limit: int = 200) -> int:
+    """Enqueue captures and voids still `requested` a while after their last try whose retry job is lost or ran
+    out of retries (app/tasks.py `send_settlement`)."""
+    from app.models import Settlement, SettlementStatus
+    from app.queues import PAYMENTS, enqueue_settlement, settlement_job_id
+
+    ids = db.session.scalars(select(Settlement.id).where(
+        Settlement.status == SettlementStatus.REQUESTED.value, Settlement.updated_at < utcnow() - _stale_after(),
+    ).order_by(Settlement.id).limit(limit)).all()
+    db.session.rollback()
+    try:
+        alive = jobs_alive(PAYMENTS, [settlement_job_id(settlement_id) for settlement_id in ids])
+    except RedisError as error:
+        log.warning("relay cannot reach Redis: %s", error)
+        return 0
+    lost = [settlement_id for settlement_id, job_alive in zip(ids, alive) if not job_alive]
+    lost = [settlement_id for settlement_id in lost if enqueue_settlement(settlement_id)]
+    if lost:
+        log.info("relay enqueued %d settlements", len(lost))
     return len(lost)

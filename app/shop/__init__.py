@@ -24,7 +24,7 @@ def forget_a_bought_cart():
     order = db.session.scalars(select(Order).where(Order.attempt_id == attempt_id)).first()
     if order is None:
         return
-    bought = order.state in OrderState.PAID_STATES or db.session.scalar(
+    bought = order.state in OrderState.SECURED or db.session.scalar(
         select(PaymentAttempt.id).where(PaymentAttempt.order_id == order.id,
                                         PaymentAttempt.status.in_(CART_BOUGHT)).limit(1)) is not None
     if bought:

@@ -68,6 +68,8 @@ HTTP_LATENCY = Histogram("shop_http_request_seconds", "Time to answer an HTTP re
 ADMIN_LOGINS = Counter("shop_admin_logins_total", "Admin login attempts by result (ok, failed, locked, not_counted)",
                        ["result"])
 REFUNDS = Counter("shop_refunds_total", "Refunds requested from the admin, by outcome", ["outcome"])
+SETTLEMENTS = Counter("shop_settlements_total", "Captures and voids of authorisations, by action and outcome",
+                      ["action", "outcome"])
 EVENT_REPLAYS = Counter("shop_event_replays_total", "Stored events replayed by a person (admin or shop replay)")
 RECEIPTS_PARKED = Counter("shop_receipts_parked_total", "Receipts never sent: the stored address is not one mailbox")
 EVENT_PAYLOADS_PRUNED = Counter("shop_event_payloads_pruned_total",
