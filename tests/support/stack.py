@@ -142,6 +142,9 @@ class Stack:
                     "RELAY_INTERVAL": "1", "RELAY_STALE_AFTER": "5", "RECONCILE_INTERVAL": "3600",
                     "PYTHONUNBUFFERED": "1", "RATE_LIMIT_CONFIRM": "100000/minute",  # storms: one client address
                     "RATE_LIMIT_WEBHOOK": "100000/minute", "PROMETHEUS_MULTIPROC_DIR": str(self.tmp / "prometheus"),
+                    # a stack's shoppers are many people behind one address (127.0.0.1): the per-address stock
+                    # caps are tested on their own (tests/integration/test_stock_holds.py)
+                    "HOLD_MAX_ORDERS_PER_ADDRESS": "100000", "HOLD_MAX_UNITS_PER_ADDRESS": "1000000",
                     **self.extra_env}
         if self.database_url.startswith("postgresql"):
             self.database_url = self.env["DATABASE_URL"] = own_database(self.database_url, "stack")
