@@ -17,17 +17,10 @@ from app.events.apply import apply_event
 from app.events.store import store_events
 from app.models import Dispute, Order, OrderLine, Product, Refund, db
 from app.queues import PAYMENTS, get_queue, refund_job_id
-from tests.support.emulator import EMULATOR_SECRET_KEY, EmulatorProcess
+from tests.support.emulator import EMULATOR_SECRET_KEY
 from tests.support.events import event_payload
 
 PASSWORD = "correct horse battery staple"
-
-
-@pytest.fixture(scope="module")
-def emulator():
-    process = EmulatorProcess()
-    yield process
-    process.stop()
 
 
 @pytest.fixture

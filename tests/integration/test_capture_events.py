@@ -15,6 +15,7 @@ from app.events.apply import apply_event
 from app.events.store import store_events
 from app.models import Order, OrderLine, OutboxEmail, Product, StripeEvent, db, utcnow
 from helpers import event_payload
+from tests.support.events import shuffled_twice
 
 PRICE = 1200
 
@@ -51,16 +52,6 @@ def _charge(pi: str, captured: bool, amount_captured: int, amount_refunded: int)
             "metadata": {}, "refunds": {"object": "list", "data": [], "has_more": False}}
 
 
-def _shuffled_twice(events: list, order: tuple, seed: int) -> list:
-    """The events in the given order, each sent again as a second Event object somewhere after it."""
-    sequence = [events[i] for i in order]
-    rng = random.Random(seed)
-    for event in list(sequence):
-        at = sequence.index(event) + 1
-        sequence.insert(rng.randint(at, len(sequence)), event)
-    return sequence
-
-
 def _facts(app, public_id: str) -> dict:
     with app.app_context():
         order = db.session.scalars(select(Order).where(Order.public_id == public_id)).one()
@@ -89,7 +80,7 @@ def test_a_capture_in_full_or_in_part_ends_fulfilled_with_one_receipt_in_every_o
         for n, order in enumerate(itertools.permutations(range(3))):
             pi = f"pi_cap_{captured}_{n}"
             public_id = _order(app, pi)
-            for event_type, obj in _shuffled_twice(_capture_events(pi, public_id, captured), order, seed=n):
+            for event_type, obj in shuffled_twice(_capture_events(pi, public_id, captured), order, seed=n):
                 _send(app, event_type, obj)
             facts = _facts(app, public_id)
             assert facts == {"state": "fulfilled", "captured": captured, "refunded": 0, "mails": ["receipt"],
@@ -107,7 +98,7 @@ def test_a_void_ends_canceled_with_one_email_and_the_stock_back_in_every_order_o
                   ("charge.refunded", _charge(pi, False, 0, PRICE)),  # Stripe's word for a released authorisation
                   ("payment_intent.canceled", _intent(pi, public_id, "canceled", amount_capturable=0,
                                                       cancellation_reason="requested_by_customer"))]
-        for event_type, obj in _shuffled_twice(events, order, seed=n):
+        for event_type, obj in shuffled_twice(events, order, seed=n):
             _send(app, event_type, obj)
         facts = _facts(app, public_id)
         assert facts == {"state": "canceled", "captured": None, "refunded": 0, "mails": ["canceled"],

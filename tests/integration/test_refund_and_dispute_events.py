@@ -15,7 +15,7 @@ from app.events.apply import apply_event
 from app.events.handlers import OrderNotReadyYet
 from app.events.store import store_events
 from app.models import Dispute, Order, OrderLine, OutboxEmail, Product, Refund, StripeEvent, db
-from tests.support.events import event_payload
+from tests.support.events import event_payload, shuffled_twice
 
 DUE = int(time.time()) + 7 * 86400
 
@@ -65,16 +65,6 @@ def _dispute(pi: str, status: str, dispute_id: str = "dp_1", txns: tuple[int, ..
             "balance_transactions": [{"id": f"txn_{i}", "amount": amount} for i, amount in enumerate(txns)], **extra}
 
 
-def _shuffled_twice(events: list, order: tuple, seed: int) -> list:
-    """The events in the given order, each sent again as a second Event object somewhere after it."""
-    sequence = [events[i] for i in order]
-    rng = random.Random(seed)
-    for event in list(sequence):
-        at = sequence.index(event) + 1
-        sequence.insert(rng.randint(at, len(sequence)), event)
-    return sequence
-
-
 def _facts(app, public_id: str) -> dict:
     with app.app_context():
         order = db.session.scalars(select(Order).where(Order.public_id == public_id)).one()
@@ -98,7 +88,7 @@ def test_a_refund_that_fails_gives_the_amount_back_in_every_order_of_its_events(
         events = [("refund.created", _refund(pi, "succeeded")),
                   ("charge.refunded", _charge(pi, 1200, [_refund(pi, "succeeded")])),
                   ("refund.failed", failed), ("refund.updated", failed)]
-        for event_type, obj in _shuffled_twice(events, order, seed=n):
+        for event_type, obj in shuffled_twice(events, order, seed=n):
             _send(app, event_type, obj)
         facts = _facts(app, public_id)
         assert facts["state"] == "fulfilled" and facts["refunded"] == 0, (order, facts)
@@ -112,7 +102,7 @@ def test_a_full_refund_ends_refunded_with_one_email_in_every_order_of_its_events
         public_id = _paid(app, pi)
         events = [("refund.created", _refund(pi, "pending")), ("refund.updated", _refund(pi, "succeeded")),
                   ("charge.refunded", _charge(pi, 1200, [_refund(pi, "succeeded")]))]
-        for event_type, obj in _shuffled_twice(events, order, seed=n):
+        for event_type, obj in shuffled_twice(events, order, seed=n):
             _send(app, event_type, obj)
         facts = _facts(app, public_id)
         assert (facts["state"], facts["refunded"]) == ("refunded", 1200), order
@@ -172,7 +162,7 @@ def test_a_dispute_ends_the_same_in_every_order_of_its_events_and_leaves_the_ord
     for n, order in enumerate(random.Random(7).sample(orders, min(len(orders), 24))):
         pi = f"pi_dispute_{n}"
         public_id = _paid(app, pi)
-        for event_type, obj in _shuffled_twice(events, order, seed=n):
+        for event_type, obj in shuffled_twice(events, order, seed=n):
             assert _send(app, event_type, dict(obj, payment_intent=pi, id=f"dp_{pi}")).startswith("dispute_")
         facts = _facts(app, public_id)
         assert facts["state"] == "fulfilled", order

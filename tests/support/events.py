@@ -5,6 +5,7 @@ import hashlib
 import hmac
 import json
 import os
+import random
 import time
 
 from .emulator import WEBHOOK_SECRET
@@ -22,3 +23,13 @@ def event_payload(event_type: str, obj: dict, event_id: str | None = None, creat
         "created": created or int(time.time()), "livemode": False, "pending_webhooks": 1,
         "request": {"id": None, "idempotency_key": None}, "type": event_type, "data": {"object": obj},
     })
+
+
+def shuffled_twice(events: list, order: tuple, seed: int) -> list:
+    """The events in the given order, each sent again as a second Event object somewhere after it."""
+    sequence = [events[i] for i in order]
+    rng = random.Random(seed)
+    for event in list(sequence):
+        at = sequence.index(event) + 1
+        sequence.insert(rng.randint(at, len(sequence)), event)
+    return sequence
