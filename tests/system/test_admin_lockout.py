@@ -113,7 +113,9 @@ def test_through_nginx_the_address_nginx_saw_is_the_one_locked_out(tmp_path):
         assert_limit_checked(statuses)
         redis = stack.redis()
         counted = {key.decode(): int(redis.get(key)) for key in redis.keys("shop:admin:login-attempts:address:*")}
-        assert counted == {"shop:admin:login-attempts:address:127.0.0.1": ATTEMPTS}  # nginx's hop, not the forgery
+        assert set(counted) == {"shop:admin:login-attempts:address:127.0.0.1"}  # nginx's hop, not the forgery
+        # an attempt answered 503 was refused unchecked: Redis may or may not have counted it before the timeout
+        assert ATTEMPTS - statuses[503] <= counted["shop:admin:login-attempts:address:127.0.0.1"] <= ATTEMPTS
         assert kept(stack) == before
     finally:
         if nginx is not None:
