@@ -38,7 +38,7 @@ def e2e_redis_url(redis_url):
 @pytest.fixture(scope="session")
 def shop(tmp_path_factory, e2e_redis_url):
     """The shop as tests/support/stack.py runs it (gunicorn, one RQ worker, the emulator, on PostgreSQL a
-    database of its own), shared by the browser tests of this session."""
+    database of its own), shared by the browser tests of this pytest run."""
     Redis.from_url(e2e_redis_url).flushdb()
     stack = Stack(tmp_path_factory.mktemp("shop"), database_url=os.environ.get("TEST_DATABASE_URL"),
                   redis_url=e2e_redis_url, web_workers=2, web_threads=4, workers=1, emulator=not LIVE,
