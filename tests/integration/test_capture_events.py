@@ -14,7 +14,7 @@ from sqlalchemy import select
 from app.events.apply import apply_event
 from app.events.store import store_events
 from app.models import Order, OrderLine, OutboxEmail, Product, StripeEvent, db, utcnow
-from helpers import event_payload
+from tests.support.events import event_payload
 from tests.support.events import shuffled_twice
 
 PRICE = 1200

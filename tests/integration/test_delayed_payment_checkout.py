@@ -11,7 +11,7 @@ import requests
 from app.checkout import service
 from app.models import Order, OutboxEmail, PaymentAttempt, Product, db
 from app.payments import get_gateway
-from helpers import EMULATOR_SECRET_KEY
+from tests.support.emulator import EMULATOR_SECRET_KEY
 
 
 def _bank_token(emulator, account: str = "000123456789") -> str:

@@ -19,7 +19,7 @@ from app.orders.expiry import expire_pending_orders
 from app.orders.holds import release_stale, units_held
 from app.orders.state import reserve_stock
 from app.orders.status import shopper_status
-from helpers import event_payload
+from tests.support.events import event_payload
 
 MUG = "enamel-mug"
 

@@ -19,8 +19,8 @@ from app.events.apply import apply_event
 from app.events.store import store_events
 from app.models import AdminAction, Order, OutboxEmail, Product, Settlement, db
 from app.queues import PAYMENTS, get_queue, settlement_job_id
-from checkout_client import Checkout
-from helpers import EMULATOR_SECRET_KEY
+from tests.support.shopper import Checkout
+from tests.support.emulator import EMULATOR_SECRET_KEY
 
 PASSWORD = "correct horse battery staple"
 CLICKS = 6
