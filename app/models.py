@@ -159,6 +159,19 @@ class Order(db.Model):
     amount_captured: Mapped[int | None] = mapped_column(Integer, nullable=True)  # what Stripe took, when it said
     card_brand: Mapped[str | None] = mapped_column(String(20), nullable=True)  # Stripe's, never the shop's form
     card_last4: Mapped[str | None] = mapped_column(String(4), nullable=True)
+    # the checkout's breakdown (app/checkout/pricing.py): amount = subtotal - discount + shipping (+ tax if exclusive)
+    subtotal: Mapped[int | None] = mapped_column(Integer, nullable=True)  # None: placed before the breakdown existed
+    discount_code: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    discount_amount: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    shipping_method: Mapped[str | None] = mapped_column(String(20), nullable=True)  # standard | express
+    shipping_amount: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    tax_amount: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    tax_inclusive: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    tax_calculation_id: Mapped[str | None] = mapped_column(String(255), nullable=True)  # taxcalc_...
+    tax_transaction_id: Mapped[str | None] = mapped_column(String(255), nullable=True)  # tax_..., once paid
+    shipping_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    shipping_address: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON, Stripe's address shape
+    shipping_phone: Mapped[str | None] = mapped_column(String(40), nullable=True)
 
     lines: Mapped[list["OrderLine"]] = relationship(back_populates="order", cascade="all, delete-orphan")
     attempts: Mapped[list["PaymentAttempt"]] = relationship(back_populates="order", order_by="PaymentAttempt.number")
@@ -185,6 +198,8 @@ class OrderLine(db.Model):
     name: Mapped[str] = mapped_column(String(200))
     unit_price: Mapped[int] = mapped_column(Integer)
     quantity: Mapped[int] = mapped_column(Integer)
+    discount_amount: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # its share of the code
+    tax_amount: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     order: Mapped[Order] = relationship(back_populates="lines")
 
@@ -317,6 +332,7 @@ class Refund(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     failure_reason: Mapped[str | None] = mapped_column(String(100), nullable=True)  # Stripe's, on a failed refund
+    tax_reversal_id: Mapped[str | None] = mapped_column(String(255), nullable=True)  # Stripe Tax's, once recorded
 
 
 class AdminAccount(db.Model):
@@ -417,5 +433,47 @@ class Settlement(db.Model):
     idempotency_key: Mapped[str] = mapped_column(String(255), unique=True)
     status: Mapped[str] = mapped_column(String(20), default=SettlementStatus.REQUESTED.value, index=True)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+# ---- discount codes (app/checkout/discounts.py) ---------------------------------------------------------------
+class DiscountKind(str, enum.Enum):
+    PERCENT = "percent"  # value: whole percent, 1-100
+    FIXED = "fixed"  # value: minor units of the shop's currency
+
+
+class DiscountCode(db.Model):
+    """A code a person created in the admin. `uses` counts the orders holding or having redeemed it and never
+    passes `max_uses`: it is raised and lowered only by conditional UPDATEs (app/checkout/discounts.py)."""
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)  # upper case, A-Z 0-9 and -
+    kind: Mapped[str] = mapped_column(String(10))
+    value: Mapped[int] = mapped_column(Integer)
+    currency: Mapped[str] = mapped_column(String(3))
+    min_subtotal: Mapped[int] = mapped_column(Integer, default=0)  # minor units
+    starts_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    max_uses: Mapped[int | None] = mapped_column(Integer, nullable=True)  # None: no cap
+    uses: Mapped[int] = mapped_column(Integer, default=0)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_by: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class RedemptionStatus(str, enum.Enum):
+    HELD = "held"  # an unpaid order holds one use
+    REDEEMED = "redeemed"  # its order was paid: counted for good
+    RELEASED = "released"  # its order failed or expired: the use went back
+
+
+class DiscountRedemption(db.Model):
+    """One order's use of a code (at most one per order)."""
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code_id: Mapped[int] = mapped_column(ForeignKey("discount_code.id"), index=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("order.id"), unique=True)
+    status: Mapped[str] = mapped_column(String(10), default=RedemptionStatus.HELD.value, index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

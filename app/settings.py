@@ -62,6 +62,16 @@ class Settings:
     webhook_tolerance: int = 300
     webhook_max_body: int = 256 * 1024
     currency: str = "usd"
+    shipping_countries: tuple[str, ...] = ("US", "CA", "GB", "IE", "DE", "FR", "NL")  # the Address Element offers these
+    shipping_home_countries: tuple[str, ...] = ("US",)  # the "domestic" zone; every other country is "international"
+    # per zone, each method's price in minor units and its delivery window in business days
+    shipping_rates: str = ("domestic:standard=599@3-5,express=1499@1-2;"
+                           "international:standard=1999@6-10,express=3999@2-4")
+    free_shipping_threshold: int = 7500  # standard shipping is free from this subtotal (after discount); 0: never
+    tax: str = "stripe"  # stripe: Stripe Tax calculations and transactions | none: no tax is charged
+    tax_behavior: str = "exclusive"  # exclusive: tax added on top (US style) | inclusive: prices include it (EU)
+    product_tax_code: str = "txcd_99999999"  # Stripe's "general - tangible goods"
+    shipping_tax_code: str = "txcd_92010001"  # Stripe's "shipping"
     mail_url: str = ""  # smtp://host:port; empty: receipts stay in the outbox
     mail_from: str = "shop@example.test"
     public_url: str = ""  # the shop's address as shoppers reach it (https://shop.example), for links in emails
@@ -192,6 +202,10 @@ class Settings:
             raise RuntimeError("EVENT_PAYLOAD_RETENTION_DAYS must be 0 (keep payloads) or more")
         if self.delayed_payment_hold_days < 1:
             raise RuntimeError("DELAYED_PAYMENT_HOLD_DAYS must be 1 or more")
+        if self.tax not in ("stripe", "none"):
+            raise RuntimeError("TAX must be stripe or none")
+        if self.tax_behavior not in ("exclusive", "inclusive"):
+            raise RuntimeError("TAX_BEHAVIOR must be exclusive or inclusive")
         if self.delayed_payment_method not in ("", "us_bank_account"):
             raise RuntimeError("DELAYED_PAYMENT_METHOD must be us_bank_account or empty (cards only)")
         public_host = urlsplit(self.public_url).hostname if self.public_url else None

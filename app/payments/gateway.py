@@ -149,6 +149,38 @@ class Gateway:
         return self._call("payment_intents.confirm", lambda opts: self.client.v1.payment_intents.confirm(
             payment_intent_id, params=params, options=opts), idempotency_key, deadline)
 
+    def retrieve_confirmation_token(self, confirmation_token: str) -> dict:
+        """The token as Stripe holds it: its `shipping` is the address the shopper entered in the Address Element."""
+        return self._call("confirmation_tokens.retrieve", lambda opts: self.client.v1.confirmation_tokens.retrieve(
+            confirmation_token, options=opts))
+
+    def create_tax_calculation(self, params: dict, *, deadline: float | None = None) -> dict:
+        """A Stripe Tax calculation (`POST /v1/tax/calculations`); it changes nothing, so it needs no key."""
+        params = {**params, "expand": ["line_items"]}
+        return self._call("tax.calculations.create", lambda opts: self.client.v1.tax.calculations.create(
+            params=params, options=opts), None, deadline)
+
+    def create_tax_transaction(self, calculation_id: str, *, reference: str, idempotency_key: str,
+                               metadata: dict | None = None) -> dict:
+        """Record the tax of a paid order (Stripe Tax's transaction, from the calculation the shopper paid)."""
+        params: dict[str, Any] = {"calculation": calculation_id, "reference": reference}
+        if metadata:
+            params["metadata"] = metadata
+        return self._call("tax.transactions.create_from_calculation",
+                          lambda opts: self.client.v1.tax.transactions.create_from_calculation(
+                              params=params, options=opts), idempotency_key)
+
+    def reverse_tax_transaction(self, transaction_id: str, *, reference: str, idempotency_key: str,
+                                flat_amount: int | None = None) -> dict:
+        """Reverse a recorded tax transaction: in full, or by `flat_amount` (minor units refunded, tax included)."""
+        params: dict[str, Any] = {"original_transaction": transaction_id, "reference": reference,
+                                  "mode": "full" if flat_amount is None else "partial"}
+        if flat_amount is not None:
+            params["flat_amount"] = -abs(flat_amount)  # Stripe wants the amount given back as a negative number
+        return self._call("tax.transactions.create_reversal",
+                          lambda opts: self.client.v1.tax.transactions.create_reversal(params=params, options=opts),
+                          idempotency_key)
+
     def cancel_payment_intent(self, payment_intent_id: str, *, idempotency_key: str) -> dict:
         return self._call("payment_intents.cancel", lambda opts: self.client.v1.payment_intents.cancel(
             payment_intent_id, options=opts), idempotency_key)
