@@ -109,6 +109,7 @@ class Settings:
     event_payload_retention_days: int = 90  # stored Stripe event payloads are pruned after this many days
     rate_limit_storage: str = ""  # empty: the Redis URL, else memory://
     rate_limit_confirm: str = "20/minute;200/hour"  # per client address; "off" (or "") turns a limit off
+    rate_limit_quote: str = "60/minute;600/hour"  # per client address: each quote may ask Stripe Tax
     rate_limit_webhook: str = "120/minute"  # refused requests only: signed deliveries never spend it
     rate_limit_csp_report: str = "60/minute;600/hour"
     csp_report_max_kinds: int = 5000  # distinct violations kept; past it the oldest off payment pages go
