@@ -32,7 +32,7 @@ DRAIN_MAX = 1024 * 1024  # deploy/nginx/'s client_max_body_size; gunicorn.conf.p
 
 BODY_CAPS = {  # endpoint -> bytes; every other endpoint gets MAX_CONTENT_LENGTH
     "checkout.confirm": 12 * 1024,  # the signed quote is most of it
-    "checkout.quote": 4 * 1024,
+    "checkout.quote": 16 * 1024,  # a pasted 10 KB "code" still gets its answer in words
     "shop.add_to_cart": 4 * 1024,
     "shop.update_cart": 4 * 1024,
     "shop.remove_from_cart": 4 * 1024,
