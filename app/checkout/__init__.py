@@ -82,7 +82,8 @@ def quote():
     unknown = set(data) - QUOTE_FIELDS
     if unknown:
         return _error(f"Unknown field: {sorted(unknown)[0]}.", 400)
-    attempt_id, method, code = data.get("attempt_id"), data.get("shipping_method", "standard"), data.get("discount_code")
+    attempt_id, code = data.get("attempt_id"), data.get("discount_code")
+    method = data.get("shipping_method", "standard")
     if not isinstance(attempt_id, str) or not ATTEMPT.match(attempt_id):
         return _error("attempt_id is missing or malformed.", 400)
     if method not in SHIPPING_METHODS:

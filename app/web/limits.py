@@ -1,8 +1,8 @@
 """Input limits: request-body caps per endpoint and rate limits (Flask-Limiter, on Redis) per client address.
 
-Rate-limited: POST /checkout/confirm and /checkout/quote (each call may reach Stripe) and POST /csp-report (anyone can send one)
-count every request; POST /webhooks/stripe counts only the requests it refuses (`RefusalLimit`). The limits
-are settings; a breach answers 429 with Retry-After (the seconds until the window resets) and the shop's error
+Rate-limited: POST /checkout/confirm and /checkout/quote (each call may reach Stripe) and POST /csp-report
+(anyone can send one) count every request; POST /webhooks/stripe counts only the requests it refuses
+(`RefusalLimit`). The limits are settings; a breach answers 429 with Retry-After (the seconds until the window resets) and the shop's error
 page or JSON.
 If the limit store (Redis) is down the limits fall back to per-process memory: they never take checkout or
 the webhook down with them.

@@ -16,8 +16,9 @@ PAGE_CSRF = re.compile(r'data-csrf-token="([^"]+)"')
 
 # Standard shipping at no charge: with TAX=none the cart's own total is what is charged (tests/conftest.py)
 FREE_STANDARD_SHIPPING = "domestic:standard=0@3-5,express=1499@1-2;international:standard=0@6-10,express=3999@2-4"
-SHIPPING = {"name": "Jenny Rosen", "phone": "", "address": {"line1": "1 Market St", "line2": "", "city": "San Francisco",
-                                                         "state": "CA", "postal_code": "94105", "country": "US"}}
+SHIPPING = {"name": "Jenny Rosen", "phone": "",
+            "address": {"line1": "1 Market St", "line2": "", "city": "San Francisco", "state": "CA",
+                        "postal_code": "94105", "country": "US"}}
 
 
 def shipping_form(shipping: dict) -> dict:
