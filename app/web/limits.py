@@ -2,8 +2,8 @@
 
 Rate-limited: POST /checkout/confirm and /checkout/quote (each call may reach Stripe) and POST /csp-report
 (anyone can send one) count every request; POST /webhooks/stripe counts only the requests it refuses
-(`RefusalLimit`). The limits are settings; a breach answers 429 with Retry-After (the seconds until the window resets) and the shop's error
-page or JSON.
+(`RefusalLimit`). The limits are settings; a breach answers 429 with Retry-After (the seconds until the window
+resets) and the shop's error page or JSON.
 If the limit store (Redis) is down the limits fall back to per-process memory: they never take checkout or
 the webhook down with them.
 
