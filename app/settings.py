@@ -207,6 +207,14 @@ class Settings:
             raise RuntimeError("TAX must be stripe or none")
         if self.tax_behavior not in ("exclusive", "inclusive"):
             raise RuntimeError("TAX_BEHAVIOR must be exclusive or inclusive")
+        if self.free_shipping_threshold < 0:
+            raise RuntimeError("FREE_SHIPPING_THRESHOLD must be 0 (never free) or more")
+        from app.checkout.pricing import parse_rates  # imported here: the settings module imports none of the app
+
+        try:
+            parse_rates(self.shipping_rates)
+        except ValueError as error:
+            raise RuntimeError(f"SHIPPING_RATES cannot be read: {error}") from None
         if self.delayed_payment_method not in ("", "us_bank_account"):
             raise RuntimeError("DELAYED_PAYMENT_METHOD must be us_bank_account or empty (cards only)")
         public_host = urlsplit(self.public_url).hostname if self.public_url else None
