@@ -49,6 +49,7 @@ async def reset(request):
     emu.idempotency.reset()
     emu.debits.clear()
     emu.debit_settle_seconds = emu.config.debit_settle_seconds
+    emu.tax_calculation_validity = None
     emu.seed(emu.config.seed)
     register_cli_endpoint(emu)
     return web.json_response({"reset": True})
@@ -176,6 +177,17 @@ async def expire_tax_calculation(request):
     calc = request.app["emu"].store["tax_calculation"].require(request.match_info["id"], "calculation")
     calc["expires_at"] = now() - 1
     return web.json_response({"id": calc["id"], "expires_at": calc["expires_at"]})
+
+
+@routes.post("/_emulator/tax")
+async def set_tax_validity(request):
+    """{"calculation_validity": seconds}: how long tax calculations made from now on last (Stripe: 90 days)."""
+    body = await _json(request)
+    seconds = body.get("calculation_validity")
+    if not isinstance(seconds, int) or isinstance(seconds, bool) or not 1 <= seconds <= 90 * 24 * 3600:
+        raise invalid("calculation_validity is a whole number of seconds, from 1 to 90 days")
+    request.app["emu"].tax_calculation_validity = seconds
+    return web.json_response({"calculation_validity": seconds})
 
 
 @routes.get("/_emulator/tax/transactions")

@@ -174,7 +174,7 @@ def _summary(place: Place, parts) -> list:
     return result
 
 
-def calculate(params) -> tuple[dict, list]:
+def calculate(params, validity: int = VALIDITY_SECONDS) -> tuple[dict, list]:
     """The calculation and its line items, from the request's parameters."""
     currency = currency_code(require(params, "currency"))
     lines = _line_items(params)
@@ -208,7 +208,7 @@ def calculate(params) -> tuple[dict, list]:
         "id": calc_id, "object": "tax.calculation",
         "amount_total": sum(amount for amount, _, _ in parts) + exclusive_tax,
         "currency": currency, "customer": None, "customer_details": details,
-        "expires_at": created + VALIDITY_SECONDS, "line_items": None, "livemode": False,
+        "expires_at": created + validity, "line_items": None, "livemode": False,
         "ship_from_details": None, "shipping_cost": shipping_cost,
         "tax_amount_exclusive": exclusive_tax,
         "tax_amount_inclusive": sum(tax for _, tax, inclusive in parts if inclusive),
@@ -223,8 +223,9 @@ async def create(request):
     params = await read_params(request)
     check_known(params, CALCULATION_PARAMS)
     check_expand(params)
-    calc, items = calculate(params)
-    request.app["emu"].store["tax_calculation"].add(calc, meta=items)
+    emu = request.app["emu"]
+    calc, items = calculate(params, emu.tax_calculation_validity or VALIDITY_SECONDS)
+    emu.store["tax_calculation"].add(calc, meta=items)
     return respond(with_line_items(calc, items, params))
 
 

@@ -20,6 +20,10 @@ from app.payments import Gateway, PaymentError
 from app.settings import Settings
 
 QUOTE_MAX_AGE = 24 * 3600  # seconds a page's quote is accepted back (its tax calculation may expire sooner)
+# A calculation is reused at confirm only if it outlives the payment by this much: the worker records the tax
+# transaction from it after the payment (under CAPTURE=manual, at capture: up to Stripe's 7 days later).
+CALCULATION_MARGIN = 3600
+CAPTURE_WINDOW = 7 * 24 * 3600
 TAX_UNAVAILABLE = ("We can't work out the tax on your order right now, so we can't take your payment yet. Nothing "
                    "was charged and your cart is saved: please try again in a few minutes.")
 # Stripe Tax asks for these to locate a customer; the Address Element asks for the same (postal code and state
@@ -123,7 +127,8 @@ def make(items: list[pricing.Item], *, shipping: Shipping, method: str, offer: p
         return Quote(priced, shipping, 0, inclusive, tuple(0 for _ in priced.items), None, None, None, rates)
     inputs = _tax_inputs(priced, shipping, settings)
     digest = _digest(inputs)
-    if reuse and reuse.get("inputs") == digest and (reuse.get("expires_at") or 0) > time.time() + 60:
+    margin = CALCULATION_MARGIN + (CAPTURE_WINDOW if settings.capture == "manual" else 0)
+    if reuse and reuse.get("inputs") == digest and (reuse.get("expires_at") or 0) > time.time() + margin:
         return Quote(priced, shipping, reuse["tax"], inclusive, tuple(reuse["line_tax"]), reuse["calculation"],
                      reuse["expires_at"], digest, rates)
     calculation = _calculate(inputs, gateway)
