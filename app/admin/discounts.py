@@ -75,8 +75,8 @@ def _amount(text: str, currency: str, name: str) -> int:
     try:
         amount = parse_amount(text, currency)
     except BadAmount:
-        raise BadCode(f"{name} is an amount above zero like 12.50, in {currency.upper()} "
-                      "with no more decimals than it has.") from None
+        raise BadCode(f"{name} is an amount above zero like 12.50, in {currency.upper()} with no more decimals "
+                      f"than it has, up to {format_money(MAX_AMOUNT, currency)}.") from None
     if amount > MAX_AMOUNT:
         raise BadCode(f"{name} of {format_money(amount, currency)} is more than any order.")
     return amount
