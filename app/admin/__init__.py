@@ -1,5 +1,5 @@
 """The admin pages, behind named admin accounts: health, orders and their timelines, refunds, dispatch (capture),
-cancel, authorisations waiting for capture, the webhook event
+cancel, authorisations waiting for capture, discount codes, the webhook event
 inbox with replay, failed jobs with retry, CSP reports, the audit trail. Server-rendered; every form carries a
 CSRF token.
 
@@ -254,6 +254,7 @@ def _order(public_id: str) -> Order:
 
 
 from app.admin import disputes  # noqa: E402,F401 - registers the dispute pages on `bp`
+from app.admin import discounts  # noqa: E402,F401 - registers the discount code pages on `bp`
 
 
 def init_app(app) -> None:
