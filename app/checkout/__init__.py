@@ -208,10 +208,13 @@ def confirm():
                 answer = service.pay(order, token, gateway, _order_url(order))
     except service.CheckoutError as error:
         return _error(error.message, error.status, error.next_step, summary=error.summary)
-    except PaymentError as error:  # not admitted: an earlier attempt's stock is not kept for a payment not made
+    except PaymentError as error:  # not admitted, or the token could not be read: nothing was sent to be paid, and
+        # an earlier attempt's stock is not kept for a payment not made
         if order is not None:
             release(order, "refused", settings.checkout_deadline)
-        answer = service.Answer({"status": "error", "error": error.user_message, "retryable": True}, 503)
+        retryable = error.kind in ("transient", "unavailable")
+        answer = service.Answer({"status": "error", "error": error.user_message, "retryable": retryable},
+                                503 if retryable else 502)
     # A paid cart is emptied by the next page the shopper opens (app/shop `forget_a_bought_cart`), not here: if
     # this answer is lost on the way, a reload must still find the cart's order and go to its page.
     response = jsonify(answer.body)

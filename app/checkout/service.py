@@ -128,6 +128,9 @@ def hold_again(order: Order, settings: Settings, holder: holds.Holder) -> None:
         raise too_many_holds(settings) from None
     except OutOfStock as error:
         raise _sold_out(error, order.lines) from None
+    except discounts.CodeRefused as error:
+        raise CheckoutError(f"{error.message} Nothing was charged: please review your order, then pay again.", 409,
+                            next_step="checkout") from None
 
 
 def too_many_holds(settings: Settings) -> CheckoutError:
@@ -191,9 +194,9 @@ def token_shipping(confirmation_token: str, gateway: Gateway, settings: Settings
     try:
         token = gateway.retrieve_confirmation_token(confirmation_token)
     except PaymentError as error:
-        if error.kind in ("transient", "unavailable"):
+        if error.kind != "programming":  # Stripe unreachable, or the shop's own keys wrong: not the shopper's doing
             raise
-        raise CheckoutError(TOKEN_UNUSABLE, 400, next_step="checkout") from None
+        raise CheckoutError(TOKEN_UNUSABLE, 400, next_step="checkout") from None  # no such token (made up, expired)
     try:
         return quotes.shipping_from(token.get("shipping"), settings)
     except quotes.AddressRefused as error:

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func, select
 from werkzeug.security import generate_password_hash
 
-from app.checkout import discounts, service
+from app.checkout import discounts
 from app.checkout.discounts import CodeRefused
 from app.events.apply import apply_events
 from app.events.store import store_events
@@ -21,7 +21,7 @@ from app.orders import holds
 from app.orders.expiry import expire_pending_orders
 from app.shop.cart import CartLine
 from tests.support.events import event_payload
-from tests.support.shopper import Checkout
+from tests.support.shopper import Checkout, place_order
 
 PASSWORD = "correct horse battery staple"
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=timezone.utc)
@@ -55,8 +55,7 @@ def _order(app, attempt: str = "a" * 32) -> int:
     """A pending order holding one enamel mug, as the checkout places it."""
     with app.app_context():
         lines = [CartLine(db.session.get(Product, "enamel-mug"), 1)]
-        order = service.place_order(attempt, lines, "usd", "shopper@example.com", app.config["SETTINGS"],
-                                    holds.Holder(None, "10.0.0.1")).id
+        order = place_order(attempt, lines, "shopper@example.com", holds.Holder(None, "10.0.0.1")).id
         db.session.remove()
         return order
 

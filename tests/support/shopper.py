@@ -107,3 +107,17 @@ class Checkout:
 def checkout_for(app, emulator):
     shopper = Checkout(app, emulator)
     return shopper.confirm(shopper.token()), shopper
+
+
+def place_order(attempt_id: str, lines, email: str, holder, shipping: dict | None = None):
+    """Place an order as the confirm endpoint does, without paying it: priced for `shipping` (standard, no code)
+    under the current app's settings. Call inside an app context."""
+    from flask import current_app
+
+    from app.checkout import quotes, service
+    from app.payments import get_gateway
+
+    settings = current_app.config["SETTINGS"]
+    quote = quotes.make(service.items_of(lines), shipping=quotes.shipping_from(shipping or SHIPPING, settings),
+                        method="standard", offer=None, settings=settings, gateway=get_gateway(current_app))
+    return service.place_order(attempt_id, lines, quote, email, settings, holder)
