@@ -37,7 +37,8 @@ def _order(app, inclusive: bool = False, breakdown: bool = True, attempt: str = 
         fields = {"amount": 5200 - 520 + 1499 + (0 if inclusive else 384), "subtotal": 5200,
                   "discount_code": "SPRING10", "discount_amount": 520, "shipping_method": "express",
                   "shipping_amount": 1499, "tax_amount": 384, "tax_inclusive": inclusive,
-                  "tax_calculation_id": "taxcalc_test_1", "tax_transaction_id": "tax_test_1", "shipping_name": NAME, "shipping_address": json.dumps(ADDRESS), "shipping_phone": "+1 555 0100"}
+                  "tax_calculation_id": "taxcalc_test_1", "tax_transaction_id": "tax_test_1",
+                  "shipping_name": NAME, "shipping_address": json.dumps(ADDRESS), "shipping_phone": "+1 555 0100"}
     with app.app_context():
         order = Order(attempt_id=attempt * 32, currency="usd", state="fulfilled", email="shopper@example.com",
                       lines=lines, **fields)
