@@ -161,7 +161,10 @@ async function start() {
     validation: { phone: { required: "never" } },
   });
   addressElement.on("change", (event) => {
-    addressValue = event.complete ? event.value : null;
+    const value = event.complete ? event.value : null;
+    // the element also reports unchanged values (a field left, say): only a new address is quoted again
+    if (value && addressValue && JSON.stringify(value) === JSON.stringify(addressValue) && quote) return;
+    addressValue = value;
     if (addressValue) requestQuote();
     else forgetQuote(QUOTE_WAIT);
   });
