@@ -285,7 +285,8 @@ def main() -> None:
         pools = (f"pages {args.web_workers} workers x {args.threads} threads" if args.single_pool else
                  f"pages {args.web_workers} workers x {args.threads} threads, payments {args.web_workers} workers "
                  f"sized by gunicorn.conf.py (GUNICORN_POOL=payments)")
-        print(f"machine: {platform.machine()}, {os.cpu_count()} cores; gunicorn gthread, {pools}; {'PostgreSQL' if args.postgres else 'SQLite'}; "
+        print(f"machine: {platform.machine()}, {os.cpu_count()} cores; gunicorn gthread, {pools}; "
+              f"{'PostgreSQL' if args.postgres else 'SQLite'}; "
               f"catalog: {load}, {ROUNDS} x {args.seconds:.0f} s per phase\n{shape}")
         print(idle.line("catalog, idle"))
         figures, goodput = [], []
