@@ -172,6 +172,7 @@ class Order(db.Model):
     shipping_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
     shipping_address: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON, Stripe's address shape
     shipping_phone: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    tax_error: Mapped[str | None] = mapped_column(String(200), nullable=True)  # Stripe refused to record its tax
 
     lines: Mapped[list["OrderLine"]] = relationship(back_populates="order", cascade="all, delete-orphan")
     attempts: Mapped[list["PaymentAttempt"]] = relationship(back_populates="order", order_by="PaymentAttempt.number")
@@ -333,6 +334,20 @@ class Refund(db.Model):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     failure_reason: Mapped[str | None] = mapped_column(String(100), nullable=True)  # Stripe's, on a failed refund
     tax_reversal_id: Mapped[str | None] = mapped_column(String(255), nullable=True)  # Stripe Tax's, once recorded
+    tax_error: Mapped[str | None] = mapped_column(String(200), nullable=True)  # Stripe refused the reversal
+
+    lines: Mapped[list["RefundLine"]] = relationship(order_by="RefundLine.id")
+
+
+class RefundLine(db.Model):
+    """What one refund gave back of one order line (a quantity) or of the shipping (no order line), with the
+    amount the server computed for it from the order's stored breakdown (app/admin/refunds.py)."""
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    refund_id: Mapped[int] = mapped_column(ForeignKey("refund.id"), index=True)
+    order_line_id: Mapped[int | None] = mapped_column(ForeignKey("order_line.id"), nullable=True)  # None: shipping
+    quantity: Mapped[int] = mapped_column(Integer)
+    amount: Mapped[int] = mapped_column(Integer)  # minor units
 
 
 class AdminAccount(db.Model):

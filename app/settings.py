@@ -114,6 +114,7 @@ class Settings:
     event_payload_retention_days: int = 90  # stored Stripe event payloads are pruned after this many days
     rate_limit_storage: str = ""  # empty: the Redis URL, else memory://
     rate_limit_confirm: str = "20/minute;200/hour"  # per client address; "off" (or "") turns a limit off
+    rate_limit_quote: str = "60/minute;600/hour"  # per client address: each quote may ask Stripe Tax
     rate_limit_webhook: str = "120/minute"  # refused requests only: signed deliveries never spend it
     rate_limit_csp_report: str = "60/minute;600/hour"
     csp_report_max_kinds: int = 5000  # distinct violations kept; past it the oldest off payment pages go
@@ -211,6 +212,14 @@ class Settings:
             raise RuntimeError("TAX must be stripe or none")
         if self.tax_behavior not in ("exclusive", "inclusive"):
             raise RuntimeError("TAX_BEHAVIOR must be exclusive or inclusive")
+        if self.free_shipping_threshold < 0:
+            raise RuntimeError("FREE_SHIPPING_THRESHOLD must be 0 (never free) or more")
+        from app.checkout.pricing import parse_rates  # imported here: the settings module imports none of the app
+
+        try:
+            parse_rates(self.shipping_rates)
+        except ValueError as error:
+            raise RuntimeError(f"SHIPPING_RATES cannot be read: {error}") from None
         if self.delayed_payment_method not in ("", "us_bank_account"):
             raise RuntimeError("DELAYED_PAYMENT_METHOD must be us_bank_account or empty (cards only)")
         public_host = urlsplit(self.public_url).hostname if self.public_url else None

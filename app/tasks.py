@@ -1,6 +1,7 @@
 """Every RQ entry point: applying events and sending receipts, the scheduled jobs (worker.py's cron: relay,
 reconcile, expire stale orders and carts, prune old event payloads and CSP reports), finding a payment's outcome,
-and sending again a refund, capture or void Stripe did not answer."""
+sending again a refund, capture or void Stripe did not answer, and recording a paid order's tax and a refund's
+tax reversal with Stripe Tax."""
 from __future__ import annotations
 
 import os
@@ -14,10 +15,10 @@ from app.queues.housekeeping import clean_started, forget_done_failures
 
 def relay() -> int:
     with _job_app().app_context():
-        from app.queues.relay import relay_events, relay_outbox, relay_refunds, relay_settlements
+        from app.queues.relay import relay_events, relay_outbox, relay_refunds, relay_settlements, relay_tax
 
         clean_started()
-        done = relay_events() + relay_outbox() + relay_refunds() + relay_settlements()
+        done = relay_events() + relay_outbox() + relay_refunds() + relay_settlements() + relay_tax()
         forget_done_failures()
         return done
 
@@ -93,6 +94,31 @@ def send_settlement(settlement_id: int) -> str:
         from app.payments import get_gateway
 
         done = resend(settlement_id, get_gateway(app))
+        forget_done_failures()
+        return done
+
+
+def record_tax_transaction(order_id: int) -> str:
+    """Record a paid order's Stripe Tax transaction (app/events/tax.py `record_transaction`); raises while Stripe
+    does not answer or refuses, so RQ retries it."""
+    app = _job_app()
+    with app.app_context():
+        from app.events.tax import record_transaction
+        from app.payments import get_gateway
+
+        done = record_transaction(order_id, get_gateway(app))
+        forget_done_failures()
+        return done
+
+
+def reverse_tax(refund_id: int) -> str:
+    """Reverse a succeeded refund's tax (app/events/tax.py `reverse_refund`); raises while it must wait."""
+    app = _job_app()
+    with app.app_context():
+        from app.events.tax import reverse_refund
+        from app.payments import get_gateway
+
+        done = reverse_refund(refund_id, get_gateway(app))
         forget_done_failures()
         return done
 

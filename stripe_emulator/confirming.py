@@ -1,6 +1,6 @@
 """Confirming a PaymentIntent: pick the payment method, run 3DS if needed, charge or decline."""
 
-from stripe_emulator import bank_debits, objects
+from stripe_emulator import bank_debits, objects, shipping
 from stripe_emulator.core import snapshot
 from stripe_emulator.disputes import open_dispute
 from stripe_emulator.errors import StripeError, invalid
@@ -48,6 +48,7 @@ def confirm(emu, pi, params, request):
         raise StripeError(400, "invalid_request_error", message, code="payment_intent_unexpected_state",
                           payment_intent=snapshot(pi))
     check_customer_params(emu, params)
+    shipping.parse(params.get("shipping"))  # a malformed one is refused before the token is spent
     pm = _payment_method_for_confirm(emu, params, pi)
     if pm["type"] not in pi["payment_method_types"]:
         raise invalid(f"The payment method type provided: {pm['type']} is invalid. This PaymentIntent is configured "
@@ -55,6 +56,9 @@ def confirm(emu, pi, params, request):
                       param="payment_method", store=True)
     check_owner(emu, pm, pi["customer"])
     apply_common(pi, {k: v for k, v in params.items() if k in ("receipt_email", "shipping", "setup_future_usage")})
+    token = emu.store["confirmation_token"].get(params.get("confirmation_token") or "")
+    if token and token.get("shipping") and pi["shipping"] is None:  # the Address Element's, unless given
+        pi["shipping"] = shipping.for_intent(token["shipping"])
     if params.get("capture_method"):
         pi["capture_method"] = capture_method_param(params, pi["capture_method"])
     pi["payment_method"] = pm["id"]

@@ -4,9 +4,10 @@ import json
 
 from aiohttp import web
 
-from stripe_emulator import bank_debits
+from stripe_emulator import bank_debits, tax_transactions
 from stripe_emulator.errors import invalid
 from stripe_emulator.events import register_endpoint
+from stripe_emulator.ids import now
 
 routes = web.RouteTableDef()
 
@@ -48,6 +49,7 @@ async def reset(request):
     emu.idempotency.reset()
     emu.debits.clear()
     emu.debit_settle_seconds = emu.config.debit_settle_seconds
+    emu.tax_calculation_validity = None
     emu.seed(emu.config.seed)
     register_cli_endpoint(emu)
     return web.json_response({"reset": True})
@@ -167,6 +169,31 @@ async def settle_debits(request):
         raise invalid(f"No processing bank debit for payment_intent '{wanted}'", status=404)
     settled = [pi_id for pi_id in ([wanted] if wanted else sorted(emu.debits)) if bank_debits.settle(emu, pi_id)]
     return web.json_response({"settled": settled})
+
+
+@routes.post("/_emulator/tax/calculations/{id}/expire")
+async def expire_tax_calculation(request):
+    """The calculation expires now: a transaction can no longer be created from it."""
+    calc = request.app["emu"].store["tax_calculation"].require(request.match_info["id"], "calculation")
+    calc["expires_at"] = now() - 1
+    return web.json_response({"id": calc["id"], "expires_at": calc["expires_at"]})
+
+
+@routes.post("/_emulator/tax")
+async def set_tax_validity(request):
+    """{"calculation_validity": seconds}: how long tax calculations made from now on last (Stripe: 90 days)."""
+    body = await _json(request)
+    seconds = body.get("calculation_validity")
+    if not isinstance(seconds, int) or isinstance(seconds, bool) or not 1 <= seconds <= 90 * 24 * 3600:
+        raise invalid("calculation_validity is a whole number of seconds, from 1 to 90 days")
+    request.app["emu"].tax_calculation_validity = seconds
+    return web.json_response({"calculation_validity": seconds})
+
+
+@routes.get("/_emulator/tax/transactions")
+async def list_tax_transactions(request):
+    """Recorded tax transactions and reversals, oldest first (``?reference=`` picks one reference)."""
+    return web.json_response({"data": tax_transactions.recorded(request.app["emu"], request.query.get("reference"))})
 
 
 @routes.get("/_emulator/stats")

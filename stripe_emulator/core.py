@@ -47,6 +47,7 @@ class Emulator:
         self.idempotency = None  # set by idempotency.IdempotencyStore
         self.debits: dict[str, str] = {}  # processing bank debits: PaymentIntent id -> account number
         self.debit_settle_seconds = config.debit_settle_seconds  # the control API may change it until a reset
+        self.tax_calculation_validity: int | None = None  # seconds a new tax calculation lasts; None: Stripe's 90 days
 
     def seed(self, seed):
         self.rng.seed(seed)

@@ -97,8 +97,8 @@ async def idempotency_middleware(request, handler):
     store.put(scope, entry)
     try:
         resp = await handler(request)
-    except StripeError as exc:
-        if not exc.store:
+    except (StripeError, web.HTTPException) as exc:
+        if isinstance(exc, web.HTTPException) or not exc.store:  # an unknown route (404) is not a result to keep
             store.entries.pop(scope, None)
             raise
         resp = error_response(exc, request["request_id"])

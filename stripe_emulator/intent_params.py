@@ -2,6 +2,7 @@
 
 import re
 
+from stripe_emulator import shipping
 from stripe_emulator.currencies import check_amount, currency_code
 from stripe_emulator.errors import invalid
 from stripe_emulator.params import integer, metadata, require, string
@@ -79,7 +80,7 @@ def apply_common(pi, params):
         if name in params:
             pi[name] = string(params, name)
     if "shipping" in params:
-        pi["shipping"] = params["shipping"] or None
+        pi["shipping"] = shipping.parse(params["shipping"])
     if "metadata" in params:
         pi["metadata"] = metadata(params, pi["metadata"])
     if isinstance(params.get("payment_method_types"), list):

@@ -4,7 +4,7 @@ import datetime
 
 from aiohttp import web
 
-from stripe_emulator import bank_debits, cards, objects
+from stripe_emulator import bank_debits, cards, objects, shipping
 from stripe_emulator.errors import StripeError, invalid, no_such
 from stripe_emulator.httputil import read_params, respond
 from stripe_emulator.params import check_known, metadata, require
@@ -87,9 +87,8 @@ def _bank_pm(emu, pmd, billing):
     return emu.store["payment_method"].add(pm, meta=str(bank.get("account_number")).strip())
 
 
-def _make_token(emu, pm, params):
-    token = objects.confirmation_token(pm, params.get("return_url"), params.get("shipping"),
-                                       params.get("setup_future_usage"))
+def _make_token(emu, pm, params, token_shipping):
+    token = objects.confirmation_token(pm, params.get("return_url"), token_shipping, params.get("setup_future_usage"))
     return emu.store["confirmation_token"].add(token, meta=pm["id"])
 
 
@@ -122,11 +121,12 @@ async def create_confirmation_token(request):
     emu = request.app["emu"]
     params = await read_params(request)
     check_known(params, CT_PARAMS)
+    token_shipping = shipping.parse(params.get("shipping"), for_token=True)
     if params.get("payment_method"):
         pm = pm_from_alias_or_id(emu, params["payment_method"])
     else:
         pm = _pm_from_data(emu, require(params, "payment_method_data"))
-    return respond(_make_token(emu, pm, params))
+    return respond(_make_token(emu, pm, params, token_shipping))
 
 
 @routes.post("/v1/test_helpers/confirmation_tokens")
@@ -134,13 +134,14 @@ async def create_test_confirmation_token(request):
     emu = request.app["emu"]
     params = await read_params(request)
     check_known(params, CT_PARAMS)
+    token_shipping = shipping.parse(params.get("shipping"), for_token=True)
     if params.get("payment_method"):
         pm = pm_from_alias_or_id(emu, params["payment_method"])
     elif params.get("payment_method_data"):
         pm = _pm_from_data(emu, params["payment_method_data"])
     else:
         pm = pm_from_alias_or_id(emu, "pm_card_visa")
-    return respond(_make_token(emu, pm, params))
+    return respond(_make_token(emu, pm, params, token_shipping))
 
 
 @routes.get("/v1/confirmation_tokens/{id}")

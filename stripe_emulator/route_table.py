@@ -44,6 +44,13 @@ NOTES = {
     "POST /v1/disputes/{id}/close": "accepts the dispute: `lost`",
     "GET /v1/events": "`type` also as a prefix (`charge.*`)",
     "POST /v1/webhook_endpoints": "the answer carries `secret`",
+    "POST /v1/tax/calculations": "rates from stripe_emulator/tax_rates.py; an address it cannot place: 400 "
+                                 "`customer_tax_location_invalid`; `expand[]=line_items`",
+    "POST /v1/tax/transactions/create_from_calculation": "`reference` unique; an expired calculation: 400 "
+                                                         "`tax_calculation_expired`",
+    "POST /v1/tax/transactions/create_reversal": "`mode=full` (nothing reversed yet) or `partial` by `flat_amount` "
+                                                 "(negative, tax included) or by `line_items`/`shipping_cost`; "
+                                                 "never more than remains",
 }
 
 # Stripe resources a storefront may reach for; those with no route above are listed as not served.

@@ -7,7 +7,8 @@ import time
 from aiohttp import web
 
 from stripe_emulator import (charges, control, customers, disputes, events, payment_intents, payment_methods, refunds,
-                             saved_cards, search, setup_intents, stripejs, three_d_secure)
+                             saved_cards, search, setup_intents, stripejs, tax_calculations, tax_transactions,
+                             three_d_secure)
 from stripe_emulator.auth import authenticate
 from stripe_emulator.core import Config, Emulator
 from stripe_emulator.errors import StripeError, api_error, invalid
@@ -159,7 +160,7 @@ def make_api_app(emu, handle):
     app = _base_app(emu, handle, [envelope_middleware, version_middleware, outage_middleware, fault_middleware,
                                   auth_middleware, idempotency_middleware, latency_middleware])
     for module in (search, payment_methods, payment_intents, three_d_secure, charges, refunds, disputes, events,
-                   customers, saved_cards, setup_intents):
+                   customers, saved_cards, setup_intents, tax_calculations, tax_transactions):
         app.add_routes(module.routes)
     app.add_routes(stripejs.routes)
     app["cors"] = True

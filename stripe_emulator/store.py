@@ -9,7 +9,7 @@ from collections import OrderedDict, deque
 from stripe_emulator.errors import no_such
 
 KINDS = ("payment_intent", "payment_method", "confirmation_token", "charge", "refund", "dispute",
-         "event", "webhook_endpoint", "customer", "setup_intent")
+         "event", "webhook_endpoint", "customer", "setup_intent", "tax_calculation", "tax_transaction")
 
 
 class Table:

@@ -14,6 +14,7 @@ from tests.support.database import drop_database, own_database
 from tests.support.emulator import EMULATOR_PUBLISHABLE_KEY, EMULATOR_SECRET_KEY, WEBHOOK_SECRET
 from tests.support.net import free_port
 from tests.support.production import METRICS_TOKEN, PRODUCTION_SECRET_KEY
+from tests.support.shopper import FREE_STANDARD_SHIPPING
 
 
 def pytest_configure(config):
@@ -79,6 +80,11 @@ def database_url(tmp_path, postgres_url):
     yield postgres_url or f"sqlite:///{tmp_path / 'shop.sqlite3'}"
 
 
+# Most tests check payments, not pricing: the cart's own total is charged (free standard shipping, no tax). The
+# physical-goods tests (test_checkout_quote.py, the e2e purchase with an address) set shipping and tax themselves.
+CART_PRICED_ALONE = {"tax": "none", "shipping_rates": FREE_STANDARD_SHIPPING}
+
+
 @pytest.fixture
 def settings(database_url, redis_url):
     from app.settings import Settings
@@ -86,7 +92,8 @@ def settings(database_url, redis_url):
     return Settings(env="test", secret_key="test-secret-" + "x" * 32, database_url=database_url, redis_url=redis_url,
                     stripe_secret_key=EMULATOR_SECRET_KEY, stripe_publishable_key=EMULATOR_PUBLISHABLE_KEY,
                     stripe_webhook_secrets=(WEBHOOK_SECRET,), stripe_api_base="http://127.0.0.1:9",
-                    stripe_js_url="http://127.0.0.1:9/v3/", checkout_deadline=5.0, rate_limit_storage="memory://")
+                    stripe_js_url="http://127.0.0.1:9/v3/", checkout_deadline=5.0, rate_limit_storage="memory://",
+                    **CART_PRICED_ALONE)
 
 
 @pytest.fixture

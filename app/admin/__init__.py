@@ -1,5 +1,5 @@
 """The admin pages, behind named admin accounts: health, orders and their timelines, refunds, dispatch (capture),
-cancel, authorisations waiting for capture, the webhook event
+cancel, authorisations waiting for capture, discount codes, the webhook event
 inbox with replay, failed jobs with retry, CSP reports, the audit trail. Server-rendered; every form carries a
 CSRF token.
 
@@ -21,7 +21,9 @@ from app.payments import get_gateway
 from app.admin import audit, auth, commands, queries
 from app.admin.cancel import CancelError, cancel_order
 from app.admin.capture import CaptureError, authorisations, dispatch as dispatch_order, settlement_of
-from app.admin.refunds import BadAmount, RefundError, parse_amount, refundable, request_refund, send
+from app.admin.refunds import (BadAmount, RefundError, parse_amount, parse_lines, refundable, refundable_parts,
+                               request_refund, send)
+from app.orders.breakdown import breakdown
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 PAGE = 100
@@ -105,7 +107,10 @@ def _order_page(found: Order, status: int = 200):
                            disputes=queries.disputes(found),
                            refunds=queries.refunds(found), refundable=left,
                            refundable_text=str(to_decimal(left, found.currency)),
-                           form_token=secrets.token_hex(16), actions=audit.about(found.public_id)), status
+                           refundable_parts=refundable_parts(found),
+                           breakdown=breakdown(found, current_app.config["SETTINGS"]),
+                           form_token=secrets.token_hex(16), lines_form_token=secrets.token_hex(16),
+                           actions=audit.about(found.public_id)), status
 
 
 @bp.post("/orders/<public_id>/refund")
@@ -116,8 +121,14 @@ def refund(public_id: str):
         abort(400)
     amount = None
     try:
-        amount = parse_amount(request.form.get("amount", ""), found.currency)
-        made = request_refund(found, amount, form_token, get_gateway(current_app), request.form.get("reason", ""))
+        # by line: the amount is computed on the server from the order's breakdown, never read from the form
+        if request.form.get("by") == "lines":
+            made = request_refund(found, None, form_token, get_gateway(current_app), request.form.get("reason", ""),
+                                  lines=parse_lines(found, request.form))
+        else:
+            amount = parse_amount(request.form.get("amount", ""), found.currency)
+            made = request_refund(found, amount, form_token, get_gateway(current_app), request.form.get("reason", ""))
+        amount = made.amount
         outcome = f"refund {made.number} {made.status}"
         flash(f"Refund {made.number} is {made.status}; the order changes when Stripe confirms it.", "success")
     except BadAmount as error:  # bad input: said at once, nothing stored, nothing asked of Stripe
@@ -254,6 +265,7 @@ def _order(public_id: str) -> Order:
 
 
 from app.admin import disputes  # noqa: E402,F401 - registers the dispute pages on `bp`
+from app.admin import discounts  # noqa: E402,F401 - registers the discount code pages on `bp`
 
 
 def init_app(app) -> None:

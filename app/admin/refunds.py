@@ -5,20 +5,26 @@ same row (its form token is unique) and so sends the same key: Stripe answers th
 whose answer never came stays `requested` and a worker sends it again with its key until Stripe answers (the
 relay re-enqueues one whose job was lost). The order itself moves only when Stripe's refund events arrive
 (app/events/refunds.py).
+
+A refund is a typed amount, or chosen by line: a quantity of each order line (up to what was bought and not yet
+refunded) and the shipping. The amount of a refund by line is computed here from the order's stored breakdown,
+never taken from the form, and its `RefundLine` rows are stored with it.
 """
 from __future__ import annotations
 
 import logging
 import re
+from dataclasses import dataclass
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from app.telemetry import metrics
-from app.models import Order, OrderState, Refund, RefundStatus, db
+from app.models import Order, OrderLine, OrderState, Refund, RefundLine, RefundStatus, db
 from app.money import minor_unit_exponent
+from app.orders.breakdown import tax_shares
 from app.payments import Gateway, PaymentError
-from app.queues import enqueue_refund
+from app.queues import enqueue_refund, enqueue_tax_reversal
 
 log = logging.getLogger(__name__)
 STRIPE_STATUS = {"succeeded": RefundStatus.SUCCEEDED, "pending": RefundStatus.PENDING,
@@ -28,6 +34,8 @@ STRIPE_STATUS = {"succeeded": RefundStatus.SUCCEEDED, "pending": RefundStatus.PE
 
 MAX_MINOR = 2**31 - 1  # the amount columns' limit: no order is larger
 AMOUNT = re.compile(r"([0-9]{1,12})(?:\.([0-9]{1,20}))?")  # ASCII digits only: int() reads other scripts' too
+QUANTITY = re.compile(r"[0-9]{1,6}")
+SHIPPING = None  # a RefundLine's order line when it gives back the shipping
 
 
 class RefundError(Exception):
@@ -67,17 +75,84 @@ def parse_amount(text: str, currency: str) -> int:
     return minor
 
 
-def request_refund(order: Order, amount: int, form_token: str, gateway: Gateway, reason: str = "") -> Refund:
+@dataclass(frozen=True)
+class RefundablePart:
+    """One order line, or the shipping (`line` None), as the refund form offers it."""
+    line: OrderLine | None
+    name: str
+    bought: int
+    left: int  # bought and not yet refunded (by refunds that did not fail)
+    value: int  # what all of it gives back: its amount less its discount share, plus its tax when exclusive
+
+
+def refundable_parts(order: Order) -> list[RefundablePart]:
+    """The order's lines and its shipping, each with what is left to refund of it."""
+    line_tax, shipping_tax = tax_shares(order)
+    exclusive = not order.tax_inclusive
+    refunded = _refunded_quantities(order)
+    parts = [RefundablePart(line, line.name, line.quantity, max(0, line.quantity - refunded.get(line.id, 0)),
+                            line.total - (line.discount_amount or 0) + (line_tax[line.id] if exclusive else 0))
+             for line in order.lines]
+    shipping = (order.shipping_amount or 0) + (shipping_tax if exclusive else 0)
+    if shipping:
+        parts.append(RefundablePart(None, "Shipping", 1, 0 if refunded.get(SHIPPING) else 1, shipping))
+    return parts
+
+
+def parse_lines(order: Order, form) -> dict[int | None, int]:
+    """The refund form's choice: {order line id (None: the shipping): quantity}, from `qty-<line id>` fields and
+    a `shipping` box. BadAmount for a quantity that is not a whole number, or for nothing chosen."""
+    chosen: dict[int | None, int] = {}
+    for line in order.lines:
+        text = (form.get(f"qty-{line.id}") or "0").strip()
+        if QUANTITY.fullmatch(text) is None:
+            raise BadAmount(f"Enter how many of {line.name} to refund as a whole number, e.g. 1.")
+        if int(text):
+            chosen[line.id] = int(text)
+    if form.get("shipping") == "1":
+        chosen[SHIPPING] = 1
+    if not chosen:
+        raise BadAmount("Choose at least one item or the shipping to refund.")
+    return chosen
+
+
+def price_lines(order: Order, chosen: dict[int | None, int]) -> tuple[int, list[RefundLine]]:
+    """The amount to refund for these quantities, from the stored breakdown, and the rows recording them. Each
+    unit's share is rounded so that refunding every unit of a line, at once or over several refunds, gives back
+    its value exactly. BadAmount for more than is left of a line."""
+    parts = {part.line.id if part.line else SHIPPING: part for part in refundable_parts(order)}
+    total, rows = 0, []
+    for key, quantity in chosen.items():
+        part = parts.get(key)
+        if part is None or not 0 < quantity <= part.left:
+            name = part.name if part else "that item"
+            raise BadAmount(f"That is more of {name} than is left to refund ({part.left if part else 0}).")
+        done = part.bought - part.left
+        amount = part.value * (done + quantity) // part.bought - part.value * done // part.bought
+        total += amount
+        rows.append(RefundLine(order_line_id=key, quantity=quantity, amount=amount))
+    if total <= 0:
+        raise BadAmount("Those items leave nothing to refund.")
+    return total, rows
+
+
+def request_refund(order: Order, amount: int | None, form_token: str, gateway: Gateway, reason: str = "",
+                   lines: dict[int | None, int] | None = None) -> Refund:
+    """Store (or find, by its form token) the refund and send it. `amount` in minor units, or `lines` (see
+    `parse_lines`), whose amount is computed here."""
     refund = _by_token(form_token)
     if refund is None:
         if order.state not in OrderState.PAID_STATES or not order.payment_intent_id:
             raise RefundError(f"An order that is {order.state} cannot be refunded.")
-        if not 0 < amount <= refundable(order):
+        rows: list[RefundLine] = []
+        if lines is not None:
+            amount, rows = price_lines(order, lines)
+        if amount is None or not 0 < amount <= refundable(order):
             raise BadAmount("That is more than is left to refund on this order.")
         number = (db.session.scalar(select(func.max(Refund.number)).where(Refund.order_id == order.id)) or 0) + 1
         refund = Refund(order_id=order.id, number=number, amount=amount, currency=order.currency,
                         form_token=form_token, idempotency_key=f"refund-{order.public_id}-{number}",
-                        reason=reason[:200])
+                        reason=reason[:200], lines=rows)
         db.session.add(refund)
         try:
             db.session.commit()
@@ -119,6 +194,8 @@ def send(refund: Refund, order: Order, gateway: Gateway, retry_in_worker: bool =
         refund.status = answered.value
     refund.last_error = None
     db.session.commit()
+    if refund.status == RefundStatus.SUCCEEDED and order.tax_calculation_id and not refund.tax_reversal_id:
+        enqueue_tax_reversal(refund.id)  # its tax is reversed by a job of its own (app/events/tax.py)
     metrics.REFUNDS.labels(refund.status).inc()
     log.info("refund sent order=%s refund=%s amount=%d status=%s", order.public_id, refund.number, refund.amount,
              refund.status)
@@ -136,6 +213,15 @@ def resend(refund_id: int, gateway: Gateway) -> str:
         if refund.status == RefundStatus.REQUESTED:
             raise
     return refund.status
+
+
+def _refunded_quantities(order: Order) -> dict[int | None, int]:
+    """How many of each line (None: the shipping) refunds that did not fail gave back."""
+    rows = db.session.execute(select(RefundLine.order_line_id, func.sum(RefundLine.quantity))
+                              .join(Refund, Refund.id == RefundLine.refund_id)
+                              .where(Refund.order_id == order.id, Refund.status != RefundStatus.FAILED)
+                              .group_by(RefundLine.order_line_id)).all()
+    return {line_id: int(quantity) for line_id, quantity in rows}
 
 
 def _by_token(form_token: str) -> Refund | None:

@@ -13,13 +13,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import re
 from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
+from app.checkout import discounts, pricing, quotes
 from app.telemetry import metrics
 from app.models import AttemptStatus, Order, OrderLine, OrderState, PaymentAttempt, Product, db, utcnow
 from app.money import format_money
@@ -35,7 +35,6 @@ TOO_MANY_HOLDS = ("You have other unpaid orders holding our stock. Please finish
                   "{minutes} minutes, then try again. Nothing was charged, and your cart is saved.")
 UNKNOWN_MESSAGE = ("We're confirming your payment with your bank. Please don't pay again: your order page "
                    "updates by itself, and your receipt is emailed as soon as the payment is confirmed.")
-QUOTE = re.compile(r"^[0-9]{1,12}(;[a-z0-9-]{1,64}x[0-9]{1,4}@[0-9]{1,12}){0,50}$")
 
 
 class CheckoutError(Exception):
@@ -46,6 +45,14 @@ class CheckoutError(Exception):
         self.message = message
         self.status = status
         self.next_step = next_step
+        self.summary: dict | None = None  # the breakdown as it is now, when the refusal is about the total
+
+
+ADDRESS_DIFFERS = ("The delivery address sent with your payment isn't the one your total was worked out for. Nothing "
+                   "was charged: please check your address, then pay again.")
+DETAILS_CHANGED = ("Your delivery details changed since this order was started. Nothing was charged: please review "
+                   "your order, then pay again.")
+TOKEN_UNUSABLE = "Your payment details could not be read. Nothing was charged: please enter them again."
 
 
 class OutcomeNotKnownYet(Exception):
@@ -59,40 +66,58 @@ class Answer:
 TAKEN = ("succeeded", "processing", "requires_capture")  # Stripe has the payment: the order page follows it
 
 
-def place_order(attempt_id: str, cart_lines, currency: str, email: str, settings: Settings,
+def place_order(attempt_id: str, cart_lines, quote: quotes.Quote, email: str, settings: Settings,
                 holder: holds.Holder) -> Order:
-    """The pending order for this attempt: the existing one, or a new one with its stock reserved (within the
-    holder's caps: CheckoutError 429 past them)."""
+    """The pending order for this attempt: the existing one, or a new one priced by `quote`, with its stock and its
+    discount code's use held (within the holder's caps: CheckoutError 429 past them)."""
     order = find_order(attempt_id)
     if order is not None:
         return order
     if not cart_lines:
         raise CheckoutError("Your cart is empty.", 400)
-    if any(line.product.currency != currency for line in cart_lines):
+    if any(line.product.currency != quote.currency for line in cart_lines):
         raise CheckoutError("Your cart mixes currencies; please check out one currency at a time.", 400)
     try:
         holds.check_caps(settings, holder, sum(line.quantity for line in cart_lines))
     except holds.TooManyHolds:
         raise too_many_holds(settings) from None
-    order = Order(attempt_id=attempt_id, currency=currency, email=email, cart_id=holder.cart_id,
-                  client_address=holder.address,
-                  amount=sum(line.total for line in cart_lines),
-                  lines=[OrderLine(product_id=line.product.id, name=line.product.name,
-                                   unit_price=line.product.price, quantity=line.quantity) for line in cart_lines])
+    priced, shipping = quote.priced, quote.shipping
+    order = Order(attempt_id=attempt_id, currency=quote.currency, email=email, cart_id=holder.cart_id,
+                  client_address=holder.address, amount=quote.total, subtotal=priced.subtotal,
+                  discount_code=priced.code, discount_amount=priced.discount, shipping_method=priced.shipping.method,
+                  shipping_amount=priced.shipping.amount, tax_amount=quote.tax, tax_inclusive=quote.tax_inclusive,
+                  tax_calculation_id=quote.calculation_id, shipping_name=shipping.name,
+                  shipping_address=json.dumps(shipping.address, sort_keys=True), shipping_phone=shipping.phone or None,
+                  lines=[OrderLine(product_id=line.item.product_id, name=line.item.name,
+                                   unit_price=line.item.unit_price, quantity=line.item.quantity,
+                                   discount_amount=line.discount, tax_amount=tax)
+                         for line, tax in zip(priced.items, quote.line_tax)])
     db.session.add(order)
     try:
         db.session.flush()
         reserve_stock(order)
+        if priced.code:
+            discounts.hold(order, priced.code)
         db.session.commit()
     except OutOfStock as error:
         db.session.rollback()
         raise _sold_out(error, cart_lines) from None
+    except discounts.CodeRefused as error:
+        db.session.rollback()
+        raise CheckoutError(f"{error.message} Nothing was charged: please review your order, then pay again.", 409,
+                            next_step="checkout") from None
     except IntegrityError:  # the same attempt placed concurrently: use the winner's order
         db.session.rollback()
         order = find_order(attempt_id)
         if order is None:
             raise
     return order
+
+
+def items_of(lines) -> list[pricing.Item]:
+    """What is bought, for pricing: from the cart's lines or an order's."""
+    return [pricing.Item(product_id=_product_id(line), name=line.product.name if hasattr(line, "product")
+                         else line.name, unit_price=_unit_price(line), quantity=line.quantity) for line in lines]
 
 
 def hold_again(order: Order, settings: Settings, holder: holds.Holder) -> None:
@@ -103,6 +128,9 @@ def hold_again(order: Order, settings: Settings, holder: holds.Holder) -> None:
         raise too_many_holds(settings) from None
     except OutOfStock as error:
         raise _sold_out(error, order.lines) from None
+    except discounts.CodeRefused as error:
+        raise CheckoutError(f"{error.message} Nothing was charged: please review your order, then pay again.", 409,
+                            next_step="checkout") from None
 
 
 def too_many_holds(settings: Settings) -> CheckoutError:
@@ -122,55 +150,92 @@ def _sold_out(error: OutOfStock, lines) -> CheckoutError:
                          409, next_step="cart")
 
 
+def check_quote(shown: dict | None, current: quotes.Quote) -> None:
+    """Refuse when what would be charged differs from what the page showed, saying what changed."""
+    if shown is None:
+        return
+    now = {line.item.product_id: line.item for line in current.priced.items}
+    was = {product_id: (quantity, price) for product_id, quantity, price in shown.get("items", [])}
+    if shown.get("total") == current.total and was == {k: (i.quantity, i.unit_price) for k, i in now.items()}:
+        return
+    currency = current.currency
+    changes = []
+    for product_id, (quantity, price) in was.items():
+        item = now.get(product_id)
+        product = db.session.get(Product, product_id)
+        name = product.name if product else "An item you chose"
+        if item is None:
+            changes.append(f"{name} is no longer available.")
+        elif item.unit_price != price:
+            changes.append(f"The price of {name} changed from {format_money(price, currency)} to "
+                           f"{format_money(item.unit_price, currency)}.")
+        elif item.quantity != quantity:
+            changes.append(f"You now have {item.quantity} {name} in your cart, not {quantity}.")
+    if any(product_id not in was for product_id in now):
+        changes.append("Your cart has items this page didn't show.")
+    if not changes and isinstance(shown.get("total"), int):
+        changes.append(f"Your total changed from {format_money(shown['total'], currency)}.")
+    summary = " ".join(changes) or "Your order changed since this page was loaded."
+    raise CheckoutError(f"{summary} The total is now {format_money(current.total, currency)}. Nothing was charged: "
+                        "please review your order, then pay again.", 409, next_step="checkout")
+
+
 def _product_id(line) -> str:
     return line.product.id if hasattr(line, "product") else line.product_id
-
-
-def quote_for(lines, total: int) -> str:
-    """What a checkout page shows, as one string: total;product x quantity @ unit price;... The page sends it
-    back with its confirm, so a price or line that changed since the page loaded refuses the payment."""
-    parts = [f"{_product_id(line)}x{line.quantity}@{_unit_price(line)}" for line in lines]
-    return ";".join([str(total), *parts])
 
 
 def _unit_price(line) -> int:
     return line.product.price if hasattr(line, "product") else line.unit_price
 
 
-def check_quote(shown: str | None, lines, total: int, currency: str) -> None:
-    """Refuse when what would be charged differs from what the page showed, saying what changed."""
-    current = quote_for(lines, total)
-    if shown is None or shown == current:
-        return
-    was = _parse_quote(shown)
-    now = {_product_id(line): line for line in lines}
-    changes = []
-    for product_id, (quantity, price) in was["lines"].items():
-        line = now.get(product_id)
-        product = db.session.get(Product, product_id)
-        name = product.name if product else "An item you chose"
-        if line is None:
-            changes.append(f"{name} is no longer available.")
-        elif _unit_price(line) != price:
-            changes.append(f"The price of {name} changed from {format_money(price, currency)} to "
-                           f"{format_money(_unit_price(line), currency)}.")
-        elif line.quantity != quantity:
-            changes.append(f"You now have {line.quantity} {name} in your cart, not {quantity}.")
-    if any(product_id not in was["lines"] for product_id in now):
-        changes.append("Your cart has items this page didn't show.")
-    summary = " ".join(changes) or "Your order changed since this page was loaded."
-    raise CheckoutError(f"{summary} The total is now {format_money(total, currency)}. Nothing was charged: "
-                        "please review your order, then pay again.", 409, next_step="checkout")
+def token_shipping(confirmation_token: str, gateway: Gateway, settings: Settings) -> quotes.Shipping:
+    """The delivery address the shopper entered in the Address Element, as the ConfirmationToken carries it: the
+    shop charges for delivery there and nowhere else. A PaymentError other than a refusal passes up (503)."""
+    try:
+        token = gateway.retrieve_confirmation_token(confirmation_token)
+    except PaymentError as error:
+        if error.kind != "programming":  # Stripe unreachable, or the shop's own keys wrong: not the shopper's doing
+            raise
+        raise CheckoutError(TOKEN_UNUSABLE, 400, next_step="checkout") from None  # no such token (made up, expired)
+    try:
+        return quotes.shipping_from(token.get("shipping"), settings)
+    except quotes.AddressRefused as error:
+        raise CheckoutError(f"{error} Nothing was charged.", 400, next_step="checkout") from None
 
 
-def _parse_quote(text: str) -> dict:
-    total, *parts = text.split(";")
-    lines = {}
-    for part in parts:
-        product_id, rest = part.rsplit("x", 1)
-        quantity, price = rest.split("@")
-        lines[product_id] = (int(quantity), int(price))
-    return {"total": int(total), "lines": lines}
+def current_quote(lines, shipping: quotes.Shipping, shown: dict | None, settings: Settings,
+                  gateway: Gateway) -> quotes.Quote:
+    """What the confirm charges: priced again from the cart, the token's address and the shipping method and code
+    the page's quote names; its tax calculation is reused only while current and made for exactly these inputs."""
+    if shown is not None and shown.get("address") != shipping.fingerprint:
+        raise CheckoutError(ADDRESS_DIFFERS, 409, next_step="checkout")
+    method = shown.get("method") if shown else "standard"
+    code = shown.get("code") if shown else ""
+    items = items_of(lines)
+    offer = None
+    if code:
+        try:
+            offer = discounts.offer_for(code, sum(item.unit_price * item.quantity for item in items),
+                                        settings.currency)
+        except discounts.CodeRefused as error:
+            raise CheckoutError(f"{error.message} Nothing was charged: please review your order, then pay again.",
+                                409, next_step="checkout") from None
+    try:
+        return quotes.make(items, shipping=shipping, method=method, offer=offer, settings=settings,
+                           gateway=gateway, reuse=shown)
+    except quotes.AddressRefused as error:
+        raise CheckoutError(f"{error} Nothing was charged.", 400, next_step="checkout") from None
+    except quotes.TaxUnavailable:
+        raise CheckoutError(quotes.TAX_UNAVAILABLE, 503) from None
+
+
+def same_details(order: Order, shipping: quotes.Shipping, shown: dict | None) -> bool:
+    """Whether a new confirm for an existing order is for the order as it was placed: its delivery address and,
+    when the page sent its quote, its total."""
+    if order.shipping_address is None:  # placed before addresses were asked for
+        return True
+    placed = quotes.Shipping(order.shipping_name or "", json.loads(order.shipping_address))
+    return placed.fingerprint == shipping.fingerprint and (shown is None or shown.get("total") == order.amount)
 
 
 def find_order(attempt_id: str) -> Order | None:
@@ -286,10 +351,16 @@ def waiting_for_bank(order: Order, gateway: Gateway) -> dict | None:
 def _create_intent(order: Order, gateway: Gateway) -> None:
     """One PaymentIntent per order, whatever the attempts: its key is derived from the order alone, so a
     create that timed out is replayed by Stripe rather than repeated (no second intent, no second charge)."""
-    intent = gateway.create_payment_intent(amount=order.amount, currency=order.currency,
-                                           metadata={"order_id": order.public_id},
+    metadata = {"order_id": order.public_id}
+    if order.tax_calculation_id:  # Stripe Tax's calculation this amount was worked out with
+        metadata["tax_calculation"] = order.tax_calculation_id
+    shipping = None
+    if order.shipping_address:
+        shipping = quotes.Shipping(order.shipping_name or "", json.loads(order.shipping_address),
+                                   order.shipping_phone or "").for_stripe()
+    intent = gateway.create_payment_intent(amount=order.amount, currency=order.currency, metadata=metadata,
                                            idempotency_key=f"order-{order.public_id}-intent",
-                                           capture_method=gateway.settings.capture)
+                                           capture_method=gateway.settings.capture, shipping=shipping)
     order.payment_intent_id = intent["id"]
     db.session.commit()
 

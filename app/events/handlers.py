@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 
-from app.events import disputes, refunds
+from app.checkout import discounts
+from app.events import disputes, refunds, tax
 from app.events.matching import Mismatch, OrderNotKnownYet, OrderNotReadyYet, check_intent, check_money, order_for
 from app.mail.outbox import (canceled_notice_for, failed_after_processing_for, notify, processing_notice_for,
                              receipt_for)
@@ -112,9 +113,12 @@ HANDLERS = {
 def fulfil(order: Order, receipts: list[OutboxEmail]) -> None:
     """Paid -> fulfilled: stock was reserved at checkout; write the receipt to the outbox. The transition is a
     compare-and-set that succeeds once per order, so the receipt is written once (the outbox's unique
-    (order, kind) would refuse a second)."""
+    (order, kind) would refuse a second). Its tax is recorded by a job of its own once this commits
+    (app/events/tax.py), so Stripe Tax never holds up the fulfilment or the receipt."""
+    discounts.redeem(order)
     if transition(order, OrderState.FULFILLED, "fulfilled"):
         notify(order, receipt_for, receipts)
+        tax.record_after_commit(order)
 
 
 

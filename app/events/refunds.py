@@ -4,7 +4,8 @@ Each refund Stripe reports is one `Refund` row (the admin's own row when the ref
 new row for a refund made elsewhere, e.g. in Stripe's Dashboard). A row's status only moves up (requested,
 pending, succeeded, failed), so duplicated and shuffled events end the same. The order's refunded amount is the
 sum of its refunds that are pending or succeeded: a failed refund gives its amount back, and an order refunded in
-full whose refund then fails is fulfilled again. The shopper is told once per refund that it was sent.
+full whose refund then fails is fulfilled again. The shopper is told once per refund that it was sent. A refund
+that succeeded has its tax reversed by a job of its own once this commits (app/events/tax.py).
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import logging
 
 from sqlalchemy import func, select
 
+from app.events import tax
 from app.events.matching import Mismatch, OrderNotReadyYet, check_intent, check_money, order_for
 from app.models import Order, OrderState, OutboxEmail, Refund, RefundStatus, db
 from app.orders.state import transition
@@ -74,6 +76,8 @@ def _record(order: Order, refund: dict, receipts: list[OutboxEmail]) -> Refund:
 
             receipts.append(refund_notice_for(order, row))
             db.session.add(receipts[-1])
+    if row.status == RefundStatus.SUCCEEDED:  # also when the admin's send stored Stripe's answer first
+        tax.reverse_after_commit(row, order)
     return row
 
 

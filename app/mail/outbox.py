@@ -19,6 +19,7 @@ from sqlalchemy import or_, update
 from app.mail.addresses import InvalidAddress, mailbox
 from app.models import Order, OutboxEmail, Refund, db, utcnow
 from app.money import format_money
+from app.orders.breakdown import Breakdown, breakdown
 from app.telemetry import metrics
 
 log = logging.getLogger(__name__)
@@ -33,13 +34,43 @@ def receipt_for(order: Order) -> OutboxEmail:
                       for line in order.lines)
     paid_with = f" with {order.card}" if order.card else ""
     paid = order.amount if order.amount_captured is None else order.amount_captured  # less after a partial capture
-    body = (f"Thank you for your order.\n\nOrder {order.number}\n{lines}\n\n"
-            f"Total paid{paid_with}: {format_money(paid, order.currency)}\n"
-            "We're preparing your parcel: orders ship within 2 business days.\n"
+    parts = breakdown(order, settings)
+    body = (f"Thank you for your order.\n\nOrder {order.number}\n{lines}\n\n" + _breakdown_text(order, parts)
+            + f"Total paid{paid_with}: {format_money(paid, order.currency)}\n" + _tax_included_text(order, parts)
+            + _address_text(parts) + "\nWe're preparing your parcel: orders ship within 2 business days.\n"
             + (f"\nYour order: {link}\n" if link else ""))
-    html = render_template("mail/receipt.html", order=order, link=link)
+    html = render_template("mail/receipt.html", order=order, link=link, breakdown=parts)
     return OutboxEmail(order_id=order.id, kind="receipt", to=order.email or "",
                        subject=f"Your receipt for order {order.number}", body=body, html=html)
+
+
+def _breakdown_text(order: Order, parts: Breakdown | None) -> str:
+    """The receipt's subtotal, discount, shipping and tax lines (none for an order placed before they existed)."""
+    if parts is None:
+        return ""
+    currency = order.currency
+    rows = [f"Subtotal: {format_money(parts.subtotal, currency)}"]
+    if parts.discount:
+        code = f" ({parts.discount_code})" if parts.discount_code else ""
+        rows.append(f"Discount{code}: -{format_money(parts.discount, currency)}")
+    window = f" ({parts.shipping_window})" if parts.shipping_window else ""
+    shipping = format_money(parts.shipping, currency) if parts.shipping else "Free"
+    rows.append(f"{parts.shipping_method}{window}: {shipping}")
+    if parts.tax and not parts.tax_inclusive:
+        rows.append(f"Tax: {format_money(parts.tax, currency)}")
+    return "".join(f"{row}\n" for row in rows)
+
+
+def _tax_included_text(order: Order, parts: Breakdown | None) -> str:
+    if parts is None or not parts.tax or not parts.tax_inclusive:
+        return ""
+    return f"Includes {format_money(parts.tax, order.currency)} tax\n"
+
+
+def _address_text(parts: Breakdown | None) -> str:
+    if parts is None or not parts.address:
+        return ""
+    return "\nDelivering to:\n" + "".join(f"  {part}\n" for part in parts.address)
 
 
 def refund_notice_for(order: Order, refund: Refund) -> OutboxEmail:

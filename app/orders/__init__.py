@@ -1,12 +1,13 @@
 """The order page and its JSON status, both read from the shop's own database (never from Stripe)."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, jsonify, render_template, session
+from flask import Blueprint, abort, current_app, jsonify, render_template, session
 from sqlalchemy import select
 
 from app.models import AttemptStatus, Order, OrderState, db
 from app.queues import enqueue_outcome_check
 from app.shop import cart, forget_a_bought_cart
+from app.orders.breakdown import breakdown
 from app.orders.status import shopper_status, visible_email
 
 bp = Blueprint("orders", __name__)
@@ -36,7 +37,8 @@ def show(public_id: str):
         enqueue_outcome_check(latest.id)
     words = _status(order)
     forget_a_bought_cart()  # as in status(): a page that says "paid" never shows the old badge
-    return render_template("orders/order.html", order=order, status=words, email=_email(order))
+    return render_template("orders/order.html", order=order, status=words, email=_email(order),
+                           breakdown=breakdown(order, current_app.config["SETTINGS"]))
 
 
 @bp.get("/orders/<public_id>/status")

@@ -71,7 +71,11 @@ def check_caps(settings: Settings, holder: Holder, units: int) -> None:
 
 def hold_again(order: Order, settings: Settings, holder: Holder) -> None:
     """An order paid again after its stock was given back (declined, failed, expired hold) takes its stock
-    again first, within the caps. Raises TooManyHolds, or OutOfStock (nothing held, the session rolled back)."""
+    again first, within the caps, and the use of its discount code. Raises TooManyHolds, OutOfStock or
+    CodeRefused (the code was used up meanwhile): nothing held, the session rolled back."""
+    # imported here: app.checkout's package imports this module
+    from app.checkout import discounts
+
     if not (order.state == OrderState.PAYMENT_FAILED
             or (order.state == OrderState.PENDING and not order.stock_reserved)):
         return
@@ -83,6 +87,7 @@ def hold_again(order: Order, settings: Settings, holder: Holder) -> None:
         elif db.session.execute(update(ORDERS).where(ORDERS.c.id == order.id, ORDERS.c.stock_reserved.is_(False))
                                 .values(stock_reserved=True)).rowcount:
             reserve_stock(order)  # one request wins the flag above, so the stock is taken once
+        discounts.hold_again(order)
         db.session.commit()
     except Exception:
         db.session.rollback()

@@ -122,8 +122,13 @@ def reserve_stock(order: Order, strict: bool = True) -> None:
 
 
 def release_stock(order: Order) -> None:
+    """Give the order's stock back, and with it the use of its discount code it holds (if any)."""
+    # imported here: app.checkout's package imports the checkout service, which imports this module
+    from app.checkout import discounts
+
     for line in order.lines:
         db.session.execute(
             update(PRODUCTS).where(PRODUCTS.c.id == line.product_id).values(stock=PRODUCTS.c.stock + line.quantity)
         )
     order.stock_reserved = False
+    discounts.give_back(order)

@@ -156,12 +156,15 @@ class Gateway:
 
     # ---- the calls the shop makes -------------------------------------------------------------
     def create_payment_intent(self, *, amount: int, currency: str, metadata: dict, idempotency_key: str,
-                              deadline: float | None = None, capture_method: str = "automatic") -> dict:
+                              deadline: float | None = None, capture_method: str = "automatic",
+                              shipping: dict | None = None) -> dict:
         # the methods named, as the checkout's Payment Element names them (deferred-intent mode must match)
         params: dict[str, Any] = {"amount": amount, "currency": currency, "metadata": metadata,
                                   "payment_method_types": list(self.settings.payment_method_types)}
         if capture_method == "manual":  # authorise now, capture at dispatch (CAPTURE=manual)
             params["capture_method"] = "manual"
+        if shipping:
+            params["shipping"] = shipping
         return self._call("payment_intents.create", lambda opts: self.client.v1.payment_intents.create(
             params=params, options=opts), idempotency_key, deadline)
 

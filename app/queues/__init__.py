@@ -13,7 +13,8 @@ from rq.job import Job
 
 __all__ = ["EVENTS", "MAIL", "MAINTENANCE", "PAYMENTS", "QUEUES", "event_job_id", "redis_connection", "get_queue",
            "enqueue_event", "enqueue_events", "enqueue_receipts", "enqueue_outcome_check", "enqueue_refund",
-           "refund_job_id", "enqueue_settlement", "settlement_job_id", "take_queued_events", "forget_jobs"]
+           "refund_job_id", "enqueue_settlement", "settlement_job_id", "enqueue_tax_transaction",
+           "tax_transaction_job_id", "enqueue_tax_reversal", "tax_reversal_job_id", "take_queued_events", "forget_jobs"]
 
 log = logging.getLogger(__name__)
 EVENTS, MAIL, MAINTENANCE, PAYMENTS = "events", "mail", "maintenance", "payments"
@@ -23,6 +24,9 @@ OUTCOME_CHECKS = Retry(max=14, interval=[1, 1, 2, 2, 3, 3, 5, 5, 10, 10, 15, 15,
 # Sending a refund Stripe did not answer: soon at first, then every five minutes for about an hour and a half;
 # after that the relay enqueues it again (app/queues/relay.py), so it is retried until Stripe answers.
 REFUND_RETRIES = Retry(max=24, interval=[2, 5, 10, 30, 60, 120] + [300] * 18)
+# Recording a paid order's tax or a refund's tax reversal with Stripe Tax: soon at first, then every five minutes
+# for about half an hour; after that the relay enqueues it again (app/queues/relay.py `relay_tax`).
+TAX_RETRIES = Retry(max=12, interval=[1, 2, 5, 10, 30, 60, 120] + [300] * 5)
 
 
 def event_job_id(event_id: str) -> str:
@@ -133,6 +137,36 @@ def enqueue_refund(refund_id: int) -> bool:
         return True
     except RedisError as error:
         log.warning("refund enqueue failed refund=%s error=%s; the relay will retry", refund_id, error)
+        return False
+
+
+def tax_transaction_job_id(order_id: int) -> str:
+    return f"tax-transaction-{order_id}"
+
+
+def enqueue_tax_transaction(order_id: int) -> bool:
+    """Put `record_tax_transaction(order_id)` on the payments queue. False (logged) if Redis is unreachable: the
+    relay enqueues it later."""
+    return _enqueue_tax("app.tasks.record_tax_transaction", order_id, tax_transaction_job_id(order_id))
+
+
+def tax_reversal_job_id(refund_id: int) -> str:
+    return f"tax-reversal-{refund_id}"
+
+
+def enqueue_tax_reversal(refund_id: int) -> bool:
+    """Put `reverse_tax(refund_id)` on the payments queue. False (logged) if Redis is unreachable: the relay
+    enqueues it later."""
+    return _enqueue_tax("app.tasks.reverse_tax", refund_id, tax_reversal_job_id(refund_id))
+
+
+def _enqueue_tax(function: str, row_id: int, job_id: str) -> bool:
+    try:
+        get_queue(PAYMENTS).enqueue(function, row_id, job_id=job_id, retry=TAX_RETRIES, result_ttl=300,
+                                    failure_ttl=7 * 24 * 3600)
+        return True
+    except RedisError as error:
+        log.warning("tax job enqueue failed job=%s error=%s; the relay will retry", job_id, error)
         return False
 
 

@@ -14,7 +14,7 @@ from sqlalchemy import func, or_, select, update
 from app.models import EventStatus, StripeEvent, db, utcnow
 from app.queues import EVENTS, MAIL, enqueue_events, enqueue_receipts, event_job_id, redis_connection
 
-__all__ = ["relay_events", "relay_outbox", "relay_refunds", "relay_settlements", "jobs_alive"]
+__all__ = ["relay_events", "relay_outbox", "relay_refunds", "relay_settlements", "relay_tax", "jobs_alive"]
 
 log = logging.getLogger(__name__)
 
@@ -172,3 +172,34 @@ def relay_settlements(limit: int = 200) -> int:
     if lost:
         log.info("relay enqueued %d settlements", len(lost))
     return len(lost)
+
+
+def relay_tax(limit: int = 200) -> int:
+    """Enqueue the Stripe Tax work still undone a while after it was due whose job is lost or ran out of retries:
+    paid orders with a calculation and no transaction, and succeeded refunds of such orders with no reversal
+    (app/events/tax.py). Work Stripe refused (`tax_error`) waits for a person."""
+    from app.models import Order, Refund, RefundStatus
+    from app.queues import (PAYMENTS, enqueue_tax_reversal, enqueue_tax_transaction, tax_reversal_job_id,
+                            tax_transaction_job_id)
+
+    stale = utcnow() - _stale_after()
+    order_ids = db.session.scalars(select(Order.id).where(
+        Order.tax_calculation_id.is_not(None), Order.tax_transaction_id.is_(None), Order.tax_error.is_(None),
+        Order.paid_at < stale).order_by(Order.id).limit(limit)).all()
+    refund_ids = db.session.scalars(select(Refund.id).join(Order, Order.id == Refund.order_id).where(
+        Refund.status == RefundStatus.SUCCEEDED.value, Refund.tax_reversal_id.is_(None), Refund.tax_error.is_(None),
+        Order.tax_calculation_id.is_not(None), Refund.updated_at < stale).order_by(Refund.id).limit(limit)).all()
+    db.session.rollback()
+    try:
+        orders_alive = jobs_alive(PAYMENTS, [tax_transaction_job_id(order_id) for order_id in order_ids])
+        refunds_alive = jobs_alive(PAYMENTS, [tax_reversal_job_id(refund_id) for refund_id in refund_ids])
+    except RedisError as error:
+        log.warning("relay cannot reach Redis: %s", error)
+        return 0
+    lost = [order_id for order_id, alive in zip(order_ids, orders_alive) if not alive]
+    lost = [order_id for order_id in lost if enqueue_tax_transaction(order_id)]
+    lost_refunds = [refund_id for refund_id, alive in zip(refund_ids, refunds_alive) if not alive]
+    lost_refunds = [refund_id for refund_id in lost_refunds if enqueue_tax_reversal(refund_id)]
+    if lost or lost_refunds:
+        log.info("relay enqueued %d tax transactions and %d tax reversals", len(lost), len(lost_refunds))
+    return len(lost) + len(lost_refunds)

@@ -196,6 +196,17 @@ def checkout_attempt() -> str:
     return attempt
 
 
+def renew_attempt(old: str) -> str:
+    """A new checkout attempt id in place of `old` (its order's details changed): the cart's current one."""
+    cart_id = _cart_id()
+    if cart_id is None:
+        return uuid.uuid4().hex
+    db.session.execute(sql_update(Cart).where(Cart.id == cart_id, Cart.checkout_attempt == old)
+                       .values(checkout_attempt=uuid.uuid4().hex))
+    db.session.commit()
+    return _attempt(cart_id) or uuid.uuid4().hex
+
+
 def current_attempt() -> str | None:
     """The cart's checkout attempt id if one was issued, without issuing one."""
     cart_id = _cart_id()

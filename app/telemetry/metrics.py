@@ -70,6 +70,9 @@ ADMIN_LOGINS = Counter("shop_admin_logins_total", "Admin login attempts by resul
 REFUNDS = Counter("shop_refunds_total", "Refunds requested from the admin, by outcome", ["outcome"])
 SETTLEMENTS = Counter("shop_settlements_total", "Captures and voids of authorisations, by action and outcome",
                       ["action", "outcome"])
+TAX_RECORDS = Counter("shop_tax_records_total", "Stripe Tax transactions and reversals recorded for paid orders "
+                      "and refunds, by kind (transaction, reversal) and outcome (recorded, retry, refused)",
+                      ["kind", "outcome"])
 EVENT_REPLAYS = Counter("shop_event_replays_total", "Stored events replayed by a person (admin or shop replay)")
 RECEIPTS_PARKED = Counter("shop_receipts_parked_total", "Receipts never sent: the stored address is not one mailbox")
 EVENT_PAYLOADS_PRUNED = Counter("shop_event_payloads_pruned_total",

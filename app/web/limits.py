@@ -1,9 +1,9 @@
 """Input limits: request-body caps per endpoint and rate limits (Flask-Limiter, on Redis) per client address.
 
-Rate-limited: POST /checkout/confirm (each call may reach Stripe) and POST /csp-report (anyone can send one)
-count every request; POST /webhooks/stripe counts only the requests it refuses (`RefusalLimit`). The limits
-are settings; a breach answers 429 with Retry-After (the seconds until the window resets) and the shop's error
-page or JSON.
+Rate-limited: POST /checkout/confirm and /checkout/quote (each call may reach Stripe) and POST /csp-report
+(anyone can send one) count every request; POST /webhooks/stripe counts only the requests it refuses
+(`RefusalLimit`). The limits are settings; a breach answers 429 with Retry-After (the seconds until the window
+resets) and the shop's error page or JSON.
 If the limit store (Redis) is down the limits fall back to per-process memory: they never take checkout or
 the webhook down with them.
 
@@ -31,7 +31,8 @@ __all__ = ["init_app", "BODY_CAPS", "DRAIN_MAX", "storage_uri", "RefusalLimit"]
 DRAIN_MAX = 1024 * 1024  # deploy/nginx/'s client_max_body_size; gunicorn.conf.py closes past it
 
 BODY_CAPS = {  # endpoint -> bytes; every other endpoint gets MAX_CONTENT_LENGTH
-    "checkout.confirm": 4 * 1024,
+    "checkout.confirm": 12 * 1024,  # the signed quote is most of it
+    "checkout.quote": 16 * 1024,  # a pasted 10 KB "code" still gets its answer in words
     "shop.add_to_cart": 4 * 1024,
     "shop.update_cart": 4 * 1024,
     "shop.remove_from_cart": 4 * 1024,
@@ -93,7 +94,8 @@ def drain_refused_body(response):
 
 
 def rate_limits(settings: Settings) -> dict[str, str]:
-    return {"checkout.confirm": settings.rate_limit_confirm, "csp_reports.receive": settings.rate_limit_csp_report}
+    return {"checkout.confirm": settings.rate_limit_confirm, "checkout.quote": settings.rate_limit_quote,
+            "csp_reports.receive": settings.rate_limit_csp_report}
 
 
 class RefusalLimit:

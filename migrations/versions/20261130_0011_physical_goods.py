@@ -15,26 +15,27 @@ down_revision = '0010'
 branch_labels = None
 depends_on = None
 
-ORDER_COLUMNS = [
-    sa.Column('subtotal', sa.Integer(), nullable=True),
-    sa.Column('discount_code', sa.String(length=32), nullable=True),
-    sa.Column('discount_amount', sa.Integer(), server_default='0', nullable=False),
-    sa.Column('shipping_method', sa.String(length=20), nullable=True),
-    sa.Column('shipping_amount', sa.Integer(), server_default='0', nullable=False),
-    sa.Column('tax_amount', sa.Integer(), server_default='0', nullable=False),
-    sa.Column('tax_inclusive', sa.Boolean(), server_default=sa.false(), nullable=False),
-    sa.Column('tax_calculation_id', sa.String(length=255), nullable=True),
-    sa.Column('tax_transaction_id', sa.String(length=255), nullable=True),
-    sa.Column('shipping_name', sa.String(length=200), nullable=True),
-    sa.Column('shipping_address', sa.Text(), nullable=True),
-    sa.Column('shipping_phone', sa.String(length=40), nullable=True),
-]
+def order_columns():
+    return [
+        sa.Column('subtotal', sa.Integer(), nullable=True),
+        sa.Column('discount_code', sa.String(length=32), nullable=True),
+        sa.Column('discount_amount', sa.Integer(), server_default='0', nullable=False),
+        sa.Column('shipping_method', sa.String(length=20), nullable=True),
+        sa.Column('shipping_amount', sa.Integer(), server_default='0', nullable=False),
+        sa.Column('tax_amount', sa.Integer(), server_default='0', nullable=False),
+        sa.Column('tax_inclusive', sa.Boolean(), server_default=sa.false(), nullable=False),
+        sa.Column('tax_calculation_id', sa.String(length=255), nullable=True),
+        sa.Column('tax_transaction_id', sa.String(length=255), nullable=True),
+        sa.Column('shipping_name', sa.String(length=200), nullable=True),
+        sa.Column('shipping_address', sa.Text(), nullable=True),
+        sa.Column('shipping_phone', sa.String(length=40), nullable=True),
+    ]
 
 
 def upgrade():
     with op.batch_alter_table('order', schema=None) as batch_op:
-        for column in ORDER_COLUMNS:
-            batch_op.add_column(column.copy())
+        for column in order_columns():
+            batch_op.add_column(column)
     with op.batch_alter_table('order_line', schema=None) as batch_op:
         batch_op.add_column(sa.Column('discount_amount', sa.Integer(), server_default='0', nullable=False))
         batch_op.add_column(sa.Column('tax_amount', sa.Integer(), server_default='0', nullable=False))
@@ -86,5 +87,5 @@ def downgrade():
         batch_op.drop_column('tax_amount')
         batch_op.drop_column('discount_amount')
     with op.batch_alter_table('order', schema=None) as batch_op:
-        for column in reversed(ORDER_COLUMNS):
+        for column in reversed(order_columns()):
             batch_op.drop_column(column.name)

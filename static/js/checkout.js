@@ -1,5 +1,8 @@
-// Checkout: the Payment Element in deferred-intent mode. Card data stays in Stripe's iframe; this page only
-// ever sees a ConfirmationToken id, which it sends to /checkout/confirm with the checkout attempt id.
+// Checkout: the Address Element (shipping) and the Payment Element in deferred-intent mode, in one Elements group.
+// Card data stays in Stripe's iframe; this page only ever sees a ConfirmationToken id, which it sends to
+// /checkout/confirm with the checkout attempt id and the signed quote the shop gave for the address, the shipping
+// method and the discount code (POST /checkout/quote, asked again whenever one of them changes). The server prices
+// everything again from the token's own address and refuses a total this page did not show.
 //
 // Every state a payment can be in has its own words and look (form[data-state]):
 //   loading -> ready -> processing -> (authenticating) -> succeeded          (then the order page; a bank
@@ -32,7 +35,19 @@ const emailInput = document.getElementById("email");
 const PAY_TEXT = payLabel.textContent;
 const SELF = document.querySelector('script[type="module"][src*="checkout"]');
 
+const QUOTE_WAIT = "Enter your delivery address to see shipping, tax and your total.";
+const summaryTotal = document.querySelector('[data-testid="checkout-total"]');
+const quoteStatus = document.getElementById("quote-status");
+const codeInput = document.getElementById("discount-code");
+const codeMessage = document.getElementById("discount-message");
+const methodInputs = [...form.querySelectorAll('input[name="shipping_method"]')];
+
 let submitting = false;
+let ready = false; // the Payment Element is mounted
+let quote = null; // the signed quote for what the page shows; Pay stays off without one
+let addressValue = null; // the Address Element's value, once complete
+let appliedCode = "";
+let quoteSequence = 0; // only the newest quote's answer is shown
 let mustReview = false; // the order changed under the page: Pay stays off until the shopper reviews it
 let pendingToken = null; // reused after a transient failure so the retry replays the same attempt
 
@@ -75,17 +90,27 @@ function showMessage(text, state = "error", { focus = true, retryLink = null } =
   if (focus) message.focus();
 }
 
+function canPay() {
+  return ready && quote !== null && !submitting && !mustReview;
+}
+
 function setBusy(busy, label = "Processing…") {
   submitting = busy;
-  payButton.disabled = busy || mustReview;
+  payButton.disabled = !canPay();
   emailInput.readOnly = busy;
   if (paymentElement) paymentElement.update({ readOnly: busy });
   payButton.setAttribute("aria-busy", String(busy));
   payButton.querySelector(".spinner").hidden = !busy;
-  payLabel.textContent = busy ? label : pendingToken ? "Try again" : PAY_TEXT;
+  payLabel.textContent = busy ? label : pendingToken ? "Try again" : payText();
+}
+
+function payText() {
+  return quote ? `Pay ${form.dataset.totalShown}` : PAY_TEXT;
 }
 
 let paymentElement = null;
+let addressElement = null;
+let elementsGroup = null;
 
 // Stripe.js is loaded here rather than by a <script> tag, so that a blocked or hanging script is noticed and
 // explained instead of leaving the page waiting for ever.
@@ -128,15 +153,43 @@ async function start() {
     paymentMethodTypes: (form.dataset.paymentMethodTypes || "card").split(","),
     appearance: appearance(),
   });
+  elementsGroup = elements;
+  addressElement = elements.create("address", {
+    mode: "shipping",
+    allowedCountries: form.dataset.countries.split(","),
+    fields: { phone: "always" },
+    validation: { phone: { required: "never" } },
+  });
+  addressElement.on("change", (event) => {
+    addressValue = event.complete ? event.value : null;
+    if (addressValue) requestQuote();
+    else forgetQuote(QUOTE_WAIT);
+  });
+  addressElement.mount("#address-element");
   paymentElement = elements.create("payment");
   paymentElement.on("ready", () => {
     const loading = document.querySelector("#payment-element .loading");
     if (loading) loading.remove();
     setState("ready");
-    payButton.disabled = false;
+    ready = true;
+    payButton.disabled = !canPay();
     if (form.dataset.resumeSecret) resumeBankCheck(stripe);
   });
   paymentElement.mount("#payment-element");
+  for (const input of methodInputs) input.addEventListener("change", () => requestQuote());
+  document.getElementById("apply-code").addEventListener("click", () => {
+    appliedCode = codeInput.value.trim();
+    codeMessage.textContent = "";
+    codeInput.removeAttribute("aria-invalid");
+    if (addressValue) requestQuote();
+    else codeMessage.textContent = appliedCode ? "Enter your delivery address and the code is applied to your total." : "";
+  });
+  codeInput.addEventListener("keydown", (event) => {
+    if (event.key === "Enter") {
+      event.preventDefault(); // Enter in the code field applies the code; it never pays
+      document.getElementById("apply-code").click();
+    }
+  });
 
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
@@ -246,6 +299,11 @@ async function pay(stripe, elements) {
     showMessage(answer.body.next_url ? answer.body.error : RATE_LIMITED, "unavailable");
   } else if (retryable || answer.status >= 500) {
     showMessage(answer.body.error || UNAVAILABLE, "unavailable");
+  } else if (answer.status === 409 && answer.body.summary) {
+    // what would be charged changed (a price, the code, the tax): the page now shows the new total; paying
+    // again needs a new press of Pay, on that total
+    showQuote(answer.body.summary);
+    showMessage(answer.body.error, "error");
   } else if (answer.status === 409) {
     mustReview = true;
     if (answer.body.next_url) retry.href = answer.body.next_url;
@@ -264,6 +322,90 @@ function leave(orderUrl, label = "Payment received", text = "Payment received. T
   return true;
 }
 
+function chosenMethod() {
+  const checked = methodInputs.find((input) => input.checked);
+  return checked ? checked.value : "standard";
+}
+
+function forgetQuote(text) {
+  quote = null;
+  quoteSequence += 1; // an answer still on its way is for an address the shopper has changed
+  quoteStatus.textContent = text;
+  payLabel.textContent = PAY_TEXT;
+  payButton.disabled = true;
+}
+
+// Asks the shop what the order costs delivered to this address with these choices; shows it and hands the new
+// total to the Payment Element. An answer overtaken by a newer question is dropped.
+async function requestQuote() {
+  if (!addressValue || submitting) return;
+  const sequence = ++quoteSequence;
+  quote = null;
+  payButton.disabled = true;
+  quoteStatus.textContent = "Working out shipping and tax…";
+  let response;
+  let body;
+  try {
+    response = await fetch(form.dataset.quoteUrl, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRFToken": form.dataset.csrfToken },
+      body: JSON.stringify({
+        attempt_id: form.dataset.attemptId,
+        shipping: addressValue,
+        shipping_method: chosenMethod(),
+        ...(appliedCode ? { discount_code: appliedCode } : {}),
+      }),
+    });
+    body = await response.json();
+  } catch {
+    if (sequence === quoteSequence) quoteStatus.textContent = OFFLINE;
+    return;
+  }
+  if (sequence !== quoteSequence) return;
+  if (response.ok) {
+    showQuote(body);
+    return;
+  }
+  if (body.field === "discount_code") {
+    codeMessage.textContent = body.error;
+    codeInput.setAttribute("aria-invalid", "true");
+    appliedCode = "";
+    requestQuote(); // the total without the code
+    return;
+  }
+  quoteStatus.textContent = response.status === 429 ? RATE_LIMITED : body.error || UNAVAILABLE;
+}
+
+function showQuote(body) {
+  quote = body.quote;
+  form.dataset.attemptId = body.attempt_id;
+  form.dataset.totalShown = body.shown.total;
+  document.getElementById("summary-subtotal").textContent = body.shown.subtotal;
+  document.getElementById("summary-shipping").textContent = body.shown.shipping;
+  const discountRow = document.getElementById("summary-discount-row");
+  discountRow.hidden = !body.discount;
+  document.getElementById("summary-discount-code").textContent = body.code || "";
+  document.getElementById("summary-discount").textContent = body.discount ? `−${body.shown.discount}` : "";
+  document.getElementById("summary-tax").textContent = body.shown.tax;
+  summaryTotal.textContent = body.shown.total;
+  for (const rate of body.rates) {
+    const price = document.querySelector(`[data-rate-price="${rate.method}"]`);
+    if (price) price.textContent = rate.price;
+    const window_ = document.querySelector(`[data-rate-window="${rate.method}"]`);
+    if (window_) window_.textContent = rate.window;
+  }
+  if (appliedCode && body.code) {
+    codeMessage.textContent = `Code ${body.code} applied: you save ${body.shown.discount}.`;
+  }
+  quoteStatus.textContent = `Total ${body.shown.total}`;
+  elementsGroup.update({ amount: body.total });
+  if (!submitting) {
+    payLabel.textContent = pendingToken ? "Try again" : payText();
+    payButton.disabled = !canPay();
+  }
+}
+
 async function confirm(token) {
   const response = await fetch(form.dataset.confirmUrl, {
     method: "POST",
@@ -273,7 +415,7 @@ async function confirm(token) {
       confirmation_token: token,
       attempt_id: form.dataset.attemptId,
       email: emailInput.value.trim(),
-      quote: form.dataset.quote,
+      quote,
     }),
   });
   let body;

@@ -10,6 +10,9 @@ FILES = {
     "elements-inner-payment.html": "text/html",
     "elements-inner-payment.js": "application/javascript",
     "elements-inner-payment.css": "text/css",
+    "elements-inner-address.html": "text/html",
+    "elements-inner-address.js": "application/javascript",
+    "elements-appearance.js": "application/javascript",
     "three-d-secure.html": "text/html",
     "three-d-secure.js": "application/javascript",
 }

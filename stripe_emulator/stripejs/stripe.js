@@ -31,7 +31,14 @@
                       detail: String(err && err.message || err) } };
   }
 
-  function PaymentElement(elements, options) {
+  // The Elements the emulator provides: the iframe document each one loads, its title and first height.
+  var FRAMES = {
+    payment: { page: 'elements-inner-payment.html', title: 'Secure payment input frame', height: 260 },
+    address: { page: 'elements-inner-address.html', title: 'Secure address input frame', height: 330 }
+  };
+
+  function Element(elements, type, options) {
+    this._type = type;
     this._elements = elements;
     this._options = options || {};
     this._handlers = {};
@@ -42,33 +49,35 @@
     this._state = { complete: false, empty: true };
   }
 
-  PaymentElement.prototype.on = function (name, cb) {
+  Element.prototype.on = function (name, cb) {
     (this._handlers[name] = this._handlers[name] || []).push(cb);
     return this;
   };
-  PaymentElement.prototype.off = function (name, cb) {
+  Element.prototype.off = function (name, cb) {
     this._handlers[name] = (this._handlers[name] || []).filter(function (h) { return h !== cb; });
     return this;
   };
-  PaymentElement.prototype._emit = function (name, payload) {
+  Element.prototype._emit = function (name, payload) {
     (this._handlers[name] || []).forEach(function (cb) {
       try { cb(payload); } catch (e) { setTimeout(function () { throw e; }); }
     });
   };
 
-  PaymentElement.prototype.mount = function (target) {
+  Element.prototype.mount = function (target) {
     var host = typeof target === 'string' ? document.querySelector(target) : target;
-    if (!host) { throw new Error('IntegrationError: could not find the element to mount the Payment Element: ' + target); }
+    if (!host) { throw new Error('IntegrationError: could not find the element to mount the ' + this._type + ' Element: ' + target); }
     var self = this;
+    var frame = FRAMES[this._type];
     var name = makeId('__privateStripeFrame');
     var query = new URLSearchParams({ key: this._elements._stripe._key, parentOrigin: window.location.origin,
                                       frame: name });
     var types = this._elements._options.paymentMethodTypes;
-    if (Array.isArray(types) && types.length) { query.set('methods', types.join(',')); }
+    if (this._type === 'payment' && Array.isArray(types) && types.length) { query.set('methods', types.join(',')); }
+    if (this._type === 'address') { query.set('options', JSON.stringify(this._options)); }
     var iframe = document.createElement('iframe');
     iframe.name = name;
-    iframe.title = 'Secure payment input frame';
-    iframe.src = ORIGIN + '/v3/elements-inner-payment.html?' + query.toString();
+    iframe.title = frame.title;
+    iframe.src = ORIGIN + '/v3/' + frame.page + '?' + query.toString();
     iframe.setAttribute('frameborder', '0');
     iframe.setAttribute('allowtransparency', 'true');
     iframe.setAttribute('scrolling', 'no');
@@ -76,7 +85,7 @@
     iframe.style.border = '0';
     iframe.style.width = '100%';
     iframe.style.minWidth = '100%';
-    iframe.style.height = '260px';
+    iframe.style.height = frame.height + 'px';
     iframe.style.display = 'block';
     iframe.style.overflow = 'hidden';
     this._iframe = iframe;
@@ -90,19 +99,25 @@
     return this;
   };
 
-  PaymentElement.prototype.unmount = function () {
+  Element.prototype.unmount = function () {
     if (this._unlisten) { this._unlisten(); }
     if (this._iframe && this._iframe.parentNode) { this._iframe.parentNode.removeChild(this._iframe); }
     this._iframe = null;
     this._ready = false;
     return this;
   };
-  PaymentElement.prototype.destroy = PaymentElement.prototype.unmount;
+  Element.prototype.destroy = Element.prototype.unmount;
 
-  PaymentElement.prototype.focus = function () { this._send({ action: 'focus' }); return this; };
-  PaymentElement.prototype.blur = function () { this._send({ action: 'blur' }); return this; };
-  PaymentElement.prototype.clear = function () { this._send({ action: 'clear' }); return this; };
-  PaymentElement.prototype.update = function (options) {
+  // addressElement.getValue(): a Promise of {complete, isNewAddress, value}, as Stripe's.
+  Element.prototype.getValue = function () {
+    if (this._type !== 'address') { return Promise.reject(new Error('IntegrationError: getValue() is for the address Element.')); }
+    return this._request('getValue');
+  };
+
+  Element.prototype.focus = function () { this._send({ action: 'focus' }); return this; };
+  Element.prototype.blur = function () { this._send({ action: 'blur' }); return this; };
+  Element.prototype.clear = function () { this._send({ action: 'clear' }); return this; };
+  Element.prototype.update = function (options) {
     options = options || {};
     this._options = Object.assign({}, this._options, options);
     if (this._iframe && Object.prototype.hasOwnProperty.call(options, 'readOnly')) {
@@ -113,7 +128,7 @@
 
   // The appearance goes to the iframe as plain data (functions and the like dropped); the iframe checks
   // every value before using it.
-  PaymentElement.prototype._sendAppearance = function (appearance) {
+  Element.prototype._sendAppearance = function (appearance) {
     var copy;
     try {
       copy = JSON.parse(JSON.stringify(appearance === undefined ? {} : appearance));
@@ -126,18 +141,18 @@
     this._send({ action: 'appearance', appearance: copy });
   };
 
-  PaymentElement.prototype._send = function (msg) {
+  Element.prototype._send = function (msg) {
     msg.__stripeEmulator = true;
     if (!this._ready) { this._queue.push(msg); return; }
     this._iframe.contentWindow.postMessage(msg, ORIGIN);
   };
 
-  PaymentElement.prototype._request = function (action, payload) {
+  Element.prototype._request = function (action, payload) {
     var self = this;
     return new Promise(function (resolve) {
       if (!self._iframe) {
         resolve({ error: { type: 'validation_error', code: 'element_not_mounted',
-                           message: 'The Payment Element is not mounted.' } });
+                           message: 'The ' + self._type + ' Element is not mounted.' } });
         return;
       }
       var id = makeId('req');
@@ -146,13 +161,17 @@
     });
   };
 
-  PaymentElement.prototype._onMessage = function (msg) {
+  Element.prototype._onMessage = function (msg) {
     if (msg.action === 'ready') {
       this._ready = true;
       var queue = this._queue;
       this._queue = [];
       for (var i = 0; i < queue.length; i++) { this._iframe.contentWindow.postMessage(queue[i], ORIGIN); }
-      this._emit('ready', { elementType: 'payment' });
+      this._emit('ready', { elementType: this._type });
+    } else if (msg.action === 'change' && this._type === 'address') {
+      this._state = { complete: msg.complete, empty: msg.empty };
+      this._emit('change', { elementType: 'address', empty: msg.empty, complete: msg.complete, isNewAddress: true,
+                             value: msg.value });
     } else if (msg.action === 'change') {
       this._state = { complete: msg.complete, empty: msg.empty };
       var ev = { elementType: 'payment', complete: msg.complete, empty: msg.empty,
@@ -160,7 +179,7 @@
       if (msg.error) { ev.error = msg.error; }
       this._emit('change', ev);
     } else if (msg.action === 'focus' || msg.action === 'blur') {
-      this._emit(msg.action, { elementType: 'payment' });
+      this._emit(msg.action, { elementType: this._type });
     } else if (msg.action === 'resize' && this._iframe) {
       this._iframe.style.height = msg.height + 'px';
     } else if (msg.action === 'result' && this._pending[msg.requestId]) {
@@ -173,36 +192,57 @@
   function Elements(stripe, options) {
     this._stripe = stripe;
     this._options = options || {};
-    this._element = null;
+    this._created = [];  // in creation order: elements.submit() answers with the first one's error
     this._submitted = false;
   }
   Elements.prototype.create = function (type, options) {
-    if (type !== 'payment') { throw new Error('IntegrationError: the emulator only provides the "payment" Element.'); }
-    if (this._element) { throw new Error('IntegrationError: Can only create one Element of type payment.'); }
-    this._element = new PaymentElement(this, options);
-    return this._element;
+    if (!FRAMES[type]) { throw new Error('IntegrationError: the emulator provides the "payment" and "address" Elements only.'); }
+    if (this.getElement(type)) { throw new Error('IntegrationError: Can only create one Element of type ' + type + '.'); }
+    if (type === 'address' && !(options && options.mode === 'shipping')) {
+      throw new Error('IntegrationError: the emulator\'s address Element needs mode: "shipping" (billing mode is not built).');
+    }
+    var element = new Element(this, type, options);
+    this._created.push(element);
+    return element;
   };
-  Elements.prototype.getElement = function (type) { return type === 'payment' ? this._element : null; };
+  Elements.prototype.getElement = function (type) {
+    return this._created.filter(function (e) { return e._type === type; })[0] || null;
+  };
+  // elements.update({amount, currency, appearance, ...}): the options are kept; an appearance goes to every iframe.
   Elements.prototype.update = function (options) {
     options = options || {};
     this._options = Object.assign({}, this._options, options);
-    if (this._element && this._element._iframe && Object.prototype.hasOwnProperty.call(options, 'appearance')) {
-      this._element._sendAppearance(options.appearance);
+    if (Object.prototype.hasOwnProperty.call(options, 'appearance')) {
+      this._created.forEach(function (element) {
+        if (element._iframe) { element._sendAppearance(options.appearance); }
+      });
     }
     return this;
   };
   Elements.prototype.fetchUpdates = function () { return Promise.resolve({}); };
+  // Every Element of the group validates (each shows its own errors); the first error is the answer.
   Elements.prototype.submit = function () {
     var self = this;
-    if (!this._element) {
+    if (!this.getElement('payment')) {
       return Promise.resolve({ error: { type: 'validation_error', code: 'element_not_mounted',
                                         message: 'Create and mount the Payment Element before calling elements.submit().' } });
     }
-    return this._element._request('validate').then(function (result) {
-      self._submitted = !result.error;
-      return result;
+    return Promise.all(this._created.map(function (e) { return e._request('validate'); })).then(function (results) {
+      var failed = results.filter(function (r) { return r.error; })[0];
+      self._submitted = !failed;
+      return failed || {};
     });
   };
+
+  // The Address Element's value as a ConfirmationToken's shipping (Stripe's shape; empty parts left out).
+  function shippingOf(value) {
+    var shipping = { name: value.name, address: {} };
+    Object.keys(value.address).forEach(function (k) {
+      if (value.address[k]) { shipping.address[k] = value.address[k]; }
+    });
+    if (value.phone) { shipping.phone = value.phone; }
+    return shipping;
+  }
 
   function fetchJson(url) {
     return fetch(url, { method: 'GET', credentials: 'omit' }).then(function (resp) {
@@ -283,11 +323,22 @@
 
   StripeInstance.prototype.createConfirmationToken = function (args) {
     var elements = args && args.elements;
-    if (!elements || !elements._element) {
+    var payment = elements && elements.getElement && elements.getElement('payment');
+    if (!payment) {
       return Promise.resolve({ error: { type: 'invalid_request_error', code: 'elements_missing',
                                         message: 'stripe.createConfirmationToken requires `elements`.' } });
     }
-    return elements._element._request('createToken', { params: (args && args.params) || {} });
+    var params = Object.assign({}, (args && args.params) || {});
+    var address = elements.getElement('address');
+    if (!address || params.shipping) { return payment._request('createToken', { params: params }); }
+    // The shipping address comes from the Address Element: it must be complete first.
+    return address._request('validate').then(function (checked) {
+      if (checked.error) { return checked; }
+      return address._request('getValue').then(function (got) {
+        params.shipping = shippingOf(got.value);
+        return payment._request('createToken', { params: params });
+      });
+    });
   };
 
   StripeInstance.prototype.retrievePaymentIntent = function (clientSecret) {

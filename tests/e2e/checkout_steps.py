@@ -2,6 +2,10 @@
 from __future__ import annotations
 
 FRAME = 'iframe[title="Secure payment input frame"]'
+ADDRESS_FRAME = 'iframe[title="Secure address input frame"]'
+# what a shopper types into the Address Element: by its labels, which are Stripe's own (E2E_STRIPE=live)
+SAN_FRANCISCO = {"name": "Jenny Rosen", "country": "United States", "line1": "1 Market St", "city": "San Francisco",
+                 "state": "California", "postal_code": "94105"}
 
 
 def add_to_cart(page, shop_url: str, product_name: str = "Enamel Camp Mug") -> None:
@@ -10,9 +14,25 @@ def add_to_cart(page, shop_url: str, product_name: str = "Enamel Camp Mug") -> N
     page.wait_for_url("**/cart")
 
 
-def open_checkout(page, shop_url: str) -> None:
+def open_checkout(page, shop_url: str, address: dict | None = None) -> None:
+    """Open the checkout and enter a delivery address; ready when the shop has quoted it (Pay is on)."""
     page.goto(shop_url + "/checkout")
+    fill_address(page, address or SAN_FRANCISCO)
     page.locator("#pay-button:not([disabled])").wait_for()
+
+
+def fill_address(page, address: dict) -> None:
+    frame = page.frame_locator(ADDRESS_FRAME)
+    frame.get_by_label("Full name").fill(address["name"])
+    frame.get_by_label("Country or region").select_option(label=address["country"])
+    frame.get_by_label("Address line 1").fill(address["line1"])
+    frame.get_by_label("City").fill(address["city"])
+    if address.get("state"):
+        frame.get_by_label("State", exact=True).select_option(label=address["state"])
+    if address.get("region"):
+        frame.get_by_label("State, county, province, or region").fill(address["region"])
+    frame.get_by_label("ZIP" if address["country"] == "United States" else "Postal code").fill(
+        address["postal_code"])
 
 
 def fill_card(page, number: str, expiry: str = "12 / 34", cvc: str = "123", postal: str = "12345",

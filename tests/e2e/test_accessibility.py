@@ -8,6 +8,7 @@ import pytest
 from playwright.sync_api import expect
 
 import storefront as sf
+from checkout_steps import ADDRESS_FRAME
 
 
 @pytest.fixture(autouse=True)
@@ -128,9 +129,16 @@ def test_a_whole_purchase_with_the_keyboard_alone(shop, shop_page):
     _tab_until(page, "() => document.activeElement.textContent.trim() === 'Check out'")
     page.keyboard.press("Enter")
     page.wait_for_url("**/checkout")
-    page.locator("#pay-button:not([disabled])").wait_for()
+    page.locator(ADDRESS_FRAME).wait_for()
     _tab_until(page, "() => document.activeElement.id === 'email'")
     page.keyboard.type("keys@example.com")
+    address = next(f for f in page.frames if "elements-inner-address" in f.url)
+    address.locator("#name").wait_for()
+    for name, typed in (("name", "Kim Keys"), ("line1", "1 Market St"), ("city", "San Francisco"),
+                        ("state", "California"), ("postalCode", "94105")):
+        _tab_in_frame_until(page, address, name)
+        page.keyboard.type(typed)
+    page.locator("#pay-button:not([disabled])").wait_for()  # the shop has quoted the address
     frame = next(f for f in page.frames if "elements-inner-payment" in f.url)
     _tab_in_frame_until(page, frame, "number")
     page.keyboard.type("4242424242424242")

@@ -104,3 +104,11 @@ def test_keys_are_scoped_per_api_key_and_get_ignores_them(emu):
     got = requests.get(emu.api + "/v1/payment_intents/" + first.json()["id"], headers={"Idempotency-Key": "k-scope"},
                        auth=(SECRET_KEY, ""), timeout=5)
     assert got.status_code == 200 and "Idempotent-Replayed" not in got.headers
+
+
+def test_an_unknown_route_with_a_key_answers_404_and_keeps_nothing(emu):
+    for _ in range(2):
+        resp = post(emu, "/v1/no_such_things", {"a": "1"}, key="k-unknown-route")
+        assert resp.status_code == 404 and "Unrecognized request URL" in resp.json()["error"]["message"]
+        assert "Idempotent-Replayed" not in resp.headers
+    assert emu.ctl("GET", "/_emulator/stats")["idempotency_keys"] == 0

@@ -174,7 +174,7 @@ def test_bad_confirm_requests_get_a_clear_4xx_and_create_no_order(app, client, s
 
 def test_an_oversized_confirm_body_gets_413(app, client, shop):
     body = {"confirmation_token": "ctoken_" + "a" * 200, "attempt_id": shop["attempt_id"], "email": "a@b.co",
-            "pad": "x" * 5000}
+            "pad": "x" * 20_000}
     response = _unchanged(app, client, lambda: client.post("/checkout/confirm", json=body))
     assert response.status_code == 413
 

@@ -12,6 +12,7 @@ from app.checkout import service
 from app.models import Order, OutboxEmail, PaymentAttempt, Product, db
 from app.payments import get_gateway
 from tests.support.emulator import EMULATOR_SECRET_KEY
+from tests.support.shopper import SHIPPING, shipping_form
 
 
 def _bank_token(emulator, account: str = "000123456789") -> str:
@@ -19,7 +20,8 @@ def _bank_token(emulator, account: str = "000123456789") -> str:
         "payment_method_data[type]": "us_bank_account",
         "payment_method_data[us_bank_account][routing_number]": "110000000",
         "payment_method_data[us_bank_account][account_number]": account,
-        "payment_method_data[billing_details][name]": "Jenny Rosen"}, auth=(EMULATOR_SECRET_KEY, ""), timeout=10)
+        "payment_method_data[billing_details][name]": "Jenny Rosen", **shipping_form(SHIPPING)},
+        auth=(EMULATOR_SECRET_KEY, ""), timeout=10)
     response.raise_for_status()
     return response.json()["id"]
 

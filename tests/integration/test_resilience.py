@@ -201,12 +201,12 @@ def test_a_bulkhead_full_of_slow_calls_turns_the_next_checkout_away_at_once(make
                 future.result()
 
 
-def test_a_request_stripe_calls_invalid_is_logged_with_its_request_id_and_shown_generically(checkout, emulator,
-                                                                                                caplog):
+def test_a_token_stripe_does_not_know_is_logged_with_its_request_id_and_refused_plainly(checkout, emulator, caplog):
+    from app.checkout.service import TOKEN_UNUSABLE
+
     shopper = checkout()
     response = shopper.confirm("ctoken_does_not_exist_at_stripe")
-    assert response.status_code == 502
-    assert response.json["error"].startswith("We couldn't process your payment")
+    assert response.status_code == 400 and response.json["error"] == TOKEN_UNUSABLE
     failures = [r.getMessage() for r in caplog.records if "kind=programming" in r.getMessage()]
     assert failures and "request_id=req_" in failures[0]
 
@@ -284,8 +284,7 @@ def test_payments_down_a_paid_order_still_answers_from_the_database(checkout, em
         assert get_gateway(stripe_app).breaker_state == "open"
         again = paid.confirm(paid_token)  # a reload of the paid checkout: no Stripe call needed
         assert again.status_code == 200 and again.json["status"] == "succeeded"
-        pending = _order_for(stripe_app, unlucky.attempt_id)
-        assert pending is not None and pending.state == "pending"  # tried before the breaker opened
+        assert _order_for(stripe_app, unlucky.attempt_id) is None  # its token could not be read: nothing placed
         refused = late.confirm(late_token)  # a first submit while the breaker is open: refused before any write
         assert refused.status_code == 503 and refused.json["error"] == UNAVAILABLE_MESSAGE
         assert _order_for(stripe_app, late.attempt_id) is None

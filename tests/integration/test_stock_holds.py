@@ -19,7 +19,7 @@ from app.orders.expiry import expire_pending_orders
 from app.orders.holds import Holder
 from app.payments import get_gateway
 from app.shop.cart import CartLine
-from tests.support.shopper import ATTEMPT, Checkout
+from tests.support.shopper import ATTEMPT, Checkout, place_order
 from tests.support.events import event_payload
 
 FAKE_TOKEN = "ctoken_" + "A" * 24
@@ -80,8 +80,7 @@ def _placed_and_abandoned(app, shopper: Checkout, product_id: str, quantity: int
     """The shopper's order placed as the confirm endpoint places it, then the request died before paying."""
     with app.app_context():
         lines = [CartLine(db.session.get(Product, product_id), quantity)]
-        service.place_order(shopper.attempt_id, lines, "usd", "a@example.com", app.config["SETTINGS"],
-                            Holder(None, address))
+        place_order(shopper.attempt_id, lines, "a@example.com", Holder(None, address))
         db.session.remove()
 
 
@@ -89,21 +88,20 @@ def _placed_and_abandoned(app, shopper: Checkout, product_id: str, quantity: int
 
 def test_a_whole_stock_cart_with_a_made_up_token_holds_nothing_and_the_next_shopper_buys(app, emulator):
     before = _stock(app)
-    released = _sample("shop_stock_holds_released_total", reason="attempt_programming")
     hoarder = _shopper(app, emulator, **WHOLE_STOCK)
     response = hoarder.confirm(FAKE_TOKEN)
-    assert response.status_code == 502 and response.json["status"] == "error"
-    assert _orders(app) == [("pending", False)]  # still payable, holding nothing
+    assert response.status_code == 400 and response.json["status"] == "error"
+    assert response.json["error"] == service.TOKEN_UNUSABLE
+    assert _orders(app) == []  # the token is read back from Stripe before anything is placed
     assert _stock(app) == before
-    assert _sample("shop_stock_holds_released_total", reason="attempt_programming") == released + 1
 
     buyer = _shopper(app, emulator, address="10.0.0.2", **WHOLE_STOCK)
     assert buyer.confirm(buyer.token()).json["status"] == "succeeded"
     assert _stock(app) == {**before, "burr-grinder": 0, "ceramic-pour-over": 0}
-    # the hoarder's order, paid again with a real card, finds the stock gone and charges nothing
+    # the hoarder, paying with a real card, finds the stock gone and is charged nothing
     again = hoarder.confirm(hoarder.token())
     assert again.status_code == 409 and "sold out" in again.json["error"]
-    assert _orders(app) == [("pending", False), ("paid", True)]
+    assert _orders(app) == [("paid", True)]
     assert _stock(app) == {**before, "burr-grinder": 0, "ceramic-pour-over": 0}
 
 
@@ -118,12 +116,12 @@ def test_a_create_that_failed_gives_the_stock_back(app, emulator):
     before = _stock(app)
     shopper = _shopper(app, emulator, **{"burr-grinder": 15})
     token = shopper.token()
-    emulator.ctl("POST", "/_emulator/outage", {"down": True})
-    try:
-        response = shopper.confirm(token)
-    finally:
-        emulator.ctl("POST", "/_emulator/outage", {"down": False})
+    released = _sample("shop_stock_holds_released_total", reason="attempt_transient")
+    attempts = app.config["SETTINGS"].stripe_max_network_retries + 1
+    emulator.ctl("POST", "/_emulator/faults", {"route": "POST /v1/payment_intents", "status": 500, "count": attempts})
+    response = shopper.confirm(token)
     assert response.status_code == 503 and response.json["retryable"] is True
+    assert _sample("shop_stock_holds_released_total", reason="attempt_transient") == released + 1
     assert _orders(app) == [("pending", False)] and _stock(app) == before
     # the shopper's retry of the same payment takes the stock again, then pays
     assert shopper.confirm(token).json["status"] == "succeeded"
@@ -149,7 +147,7 @@ def test_a_made_up_token_beside_a_live_3ds_attempt_keeps_the_hold(app, emulator)
     shopper = _shopper(app, emulator, **{"burr-grinder": 3})
     first = shopper.confirm(shopper.token("pm_card_threeDSecure2Required"))
     assert first.json["status"] == "requires_action"
-    assert shopper.confirm(FAKE_TOKEN).status_code == 502  # another tab, or the hoarder, on the same order
+    assert shopper.confirm(FAKE_TOKEN).status_code == 400  # another tab, or the hoarder, on the same order
     assert _orders(app) == [("pending", True)]
     assert _stock(app)["burr-grinder"] == before["burr-grinder"] - 3
 
@@ -268,7 +266,8 @@ def _order(app, attempt_id: str) -> Order:
 def test_a_late_success_on_a_released_order_takes_its_stock_once(app, emulator, redis):
     before = _stock(app)
     shopper = _shopper(app, emulator, **{"burr-grinder": 4})
-    assert shopper.confirm(FAKE_TOKEN).status_code == 502  # the order's PaymentIntent exists; nothing held
+    # declined: the order's PaymentIntent exists and the order holds nothing
+    assert shopper.confirm(shopper.token("pm_card_visa_chargeDeclined")).status_code == 402
     order = _order(app, shopper.attempt_id)
     assert order.payment_intent_id and not order.stock_reserved
     for delivery in ("evt_late_1", "evt_late_1", "evt_late_2"):  # redelivered, and a second event id
@@ -281,7 +280,7 @@ def test_a_late_success_after_the_stock_sold_is_paid_and_reported_never_oversold
     before = _stock(app)
     shortfall = _sample("shop_stock_shortfall_units_total")
     hoarder = _shopper(app, emulator, **{"burr-grinder": 15})
-    assert hoarder.confirm(FAKE_TOKEN).status_code == 502
+    assert hoarder.confirm(hoarder.token("pm_card_visa_chargeDeclined")).status_code == 402
     buyer = _shopper(app, emulator, address="10.0.0.2", **{"burr-grinder": 15})
     assert buyer.confirm(buyer.token()).json["status"] == "succeeded"
     order = _order(app, hoarder.attempt_id)

@@ -14,9 +14,25 @@ ATTEMPT = re.compile(r'data-attempt-id="([0-9a-f]{32})"')
 PAGE_CSRF = re.compile(r'data-csrf-token="([^"]+)"')
 
 
-def confirmation_token(emulator_api: str, payment_method: str = "pm_card_visa") -> str:
+# Standard shipping at no charge: with TAX=none the cart's own total is what is charged (tests/conftest.py)
+FREE_STANDARD_SHIPPING = "domestic:standard=0@3-5,express=1499@1-2;international:standard=0@6-10,express=3999@2-4"
+SHIPPING = {"name": "Jenny Rosen", "phone": "",
+            "address": {"line1": "1 Market St", "line2": "", "city": "San Francisco", "state": "CA",
+                        "postal_code": "94105", "country": "US"}}
+
+
+def shipping_form(shipping: dict) -> dict:
+    """A `shipping` hash as Stripe's form encoding has it (shipping[address][city]=...)."""
+    form = {f"shipping[{key}]": value for key, value in shipping.items() if key != "address" and value}
+    form.update({f"shipping[address][{key}]": value for key, value in shipping["address"].items() if value})
+    return form
+
+
+def confirmation_token(emulator_api: str, payment_method: str = "pm_card_visa", shipping: dict | None = None) -> str:
+    """A ConfirmationToken as the checkout page makes one: a card and the Address Element's delivery address."""
     response = requests.post(f"{emulator_api}/v1/test_helpers/confirmation_tokens",
-                             data={"payment_method": payment_method}, auth=(EMULATOR_SECRET_KEY, ""), timeout=10)
+                             data={"payment_method": payment_method, **shipping_form(shipping or SHIPPING)},
+                             auth=(EMULATOR_SECRET_KEY, ""), timeout=10)
     response.raise_for_status()
     return response.json()["id"]
 
@@ -67,13 +83,41 @@ class Checkout:
         assert self.client.post("/cart/add", data={"product_id": product, "quantity": quantity}).status_code == 303
         self.attempt_id = ATTEMPT.search(self.client.get("/checkout").get_data(as_text=True)).group(1)
 
-    def token(self, payment_method="pm_card_visa") -> str:
-        return confirmation_token(self.emulator.api, payment_method)
+    def token(self, payment_method="pm_card_visa", shipping: dict | None = None) -> str:
+        return confirmation_token(self.emulator.api, payment_method, shipping)
 
-    def confirm(self, token: str, client=None, email: str = "shopper@example.com"):
-        return (client or self.client).post("/checkout/confirm", json=confirm_body(token, self.attempt_id, email))
+    def quote(self, shipping: dict | None = None, method: str = "standard", code: str | None = None):
+        """Ask for the breakdown as the page does when the address or a choice changes; a new attempt id the
+        answer names (the order's details changed) is taken, as the page takes it."""
+        body = {"attempt_id": self.attempt_id, "shipping": shipping or SHIPPING, "shipping_method": method}
+        if code is not None:
+            body["discount_code"] = code
+        response = self.client.post("/checkout/quote", json=body)
+        if response.status_code == 200:
+            self.attempt_id = response.json["attempt_id"]
+        return response
+
+    def confirm(self, token: str, client=None, email: str = "shopper@example.com", quote: str | None = None):
+        body = confirm_body(token, self.attempt_id, email)
+        if quote is not None:
+            body["quote"] = quote
+        return (client or self.client).post("/checkout/confirm", json=body)
 
 
 def checkout_for(app, emulator):
     shopper = Checkout(app, emulator)
     return shopper.confirm(shopper.token()), shopper
+
+
+def place_order(attempt_id: str, lines, email: str, holder, shipping: dict | None = None):
+    """Place an order as the confirm endpoint does, without paying it: priced for `shipping` (standard, no code)
+    under the current app's settings. Call inside an app context."""
+    from flask import current_app
+
+    from app.checkout import quotes, service
+    from app.payments import get_gateway
+
+    settings = current_app.config["SETTINGS"]
+    quote = quotes.make(service.items_of(lines), shipping=quotes.shipping_from(shipping or SHIPPING, settings),
+                        method="standard", offer=None, settings=settings, gateway=get_gateway(current_app))
+    return service.place_order(attempt_id, lines, quote, email, settings, holder)

@@ -15,6 +15,7 @@ from pathlib import Path
 from .database import drop_database, own_database, query
 from .emulator import EMULATOR_PUBLISHABLE_KEY, EMULATOR_SECRET_KEY, WEBHOOK_SECRET, EmulatorProcess
 from .net import ROOT, free_port, wait_for_http
+from .shopper import FREE_STANDARD_SHIPPING
 
 
 class MailSink:
@@ -145,6 +146,8 @@ class Stack:
                     # a stack's shoppers are many people behind one address (127.0.0.1): the per-address stock
                     # caps are tested on their own (tests/integration/test_stock_holds.py)
                     "HOLD_MAX_ORDERS_PER_ADDRESS": "100000", "HOLD_MAX_UNITS_PER_ADDRESS": "1000000",
+                    # the cart's own total is charged, unless a test prices shipping and tax itself
+                    "TAX": "none", "SHIPPING_RATES": FREE_STANDARD_SHIPPING,
                     **self.extra_env}
         if self.database_url.startswith("postgresql"):
             self.database_url = self.env["DATABASE_URL"] = own_database(self.database_url, "stack")
