@@ -11,9 +11,27 @@ import os
 import socket
 import tempfile
 
+# GUNICORN_POOL=payments: the pool for POST /checkout/confirm and the Stripe webhook, whose requests wait on
+# Stripe. A waiting thread costs little (docs/operations.md, "The payments pool"), so it runs one thread per call
+# the bulkhead admits plus a few for what never waits (webhooks, replayed answers): the bulkhead, not the thread
+# count, decides how many checkouts a process holds, and one past it is answered at once.
+POOL = os.environ.get("GUNICORN_POOL", "pages")
+PAYMENTS_SPARE_THREADS = 16
+
+
+def _threads() -> int:
+    if os.environ.get("GUNICORN_THREADS"):
+        return int(os.environ["GUNICORN_THREADS"])
+    if POOL == "payments":
+        from app.settings import Settings
+
+        return Settings.from_env().stripe_max_concurrency + PAYMENTS_SPARE_THREADS
+    return 4
+
+
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", "4"))
-threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+threads = _threads()
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = 20
 keepalive = 5

@@ -56,7 +56,12 @@ class Settings:
     stripe_max_network_retries: int = 2
     checkout_deadline: float = 10.0  # seconds a shopper's confirm may take, retries included
     payment_outcome_window: float = 120.0  # seconds after which an unanswered confirm is known not to have run
-    stripe_max_concurrency: int = 8  # concurrent Stripe calls per process (bulkhead)
+    # The payments pool and the fleet's Stripe request rate (docs/operations.md, "The payments pool")
+    stripe_max_concurrency: int = 128  # concurrent Stripe calls per process (bulkhead), cut to the open-files
+    # limit and the database pool (app/payments/gateway.py bulkhead_size); the payments pool runs this many threads
+    stripe_rate_limit: int = 80  # Stripe write requests per second, all processes together (Redis); 0: no limit
+    stripe_read_rate_limit: int = 80  # Stripe read requests per second, likewise
+    stripe_rate_limit_wait: float = 1.0  # seconds a call may wait for its turn, within its deadline, then 503
     breaker_fail_max: int = 5
     breaker_reset_timeout: float = 30.0
     webhook_tolerance: int = 300

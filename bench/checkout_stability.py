@@ -1,6 +1,7 @@
 """Stability under payment load, in one run, against gunicorn:
   1. catalog (GET /) p50/p99 and errors at idle;
-  2. the same while 50 shoppers keep checking out against a Stripe that answers in 2 s (a shopper turned away
+  2. the same while N shoppers (--shoppers 50,200: each count in turn) keep checking out against a Stripe whose
+     PaymentIntent calls answer in 2 s (a shopper turned away
      with the saved-cart 503 presses "try again" 0.5-2.5 s later; one whose payment went through is replaced
      by the next). Idle and loaded phases alternate (ROUNDS of each, --seconds each), the checkouts paused and
      settled in between, so a slow spell of a shared machine weighs on both alike: with no load at all, two
@@ -23,15 +24,21 @@ deployment the database has a machine of its own, so their work never competes w
 (`--shared-backends` leaves them on every core at normal priority). `--shared-cpus` leaves every process
 free to run on every core; `--single-pool` measures one gunicorn with nothing niced or pinned instead.
 The SMTP sink runs in its own process, never in the process that times the catalog.
-Goal: catalog p99 under load at most 1.25x its idle p99, zero errors; checkout with the breaker open p99 < 50 ms.
+Goals: catalog p99 under load at most 1.25x its idle p99, zero errors; checkout with the breaker open p99 < 50 ms;
+goodput: paid checkouts per second at least 0.9 x (shoppers / Stripe latency), and no shopper turned away (503)
+while Stripe answers within the deadline. Paid checkouts per second are the 200 answers over the time the
+shoppers were let go. `--json PATH` writes the figures for the benchmark report.
 
-    .venv/bin/python -m bench.checkout_stability [--seconds 10] [--catalog-rate 50] [--web-workers 2]
-        [--threads 16] [--postgres URL] [--shared-backends] [--shared-cpus] [--single-pool] [--closed-loop N]
+    .venv/bin/python -m bench.checkout_stability [--shoppers 50,200] [--seconds 10] [--catalog-rate 50]
+        [--web-workers 2] [--threads 16] [--postgres URL] [--shared-backends] [--shared-cpus] [--single-pool]
+        [--closed-loop N] [--json PATH]
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime
+import json
 import multiprocessing
 import os
 import platform
@@ -41,6 +48,7 @@ import sys
 import tempfile
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from bench._loadgen import Result, closed_loop, open_loop
@@ -49,8 +57,8 @@ from tests.support.shopper import Shopper
 
 from tests.support.stack import BACKGROUND_ROLES, Stack
 
-CHECKOUTS = 50
-POOL = 400  # prepared shoppers: enough that the 50 never run out within a phase
+STRIPE_LATENCY = 2.0  # seconds each PaymentIntent call takes (the emulator's latency fault)
+GOODPUT_SHARE = 0.9  # of shoppers / STRIPE_LATENCY, the goal for paid checkouts per second
 RAMP_UP = 3.0
 ROUNDS = 3
 SETTLE = 6.0  # after pausing the shoppers: checkouts in flight (2 Stripe calls at 2 s), their webhooks and jobs end
@@ -65,13 +73,20 @@ def prepared_shoppers(stack: Stack, count: int) -> list[Shopper]:
     with engine.begin() as connection:  # every pending order holds stock: keep the shelf full
         connection.execute(text("UPDATE product SET stock = 100000"))
     engine.dispose()
-    shoppers = []
-    for _ in range(count):
+
+    def prepare(_):
         shopper = Shopper(stack)
         shopper.open_checkout("enamel-mug", 1)
         shopper.token = shopper.confirmation_token()
-        shoppers.append(shopper)
-    return shoppers
+        return shopper
+
+    with ThreadPoolExecutor(8) as pool:
+        return list(pool.map(prepare, range(count)))
+
+
+def pool_size(shoppers: int, go_seconds: float) -> int:
+    """Prepared shoppers enough that `shoppers` never run out at the goal's rate (plus a fifth)."""
+    return max(2 * shoppers, int(1.2 * GOODPUT_SHARE * shoppers / STRIPE_LATENCY * go_seconds))
 
 
 def follow_background_backends(database_url: str, cpus: set[int], nice: int, stop, placed, problems) -> None:
@@ -105,8 +120,9 @@ def follow_background_backends(database_url: str, cpus: set[int], nice: int, sto
     engine.dispose()
 
 
-def run_checkouts(pool: list[Shopper], go, stop, results, nice: int = 0, cpus: set[int] | None = None) -> None:
-    """CHECKOUTS shoppers at once while `go` is set, until `stop`: a 503 is retried by the same shopper 0.5 to
+def run_checkouts(pool: list[Shopper], shoppers: int, go, stop, results, nice: int = 0,
+                  cpus: set[int] | None = None) -> None:
+    """`shoppers` shoppers at once while `go` is set, until `stop`: a 503 is retried by the same shopper 0.5 to
     2.5 s later (a person reading the message, then pressing "try again"); any other answer ends that checkout
     and the thread takes the next shopper."""
     os.nice(nice)  # before any thread starts: the shoppers' browsers are not on the shop's machine
@@ -130,7 +146,7 @@ def run_checkouts(pool: list[Shopper], go, stop, results, nice: int = 0, cpus: s
                     break
                 stop.wait(random.uniform(0.5, 2.5))
 
-    threads = [threading.Thread(target=checkout_loop) for _ in range(CHECKOUTS)]
+    threads = [threading.Thread(target=checkout_loop) for _ in range(shoppers)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -166,6 +182,7 @@ def catalog(stack, seconds, rate, closed_loop_clients=0):
 
 def main() -> None:
     parser = argparse.ArgumentParser()
+    parser.add_argument("--shoppers", default="50", help="comma-separated shopper counts, each measured in turn")
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--web-workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=16)
@@ -179,7 +196,9 @@ def main() -> None:
                         help="PostgreSQL: leave the server processes of the payments and the worker on every core")
     parser.add_argument("--single-pool", action="store_true",
                         help="one gunicorn for everything, nothing at a lower CPU priority (the naive shape)")
+    parser.add_argument("--json", default=None, metavar="PATH", help="also write the figures as JSON to PATH")
     args = parser.parse_args()
+    counts = [int(n) for n in args.shoppers.split(",") if n.strip()]
     tmp = Path(tempfile.mkdtemp(prefix="bench-stability-"))
     nice = 0 if args.single_pool else BACKGROUND_NICE
     stack = Stack(tmp, database_url=args.postgres, web_workers=args.web_workers, web_threads=args.threads,
@@ -199,26 +218,32 @@ def main() -> None:
         browse = lambda seconds: catalog(stack, seconds, args.catalog_rate, args.closed_loop)  # noqa: E731
         browse(5)  # warm up: every process and thread has served the page
 
-        pool = prepared_shoppers(stack, POOL)
-        stack.emulator.ctl("POST", "/_emulator/faults", {"route": "POST /v1/payment_intents*", "latency_ms": 2000})
-        go, stop, results_queue = fork.Event(), fork.Event(), fork.Queue()
-        # the checkouts run in their own process, so the catalog's client never waits on their threads (GIL)
-        shoppers_process = fork.Process(target=run_checkouts,
-                                        args=(pool, go, stop, results_queue, nice, background_cpus))
-        shoppers_process.start()
-        idle, loaded, control = Result(), Result(), Result()
-        for _ in range(ROUNDS):
-            idle.add(browse(args.seconds))
-            go.set()
-            time.sleep(RAMP_UP)  # every shopper has submitted once: the bulkhead is full, the rest are retrying
-            loaded.add(browse(args.seconds))
-            go.clear()
-            time.sleep(SETTLE)
-            control.add(beside_busy_loops(lambda: browse(args.seconds)))
-        stop.set()
-        answers, left = results_queue.get(timeout=120)
-        shoppers_process.join(30)
-        stack.emulator.ctl("DELETE", "/_emulator/faults")
+        idle, control, loads = Result(), Result(), {}
+        for shoppers in counts:
+            pool = prepared_shoppers(stack, pool_size(shoppers, ROUNDS * (RAMP_UP + args.seconds)))
+            stack.emulator.ctl("POST", "/_emulator/faults", {"route": "POST /v1/payment_intents*",
+                                                             "latency_ms": int(STRIPE_LATENCY * 1000)})
+            go, stop, results_queue = fork.Event(), fork.Event(), fork.Queue()
+            # the checkouts run in their own process, so the catalog's client never waits on their threads (GIL)
+            shoppers_process = fork.Process(target=run_checkouts,
+                                            args=(pool, shoppers, go, stop, results_queue, nice, background_cpus))
+            shoppers_process.start()
+            loaded, go_seconds = Result(), 0.0
+            for _ in range(ROUNDS):
+                idle.add(browse(args.seconds))
+                go.set()
+                let_go = time.monotonic()
+                time.sleep(RAMP_UP)  # every shopper has submitted once
+                loaded.add(browse(args.seconds))
+                go.clear()
+                go_seconds += time.monotonic() - let_go
+                time.sleep(SETTLE)
+                control.add(beside_busy_loops(lambda: browse(args.seconds)))
+            stop.set()
+            answers, left = results_queue.get(timeout=120)
+            shoppers_process.join(30)
+            stack.emulator.ctl("DELETE", "/_emulator/faults")
+            loads[shoppers] = (loaded, answers, left, go_seconds)
 
         down_shoppers = prepared_shoppers(stack, 40)
         stack.emulator.ctl("POST", "/_emulator/outage", {"down": True})
@@ -257,22 +282,67 @@ def main() -> None:
                 problem = None if backend_problems.empty() else backend_problems.get()
                 shape += (f", with the {backends_placed.value} PostgreSQL server processes of the payments and the "
                           f"worker" + (f" (could not: {problem})" if problem else ""))
-        print(f"machine: {platform.machine()}, {os.cpu_count()} cores; gunicorn {args.web_workers} workers x "
-              f"{args.threads} threads (gthread) per pool; {'PostgreSQL' if args.postgres else 'SQLite'}; "
+        pools = (f"pages {args.web_workers} workers x {args.threads} threads" if args.single_pool else
+                 f"pages {args.web_workers} workers x {args.threads} threads, payments {args.web_workers} workers "
+                 f"sized by gunicorn.conf.py (GUNICORN_POOL=payments)")
+        print(f"machine: {platform.machine()}, {os.cpu_count()} cores; gunicorn gthread, {pools}; "
+              f"{'PostgreSQL' if args.postgres else 'SQLite'}; "
               f"catalog: {load}, {ROUNDS} x {args.seconds:.0f} s per phase\n{shape}")
         print(idle.line("catalog, idle"))
-        print(loaded.line(f"catalog, {CHECKOUTS} checkouts at 2 s Stripe latency"))
-        print(f"  checkout answers meanwhile: {dict(sorted({s: answers.count(s) for s in set(answers)}.items()))}"
-              f"{'' if left else ' (the pool of prepared shoppers ran out: raise POOL)'}")
-        print(f"  catalog p99 loaded/idle: {loaded.pct(99) / idle.pct(99):.2f}x")
+        figures, goodput = [], []
+        for shoppers, (loaded, answers, left, go_seconds) in loads.items():
+            paid_per_s, turned_away = answers.count(200) / go_seconds, answers.count(503)
+            goal_per_s = GOODPUT_SHARE * shoppers / STRIPE_LATENCY
+            ratio = loaded.pct(99) / idle.pct(99)
+            print(loaded.line(f"catalog, {shoppers} checkouts at {STRIPE_LATENCY:.0f} s Stripe latency"))
+            print(f"  checkout answers meanwhile: {dict(sorted({s: answers.count(s) for s in set(answers)}.items()))}"
+                  f"{'' if left else ' (the pool of prepared shoppers ran out: raise pool_size)'}")
+            print(f"  paid checkouts: {paid_per_s:.1f}/s over {go_seconds:.0f} s (goal >= {goal_per_s:.1f}/s: "
+                  f"{_met(paid_per_s >= goal_per_s)}); turned away: {turned_away} (goal 0: {_met(turned_away == 0)})")
+            print(f"  catalog p99 loaded/idle: {ratio:.2f}x (goal <= 1.25x: {_met(ratio <= 1.25)})")
+            figures += [_figure(f"paid checkouts/s, {shoppers} shoppers", paid_per_s, "1/s", f">= {goal_per_s:.1f}",
+                                paid_per_s >= goal_per_s),
+                        _figure(f"shoppers turned away, {shoppers} shoppers", turned_away, "requests", "0",
+                                turned_away == 0),
+                        _figure(f"catalog p99 loaded/idle, {shoppers} shoppers", ratio, "x", "<= 1.25", ratio <= 1.25)]
+            goodput.append({"shoppers": shoppers, "paid_per_s": round(paid_per_s, 2), "turned_away": turned_away,
+                            "goal_per_s": goal_per_s})
         print(control.line("control: catalog beside 2 idle-priority busy loops"))
         print(f"  catalog p99 control/idle: {control.pct(99) / idle.pct(99):.2f}x")
         for label, result in results.items():
             print(result.line(f"checkout, Stripe down, {label}"))
         print(down_catalog.line("catalog, Stripe down"))
+        open_p99 = results["breaker open"].pct(99)
+        print(f"  checkout p99 with the breaker open: {open_p99:.1f} ms (goal < 50 ms: {_met(open_p99 < 50)})")
+        figures += [_figure("catalog p99, idle", idle.pct(99), "ms", None, None),
+                    _figure("checkout p99, breaker open", open_p99, "ms", "< 50", open_p99 < 50)]
+        if args.json:
+            first = loads[counts[0]][0]
+            report = {"bench": "checkout_stability", "date": datetime.date.today().isoformat(),
+                      "commit": _commit(), "command": " ".join(["python -m bench.checkout_stability", *sys.argv[1:]]),
+                      "figures": figures,
+                      "series": {"catalog_latency_ms": {"idle": _ms(idle.latencies), "loaded": _ms(first.latencies)},
+                                 "goodput": goodput}}
+            Path(args.json).write_text(json.dumps(report, indent=1))
     finally:
         backends_stop.set()
         stack.stop()
+
+
+def _met(met: bool) -> str:
+    return "met" if met else "NOT met"
+
+
+def _figure(name: str, value: float, unit: str, goal: str | None, met: bool | None) -> dict:
+    return {"name": name, "value": round(value, 3), "unit": unit, "goal": goal, "met": met}
+
+
+def _ms(latencies: list[float]) -> list[float]:
+    return [round(latency * 1000, 2) for latency in latencies]
+
+
+def _commit() -> str:
+    return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
 
 
 if __name__ == "__main__":

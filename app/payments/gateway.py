@@ -5,13 +5,16 @@ Every call the shop makes to Stripe passes through `Gateway._call`, which decide
   * retries: connection errors, 409, 5xx, `Stripe-Should-Retry: true`, and (unlike stripe-python) 429s and
     `lock_timeout`, with exponential backoff and full jitter, never past the deadline, never when Stripe says
     `Stripe-Should-Retry: false`; every retry of a POST reuses its idempotency key;
-  * a bulkhead (a cap on concurrent Stripe calls per process) and a circuit breaker (app.payments.breaker);
+  * a bulkhead (a cap on concurrent Stripe calls per process, see `bulkhead_size`) and a circuit breaker
+    (app.payments.breaker);
+  * the fleet's request rate: a turn from the shared budget (app.payments.rate_limit) before every attempt;
   * error classification: card / transient / configuration / programming, each a `PaymentError`.
 """
 from __future__ import annotations
 
 import logging
 import random
+import resource
 import threading
 import time
 from contextlib import contextmanager
@@ -26,8 +29,26 @@ from urllib3.exceptions import NewConnectionError
 from app.telemetry import metrics
 from app.payments.breaker import Breaker, BreakerOpen
 from app.payments.errors import UNAVAILABLE_MESSAGE, PaymentError, classify
+from app.payments.rate_limit import StripeRateLimiter
 
 log = logging.getLogger(__name__)
+
+# File descriptors an in-flight Stripe call holds (the shopper's socket, the socket to Stripe), and those a process
+# keeps for everything else (its database pool, Redis, logs, the metrics files, the listening socket).
+FDS_PER_CALL = 2
+FDS_RESERVED = 256
+READ_ENDPOINTS = (".retrieve", ".list")  # Stripe counts reads and writes against separate budgets
+
+
+def bulkhead_size(settings) -> int:
+    """Concurrent Stripe calls one process can afford to hold: STRIPE_MAX_CONCURRENCY, cut to what its open-files
+    limit and its database pool allow (a checkout keeps a pooled connection while it waits on Stripe): a call past
+    either would fail after waiting, where the bulkhead turns it away at once (docs/operations.md)."""
+    soft_files, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    by_files = (soft_files - FDS_RESERVED) // FDS_PER_CALL if soft_files != resource.RLIM_INFINITY else None
+    by_database = settings.db_pool_size + settings.db_max_overflow
+    return max(1, min(n for n in (settings.stripe_max_concurrency, by_files, by_database) if n is not None))
+
 
 @dataclass
 class RetryPolicy:
@@ -102,13 +123,15 @@ class Gateway:
     def __init__(self, settings, retry: RetryPolicy | None = None):
         self.settings = settings
         self.retry = retry or RetryPolicy(max_attempts=settings.stripe_max_network_retries + 1)
+        self.concurrency = bulkhead_size(settings)
         self.http = DeadlineRequestsClient(settings.stripe_connect_timeout, settings.stripe_read_timeout,
-                                           pool_size=settings.stripe_max_concurrency)
+                                           pool_size=self.concurrency)
         base = {"api": settings.stripe_api_base} if settings.stripe_api_base else None
         # Retries are done by `_call` (stripe-python's own would ignore 429s and the deadline).
         self.client = stripe.StripeClient(settings.stripe_secret_key or "sk_unset", base_addresses=base,
                                           max_network_retries=0, http_client=self.http)
-        self.bulkhead = threading.BoundedSemaphore(settings.stripe_max_concurrency)
+        self.bulkhead = threading.BoundedSemaphore(self.concurrency)
+        self.rate_limiter = StripeRateLimiter.from_settings(settings)
         self.admitted = _Admission()
         self.breaker = Breaker(fail_max=settings.breaker_fail_max, reset_timeout=settings.breaker_reset_timeout,
                                counts=lambda e: isinstance(e, PaymentError) and e.kind == "transient")
@@ -236,6 +259,11 @@ class Gateway:
         else:
             deadline_at = time.monotonic() + (deadline or self.settings.checkout_deadline)
         try:
+            # the first attempt's turn is taken outside the breaker: a refusal says nothing about Stripe's health
+            if not self.breaker.refusing() and not self._take_turn(endpoint, deadline_at):
+                metrics.STRIPE_ERRORS.labels("unavailable").inc()
+                log.warning("stripe call refused endpoint=%s: over the shop's Stripe request rate", endpoint)
+                raise PaymentError("unavailable", UNAVAILABLE_MESSAGE, status=503, code="rate_limited")
             with self.breaker.guard():
                 return self._with_retries(endpoint, send, idempotency_key, deadline_at)
         except BreakerOpen:
@@ -245,12 +273,24 @@ class Gateway:
             if admitted_until is None:
                 self.bulkhead.release()
 
+    def _take_turn(self, endpoint: str, deadline_at: float) -> bool:
+        """A turn from the fleet's Stripe request budget, waited for briefly and never past the deadline."""
+        budget = "read" if endpoint.endswith(READ_ENDPOINTS) else "write"
+        wait_until = min(time.monotonic() + self.settings.stripe_rate_limit_wait, deadline_at - 0.05)
+        return self.rate_limiter.take(budget, wait_until)
+
     def _with_retries(self, endpoint, send, idempotency_key, deadline_at: float) -> dict:
         options = {"idempotency_key": idempotency_key} if idempotency_key else {}
         attempt = network_failures = throttled = 0
         maybe_executed = False
+        failure = None
         while True:
             attempt += 1
+            if failure is not None and not self._take_turn(endpoint, deadline_at):
+                # no turn for the retry in time: the last attempt's failure stands (it may have been executed)
+                metrics.STRIPE_ERRORS.labels(failure.kind).inc()
+                _log_failure(endpoint, failure, attempt - 1)
+                raise failure from None
             started = time.monotonic()
             self.http.deadline.at = deadline_at
             try:

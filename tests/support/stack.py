@@ -191,11 +191,16 @@ class Stack:
         return pages_cpus
 
     def _gunicorn(self, port: int, role: str, nice: int = 0) -> subprocess.Popen:
+        """The pages' pool runs `web_threads` threads; the payments pool is sized as in production, by
+        gunicorn.conf.py from the bulkhead (GUNICORN_POOL=payments)."""
+        env = {**self.env, "DB_APPLICATION_NAME": role}
+        threads = ["--threads", str(self.web_threads)]
+        if role == PAYMENTS_ROLE:
+            env["GUNICORN_POOL"], threads = "payments", []
         return subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", str(self.web_workers),
-             "--threads", str(self.web_threads), "--timeout", "60", "app:create_app()"],
-            env={**self.env, "DB_APPLICATION_NAME": role}, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT,
-            preexec_fn=_niced(nice))
+             *threads, "--timeout", "60", "app:create_app()"],
+            env=env, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT, preexec_fn=_niced(nice))
 
     def start_worker(self, cron: bool = False) -> subprocess.Popen:
         args = [sys.executable, "worker.py", *self.worker_args] + ([] if cron else ["--no-cron"])
