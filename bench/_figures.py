@@ -2,12 +2,12 @@
 
     {"bench": "webhook_ingest", "command": "python -m bench.webhook_ingest --seconds 10",
      "database": "SQLite", "finished_at": "2026-12-01T10:00:00+00:00",
-     "figures": [{"name": "ingest_ratio", "label": "signed webhook / bare /healthz", "value": 0.51,
-                  "unit": "x", "goal": 0.62, "goal_op": ">=", "met": false}, ...],
+     "figures": [{"name": "webhook / this shop's bare /healthz", "value": 0.51, "unit": "x", "goal": ">= 0.62",
+                  "met": false}, ...],
      "series": {...}}
 
-`goal` and `goal_op` are null for a figure printed for context; `met` is then null too. `series` holds the raw
-numbers a plot needs; each bench documents its own keys.
+`name` is what the report's table shows. `goal` is null for a figure printed for context; `met` is then null
+too. `series` holds the raw numbers a plot needs; each bench documents its own keys.
 """
 from __future__ import annotations
 
@@ -19,17 +19,16 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 
-def figure(name: str, label: str, value: float | None, unit: str, goal: float | None = None,
-           goal_op: str | None = None) -> dict:
+def figure(name: str, value: float | None, unit: str, goal: float | None = None, goal_op: str = "<=") -> dict:
     """One figure; `goal_op` is ">=" or "<=" (the value must be at least / at most `goal`). A value that could
     not be measured (None or NaN) misses its goal."""
-    if value is not None and isinstance(value, float) and math.isnan(value):
+    if isinstance(value, float) and math.isnan(value):
         value = None
     met = None
     if goal is not None:
         met = value is not None and (value >= goal if goal_op == ">=" else value <= goal)
-    return {"name": name, "label": label, "value": value, "unit": unit, "goal": goal, "goal_op": goal_op,
-            "met": met}
+    return {"name": name, "value": round(value, 3) if isinstance(value, float) else value, "unit": unit,
+            "goal": None if goal is None else f"{goal_op} {goal:g}", "met": met}
 
 
 def command_line() -> str:

@@ -135,7 +135,7 @@ def main() -> None:
               f"{args.timeout:.0f} s")
         print(idle.line("anchor catalog, idle"))
         ideal = lambda shoppers: shoppers / (args.stripe_latency_ms / 1000)  # noqa: E731
-        figures = [figure("anchor_catalog_p99_idle", "samples shop: catalog p99, idle", idle.pct(99), "ms")]
+        figures = [figure("samples shop: catalog p99, idle", idle.pct(99), "ms")]
         goodput = []
         for shoppers, loaded, paid, turned_away in phases:
             rate = paid / args.seconds
@@ -143,14 +143,12 @@ def main() -> None:
             print(f"  paid checkouts: {paid} ({rate:.1f}/s; one Stripe round trip per shopper at a time allows "
                   f"{ideal(shoppers):.0f}/s), turned away: {turned_away}")
             figures += [
-                figure(f"anchor_paid_per_second_{shoppers}", f"samples shop: paid checkouts/s, {shoppers} shoppers",
+                figure(f"samples shop: paid checkouts/s, {shoppers} shoppers",
                        rate, "/s"),
-                figure(f"anchor_turned_away_{shoppers}", f"samples shop: shoppers turned away, {shoppers} shoppers",
+                figure(f"samples shop: shoppers turned away, {shoppers} shoppers",
                        turned_away, ""),
-                figure(f"anchor_catalog_p99_loaded_{shoppers}",
-                       f"samples shop: catalog p99, {shoppers} shoppers", loaded.pct(99), "ms"),
-                figure(f"anchor_catalog_errors_loaded_{shoppers}",
-                       f"samples shop: catalog errors, {shoppers} shoppers", loaded.errors, ""),
+                figure(f"samples shop: catalog p99, {shoppers} shoppers", loaded.pct(99), "ms"),
+                figure(f"samples shop: catalog errors, {shoppers} shoppers", loaded.errors, ""),
             ]
             goodput.append({"shoppers": shoppers, "paid_per_second": rate, "turned_away": turned_away,
                             "catalog_p99_ms": loaded.pct(99), "catalog_errors": loaded.errors})
