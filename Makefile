@@ -57,13 +57,15 @@ $(VENV)/.bench-installed: $(VENV)/.test-installed
 	touch $@
 
 # Every bench, then docs/benchmarks.md and its plots (docs/img/bench/) from their figures: about half an hour on two
-# cores. PostgreSQL at BENCH_DATABASE_URL (each bench creates a database of its own beside it).
+# cores. PostgreSQL at BENCH_DATABASE_URL (each bench creates a database of its own beside it). BENCH_ARGS adds
+# options of bench/report.py, such as --note "what else ran on the machine".
+BENCH_ARGS ?=
 bench: $(VENV)/.bench-installed
-	$(PY) -m bench.report
+	$(PY) -m bench.report $(BENCH_ARGS)
 
 # The same page from a reduced run (shorter phases, fewer rates, SQLite only), in under two minutes.
 bench-quick: $(VENV)/.bench-installed
-	$(PY) -m bench.report --quick
+	$(PY) -m bench.report --quick $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache test-results

@@ -77,15 +77,17 @@ def goodput(stability_runs: dict[str, dict], anchor: dict | None, path: Path) ->
     if not lines:
         return None
     latency_s = (anchor or {}).get("series", {}).get("stripe_latency_ms", 2000) / 1000
-    shoppers = sorted({point["shoppers"] for _, points, *_ in lines for point in points})
+    shoppers = [point["shoppers"] for _, points, *_ in lines for point in points]
     fig, axes = plt.subplots(figsize=SIZE)
     for label, points, style, colour in lines:
         points = sorted(points, key=lambda point: point["shoppers"])
         axes.plot([point["shoppers"] for point in points], [paid_per_second(point) for point in points], style,
                   color=colour, label=label)
-    axes.plot(shoppers, [n / latency_s for n in shoppers], color="lightgrey", label="shoppers / Stripe latency")
-    axes.plot(shoppers, [0.9 * n / latency_s for n in shoppers], ":", color="grey",
+    span = [0, 1.1 * max(shoppers)]
+    axes.plot(span, [n / latency_s for n in span], color="lightgrey", label="shoppers / Stripe latency")
+    axes.plot(span, [0.9 * n / latency_s for n in span], ":", color="grey",
               label="goal: 0.9 x shoppers / Stripe latency")
+    axes.set_xlim(span)
     axes.set_xlabel("shoppers checking out at once")
     axes.set_ylabel("paid checkouts per second")
     axes.set_title(f"Goodput with Stripe answering in {latency_s:g} s")
@@ -102,17 +104,20 @@ def ingest(ingest_runs: dict[str, dict], path: Path, labels: list[str], webhook:
         return None
     fig, axes = plt.subplots(figsize=SIZE)
     width = 0.8 / len(labels)
+    tallest = 0.0
     colours = ["tab:grey", "tab:blue", "silver", "tab:red"]
     for group, (database, document) in enumerate(ingest_runs.items()):
         throughput = document["series"].get("throughput", {})
         for n, label in enumerate(labels):
             x = group + (n - (len(labels) - 1) / 2) * width
+            tallest = max(tallest, throughput.get(label, 0))
             axes.bar(x, throughput.get(label, 0), width, color=colours[n % len(colours)],
                      label=label if group == 0 else None)
             if label == webhook and bare in throughput:
                 axes.hlines(ratio_goal * throughput[bare], x - width / 2, x + width / 2, colors="black",
                             linestyles=":", label=f"goal: {ratio_goal:g} x bare /healthz" if group == 0 else None)
     axes.set_xticks(range(len(ingest_runs)), list(ingest_runs))
+    axes.set_ylim(0, 1.45 * tallest or 1)  # room for the legend above the bars
     axes.set_ylabel("requests per second")
     axes.set_title("Webhook ingest beside the anchors (same gunicorn shape, same run)")
     axes.legend(fontsize=7, loc="upper right")

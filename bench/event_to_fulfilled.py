@@ -176,7 +176,7 @@ def main() -> None:
         if args.sweep:
             knees = knee_figures(curve)
             for knee in knees:
-                print(f"{knee['label']}: {knee['value']:.0f} events/s")
+                print(f"{knee['name']}: {knee['value']:.0f} events/s")
             figures += knees
         write_json(args.json, "event_to_fulfilled", database, figures, {"curve": curve})
     finally:
