@@ -9,6 +9,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
+from matplotlib.ticker import NullFormatter, ScalarFormatter  # noqa: E402
 
 SIZE = (7.0, 3.8)
 DPI = 90
@@ -135,9 +136,14 @@ def event_to_fulfilled(curves: dict[str, list[dict]], path: Path, goal_ms: float
             axes.plot([point["rate"] for point in points], [point["p99"] for point in points], "o",
                       linestyle=DATABASE_STYLES.get(database, "-"), color=WORKER_COLOURS.get(workers),
                       label=f"{database}, {workers} worker{'s' if workers > 1 else ''}")
-    axes.axhline(goal_ms, color="grey", linestyle=":", label=f"{goal_ms:g} ms")
+    axes.axhline(goal_ms, color="grey", linestyle=":", label=f"{goal_ms:g} ms: the knee")
     axes.set_xscale("log", base=2)
     axes.set_yscale("log")
+    rates = sorted({point["rate"] for curve in curves.values() for point in curve})
+    axes.set_xticks(rates, [f"{rate:g}" for rate in rates])
+    axes.xaxis.set_minor_formatter(NullFormatter())
+    axes.yaxis.set_major_formatter(ScalarFormatter())
+    axes.yaxis.set_minor_formatter(NullFormatter())
     axes.set_xlabel("events per second sent (log scale)")
     axes.set_ylabel("p99 received -> fulfilled, ms (log)")
     axes.set_title("Event to fulfilled: p99 against rate and workers")
