@@ -57,6 +57,7 @@ def number(value, unit: str = "") -> str:
         return str(value)
     if unit == "x":
         return f"{value:.3f}x"
+    unit = "/s" if unit == "1/s" else unit
     if float(value).is_integer() or abs(value) >= 100:
         text = f"{value:,.0f}"
     elif abs(value) >= 1:

@@ -48,6 +48,13 @@ def test_the_checkout_table_puts_the_shop_beside_the_samples_shop():
     assert "| 50 | SQLite | 24/s | 2/s | 12.000x | 0 | 0 |" in checkout_table([shop, anchor])
 
 
+def test_a_bench_not_run_leaves_the_anchor_alone_in_the_checkout_table():
+    anchor = BenchResult("anchor_checkout", None, "", document={"figures": [], "series": {
+        "goodput": [{"shoppers": 50, "paid_per_second": 2.5, "turned_away": 0}], "workers": 5}})
+    absent = BenchResult("checkout_stability", "SQLite", "", status="not run (quick)")
+    assert "| 50 | not run | n/a | 2.5/s | n/a | n/a | 0 |" in checkout_table([absent, anchor])
+
+
 def test_the_history_keeps_every_earlier_entry_and_takes_the_new_one_on_top():
     earlier = (f"# Benchmarks\n\nold table\n\n{KEPT_BELOW}\n\n## History\n\n**second run**\n\n**first run**\n\n"
                "## Tried and not kept\n\nnotes\n")
