@@ -174,7 +174,7 @@ def summary_line(run: Run, results: list[BenchResult], knee_ms: float = 500.0) -
         curve = series.get("curve", [])
         for workers in sorted({point["workers"] for point in curve}):
             under = [point["rate"] for point in curve if point["workers"] == workers and point["p99"] <= knee_ms]
-            knees.append(f"{database} {workers} worker(s) {number(max(under)) if under else 'none'}/s")
+            knees.append(f"{database} {workers} worker(s) {number(max(under), '/s') if under else 'none'}")
     if knees:
         parts.append("event to fulfilled, highest rate with p99 under 500 ms: " + ", ".join(knees))
     if not_run:
