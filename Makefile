@@ -8,7 +8,7 @@ PYTEST := $(PY) -m pytest
 # PARALLEL= runs everything in one process.
 PARALLEL ?= -n 3 --dist loadfile
 
-.PHONY: run test test-unit test-integration test-system test-e2e test-emulator test-postgres bench clean
+.PHONY: run test test-unit test-integration test-system test-e2e test-emulator test-postgres bench bench-quick clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -52,8 +52,20 @@ test-postgres: $(VENV)/.test-installed
 	TEST_DATABASE_URL=$${TEST_DATABASE_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/test} \
 	TEST_REDIS_URL=$${TEST_REDIS_URL:-redis://127.0.0.1:6379/0} $(PYTEST) $(PARALLEL) tests/integration tests/system
 
-bench: $(VENV)/.test-installed
-	for b in bench/[!_]*.py; do echo "== $$b"; $(PY) -m bench.$$(basename $$b .py) || exit 1; done
+$(VENV)/.bench-installed: $(VENV)/.test-installed
+	$(PY) -m pip install -q -e '.[bench]'
+	touch $@
+
+# Every bench, then docs/benchmarks.md and its plots (docs/img/bench/) from their figures: about half an hour on two
+# cores. PostgreSQL at BENCH_DATABASE_URL (each bench creates a database of its own beside it). BENCH_ARGS adds
+# options of bench/report.py, such as --note "what else ran on the machine".
+BENCH_ARGS ?=
+bench: $(VENV)/.bench-installed
+	$(PY) -m bench.report $(BENCH_ARGS)
+
+# The same page from a reduced run (shorter phases, fewer rates, SQLite only), in under two minutes.
+bench-quick: $(VENV)/.bench-installed
+	$(PY) -m bench.report --quick $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache test-results

@@ -1,11 +1,13 @@
 """Benchmark stripe-emulator: create+confirm throughput and memory after many PaymentIntents.
 
     python -m bench.emulator_throughput [--seconds 10] [--concurrency 32] [--count 100000] [--max-objects N]
+        [--json PATH]
 
 Starts the emulator as a subprocess (one process = one core), drives
 POST /v1/payment_intents (confirm=true, payment_method=pm_card_visa) from
 concurrent aiohttp clients, then creates --count PaymentIntents and reports the
 emulator's RSS (VmRSS from /proc/PID/status).
+Goal: at least 500 create+confirm/s on one core; memory bounded.
 """
 
 import argparse
@@ -15,6 +17,8 @@ import time
 from pathlib import Path
 
 import aiohttp
+
+from bench._figures import figure, write_json
 
 from tests.support.emulator import EMULATOR_SECRET_KEY as KEY, EmulatorProcess
 from tests.support.net import ROOT
@@ -60,6 +64,7 @@ def main():
     p.add_argument("--concurrency", type=int, default=32)
     p.add_argument("--count", type=int, default=100_000)
     p.add_argument("--max-objects", type=int, default=None)
+    p.add_argument("--json", default=None, metavar="PATH", help="also write the figures to PATH")
     args = p.parse_args()
     extra = ["--max-objects", str(args.max_objects)] if args.max_objects else []
     emulator = EmulatorProcess(*extra)
@@ -70,12 +75,18 @@ def main():
         ok = counts.get(200, 0)
         print(f"create+confirm: {ok} succeeded in {elapsed:.1f}s = {ok / elapsed:.0f} confirms/s "
               f"(concurrency {args.concurrency}, statuses {counts})")
-        print(f"RSS after throughput run: {rss_mb(proc.pid):.1f} MB")
+        rss_after_run = rss_mb(proc.pid)
+        print(f"RSS after throughput run: {rss_after_run:.1f} MB")
+        figures = [figure("create+confirm/s on one core", ok / elapsed, "/s", 500, ">="),
+                   figure("RSS after the throughput run", rss_after_run, "MB")]
         if args.count:
             counts, elapsed = asyncio.run(drive(base, args.concurrency, count=args.count))
             print(f"created {counts.get(200, 0)} more PaymentIntents in {elapsed:.1f}s "
                   f"({counts.get(200, 0) / elapsed:.0f}/s)")
-            print(f"RSS after {args.count} more PaymentIntents: {rss_mb(proc.pid):.1f} MB")
+            rss_after_count = rss_mb(proc.pid)
+            print(f"RSS after {args.count} more PaymentIntents: {rss_after_count:.1f} MB")
+            figures.append(figure(f"RSS after {args.count} more PaymentIntents", rss_after_count, "MB"))
+        write_json(args.json, "emulator_throughput", None, figures)
     finally:
         emulator.stop()
 

@@ -1,0 +1,1 @@
+# The anchors run on gunicorn's defaults: the command line sets the bind address, workers and threads.
