@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from bench._plots import paid_per_second
+from bench._figures import paid_per_second
 
 KEPT_BELOW = "<!-- bench/report.py keeps everything below this line; each run adds its line at the top of History -->"
 HISTORY = "## History"

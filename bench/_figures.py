@@ -53,3 +53,8 @@ def percentile(values: list[float], p: float) -> float:
         return float("nan")
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
+
+
+def paid_per_second(point: dict) -> float | None:
+    """A goodput point's paid checkouts per second (the stability bench names it paid_per_s)."""
+    return point.get("paid_per_s", point.get("paid_per_second"))

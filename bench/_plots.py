@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bench._figures import paid_per_second
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -22,11 +24,6 @@ def _save(fig, path: Path) -> Path:
     fig.savefig(path, dpi=DPI)
     plt.close(fig)
     return path
-
-
-def paid_per_second(point: dict) -> float | None:
-    """A goodput point's paid checkouts per second (the stability bench names it paid_per_s)."""
-    return point.get("paid_per_s", point.get("paid_per_second"))
 
 
 def _cumulative(latencies: list[float]):
