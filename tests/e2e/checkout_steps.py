@@ -47,3 +47,21 @@ def fill_card(page, number: str, expiry: str = "12 / 34", cvc: str = "123", post
 
 def pay(page) -> None:
     page.locator("#pay-button").click()
+
+
+def tab_until(page, test: str, limit: int = 40) -> None:
+    """Press Tab until the page's `test` (a JS expression) holds."""
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        if page.evaluate(test):
+            return
+    raise AssertionError(f"never reached by Tab: {test}")
+
+
+def tab_in_frame_until(page, frame, name: str, limit: int = 12) -> None:
+    """Press Tab until the field named `name` inside `frame` (an Element's iframe) has the focus."""
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        if frame.evaluate("() => document.activeElement && document.activeElement.name") == name:
+            return
+    raise AssertionError(f"never reached by Tab: {name} in {frame.url}")

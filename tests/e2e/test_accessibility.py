@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import expect
 
 import storefront as sf
-from checkout_steps import ADDRESS_FRAME
+from checkout_steps import ADDRESS_FRAME, tab_in_frame_until, tab_until
 
 
 @pytest.fixture(autouse=True)
@@ -104,51 +104,37 @@ def test_focus_is_visible_on_every_control(shop, shop_page):
         assert outline[0] != "none" and outline[1] != "0px", outline
 
 
-def _tab_until(page, test, limit=40):
-    for _ in range(limit):
-        page.keyboard.press("Tab")
-        if page.evaluate(test):
-            return
-    raise AssertionError(f"never reached by Tab: {test}")
-
-
-def _tab_in_frame_until(page, frame, name, limit=10):
-    for _ in range(limit):
-        page.keyboard.press("Tab")
-        if frame.evaluate("() => document.activeElement && document.activeElement.name") == name:
-            return
-    raise AssertionError(f"never reached by Tab: {name} in the payment frame")
 
 
 def test_a_whole_purchase_with_the_keyboard_alone(shop, shop_page):
     page = shop_page
     page.goto(shop.url + "/")
-    _tab_until(page, "() => document.activeElement.textContent.trim() === 'Add Enamel Camp Mug to cart'")
+    tab_until(page, "() => document.activeElement.textContent.trim() === 'Add Enamel Camp Mug to cart'")
     page.keyboard.press("Enter")
     page.wait_for_url("**/cart")
-    _tab_until(page, "() => document.activeElement.textContent.trim() === 'Check out'")
+    tab_until(page, "() => document.activeElement.textContent.trim() === 'Check out'")
     page.keyboard.press("Enter")
     page.wait_for_url("**/checkout")
     page.locator(ADDRESS_FRAME).wait_for()
-    _tab_until(page, "() => document.activeElement.id === 'email'")
+    tab_until(page, "() => document.activeElement.id === 'email'")
     page.keyboard.type("keys@example.com")
     address = next(f for f in page.frames if "elements-inner-address" in f.url)
     address.locator("#name").wait_for()
     for name, typed in (("name", "Kim Keys"), ("line1", "1 Market St"), ("city", "San Francisco"),
                         ("state", "California"), ("postalCode", "94105")):
-        _tab_in_frame_until(page, address, name)
+        tab_in_frame_until(page, address, name)
         page.keyboard.type(typed)
     page.locator("#pay-button:not([disabled])").wait_for()  # the shop has quoted the address
     frame = next(f for f in page.frames if "elements-inner-payment" in f.url)
-    _tab_in_frame_until(page, frame, "number")
+    tab_in_frame_until(page, frame, "number")
     page.keyboard.type("4242424242424242")
-    _tab_in_frame_until(page, frame, "expiry")
+    tab_in_frame_until(page, frame, "expiry")
     page.keyboard.type("1234")
-    _tab_in_frame_until(page, frame, "cvc")
+    tab_in_frame_until(page, frame, "cvc")
     page.keyboard.type("123")
-    _tab_in_frame_until(page, frame, "postalCode")
+    tab_in_frame_until(page, frame, "postalCode")
     page.keyboard.type("12345")
-    _tab_until(page, "() => document.activeElement.id === 'pay-button'", limit=5)
+    tab_until(page, "() => document.activeElement.id === 'pay-button'", limit=5)
     page.keyboard.press("Enter")
     page.wait_for_url(sf.ORDER_URL)
     expect(page.get_by_test_id("order-state")).to_have_text(sf.PREPARING, timeout=20000)

@@ -12,7 +12,8 @@ from redis import Redis
 from sqlalchemy import create_engine, text
 
 import storefront as sf
-from checkout_steps import ADDRESS_FRAME, SAN_FRANCISCO, add_to_cart, fill_address, fill_card, pay
+from checkout_steps import (ADDRESS_FRAME, SAN_FRANCISCO, add_to_cart, fill_address, fill_card, pay, tab_in_frame_until,
+                            tab_until)
 from tests.support.stack import Stack
 
 LIVE = os.environ.get("E2E_STRIPE") == "live"
@@ -114,20 +115,6 @@ def test_an_unknown_code_is_said_plainly_and_the_total_stays_without_it(taxed_sh
     sf.assert_accessible(page)
 
 
-def _tab_until(page, test: str, limit: int = 40) -> None:
-    for _ in range(limit):
-        page.keyboard.press("Tab")
-        if page.evaluate(test):
-            return
-    raise AssertionError(f"never reached by Tab: {test}")
-
-
-def _tab_in_frame_until(page, frame, name: str, limit: int = 12) -> None:
-    for _ in range(limit):
-        page.keyboard.press("Tab")
-        if frame.evaluate("() => document.activeElement && document.activeElement.name") == name:
-            return
-    raise AssertionError(f"never reached by Tab: {name}")
 
 
 def test_a_purchase_with_address_shipping_and_code_by_keyboard_alone(taxed_shop, page):
@@ -137,17 +124,17 @@ def test_a_purchase_with_address_shipping_and_code_by_keyboard_alone(taxed_shop,
     add_to_cart(page, taxed_shop.url, PRESS[0])
     page.goto(taxed_shop.url + "/checkout")
     page.locator(ADDRESS_FRAME).wait_for()
-    _tab_until(page, "() => document.activeElement.id === 'email'")
+    tab_until(page, "() => document.activeElement.id === 'email'")
     page.keyboard.type("keys@example.com")
     address = next(f for f in page.frames if "elements-inner-address" in f.url)
     address.locator("#name").wait_for()
     for name, typed in (("name", "Kim Keys"), ("line1", "1 Market St"), ("city", "San Francisco"),
                         ("state", "California"), ("postalCode", "94105")):
-        _tab_in_frame_until(page, address, name)
+        tab_in_frame_until(page, address, name)
         page.keyboard.type(typed)
-    _tab_until(page, "() => document.activeElement.name === 'shipping_method'")
+    tab_until(page, "() => document.activeElement.name === 'shipping_method'")
     page.keyboard.press("ArrowDown")  # the radio group: standard -> express
-    _tab_until(page, "() => document.activeElement.id === 'discount-code'")
+    tab_until(page, "() => document.activeElement.id === 'discount-code'")
     page.keyboard.type("SAVE10")
     page.keyboard.press("Enter")  # applies the code, never pays
     expect(page.locator("#discount-message")).to_have_text(re.compile("Code SAVE10 applied"))
@@ -155,9 +142,9 @@ def test_a_purchase_with_address_shipping_and_code_by_keyboard_alone(taxed_shop,
     page.locator("#pay-button:not([disabled])").wait_for()
     card = next(f for f in page.frames if "elements-inner-payment" in f.url)
     for name, typed in (("number", "4242424242424242"), ("expiry", "1234"), ("cvc", "123"), ("postalCode", "94105")):
-        _tab_in_frame_until(page, card, name)
+        tab_in_frame_until(page, card, name)
         page.keyboard.type(typed)
-    _tab_until(page, "() => document.activeElement.id === 'pay-button'", limit=5)
+    tab_until(page, "() => document.activeElement.id === 'pay-button'", limit=5)
     page.keyboard.press("Enter")
     page.wait_for_url(sf.ORDER_URL)
     expect(page.get_by_test_id("order-discount")).to_be_visible()
