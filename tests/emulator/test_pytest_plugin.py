@@ -69,6 +69,11 @@ def test_fixtures_give_a_working_emulator_faults_and_webhooks(project):
                                                                      "payment_intent.canceled"]
             with pytest.raises(AssertionError, match="no matching webhook event"):
                 webhook_collector.wait_for("charge.refunded", timeout=0.2)
+            # an attempt is recorded once the collector's answer is back, just after the collector saw it
+            import time
+            deadline = time.time() + 10
+            while not stripe_emulator.control.webhook_attempts(event=canceled["id"]) and time.time() < deadline:
+                time.sleep(0.02)
             attempts = stripe_emulator.control.webhook_attempts(event=canceled["id"])
             assert [a["status"] for a in attempts] == [200]
     """)
