@@ -234,6 +234,9 @@ class PaymentAttempt(db.Model):
     status: Mapped[str] = mapped_column(String(40), default="sending")
     outcome: Mapped[str | None] = mapped_column(Text, nullable=True)  # the JSON answer given to the browser
     http_status: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # The create-and-confirm parameters this attempt sent, JSON, until it settles: a lost answer is found by sending
+    # them again under the same key (Stripe then replays its stored answer). Holds the token id, never card data.
+    request: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     order: Mapped[Order] = relationship(back_populates="attempts")

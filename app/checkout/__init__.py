@@ -190,7 +190,9 @@ def confirm():
                 if order is None and attempt_id != cart.checkout_attempt():
                     return _error("Your cart changed since this page was loaded. Nothing was charged: please "
                                   "review your order.", 409, "checkout")
-                shipping = service.token_shipping(token, gateway, settings)
+                # The address the page's signed quote was priced for goes on the PaymentIntent, where it takes
+                # precedence over the token's; only a confirm without one reads the token's (a round trip more).
+                shipping = (shown and quotes.shipping_of(shown)) or service.token_shipping(token, gateway, settings)
                 if order is None:
                     lines = cart.lines()
                     current = service.current_quote(lines, shipping, shown, settings, gateway)

@@ -174,6 +174,7 @@ def sign(quote: Quote, attempt_id: str, secret_key: str) -> str:
     payload = {
         "attempt": attempt_id, "total": quote.total, "method": quote.priced.shipping.method,
         "code": quote.priced.code or "", "address": quote.shipping.fingerprint,
+        "shipping": {"name": quote.shipping.name, "address": quote.shipping.address, "phone": quote.shipping.phone},
         "items": [[line.item.product_id, line.item.quantity, line.item.unit_price] for line in quote.priced.items],
         "calculation": quote.calculation_id, "expires_at": quote.calculation_expires_at, "tax": quote.tax,
         "line_tax": list(quote.line_tax), "inputs": quote.inputs,
@@ -188,6 +189,15 @@ def load(text: str, secret_key: str) -> dict | None:
     except BadSignature:
         return None
     return payload if isinstance(payload, dict) else None
+
+
+def shipping_of(shown: dict) -> Shipping | None:
+    """The delivery details a signed quote was priced for (None in a quote signed before it carried them)."""
+    value = shown.get("shipping")
+    if not isinstance(value, dict) or not isinstance(value.get("address"), dict):
+        return None
+    shipping = Shipping(str(value.get("name") or ""), value["address"], str(value.get("phone") or ""))
+    return shipping if shipping.fingerprint == shown.get("address") else None
 
 
 def as_json(quote: Quote, signed: str, attempt_id: str, money) -> dict:

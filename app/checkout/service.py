@@ -52,6 +52,8 @@ ADDRESS_DIFFERS = ("The delivery address sent with your payment isn't the one yo
                    "was charged: please check your address, then pay again.")
 DETAILS_CHANGED = ("Your delivery details changed since this order was started. Nothing was charged: please review "
                    "your order, then pay again.")
+ANOTHER_PAYMENT = ("Another payment for this order is under way. Please wait for it on your order page before "
+                   "paying again.")
 TOKEN_UNUSABLE = "Your payment details could not be read. Nothing was charged: please enter them again."
 
 
@@ -266,13 +268,11 @@ def pay(order: Order, confirmation_token: str, gateway: Gateway, order_url: str)
         return _replay(attempt)
 
     try:
-        if not order.payment_intent_id:
-            _create_intent(order, gateway)  # a failure here charged nothing: no confirm was sent
-    except PaymentError as error:
-        return _failed(order, attempt, error, order_url, gateway)
-    try:
-        intent = gateway.confirm(order.payment_intent_id, confirmation_token=confirmation_token,
-                                 idempotency_key=attempt.idempotency_key, return_url=order_url)
+        if order.payment_intent_id:  # an earlier attempt made it (declined, or left at 3-D Secure): pay it now
+            intent = gateway.confirm(order.payment_intent_id, confirmation_token=confirmation_token,
+                                     idempotency_key=attempt.idempotency_key, return_url=order_url)
+        else:
+            intent = _create_and_confirm(order, attempt, confirmation_token, gateway, order_url)
     except PaymentError as error:
         already = error.payment_intent or {}
         if error.code == "payment_intent_unexpected_state" and already.get("status") in TAKEN:
@@ -291,10 +291,22 @@ def find_outcome(attempt_id: int, gateway: Gateway, window: float) -> str:
     if attempt is None or attempt.status not in AttemptStatus.UNSETTLED:
         return "settled"
     order = attempt.order
-    if order.state != OrderState.PENDING or not order.payment_intent_id:
+    if order.state != OrderState.PENDING:
         return f"order_{order.state}"
-    intent = gateway.retrieve_payment_intent(order.payment_intent_id, expand=("payment_method",))  # may raise:
-    # a PaymentError makes RQ retry the job
+    if order.payment_intent_id:
+        intent = gateway.retrieve_payment_intent(order.payment_intent_id, expand=("payment_method",))  # may
+        # raise: a PaymentError makes RQ retry the job
+    elif attempt.request:
+        try:
+            intent = _send_again(attempt, gateway)
+        except PaymentError as error:
+            if error.kind in ("transient", "unavailable"):
+                raise  # RQ retries the job
+            _failed(order, attempt, error, "", gateway)
+            log.info("payment outcome found attempt=%s order=%s refused=%s", attempt_id, order.public_id, error.code)
+            return attempt.status
+    else:
+        return "no_intent"
     status = intent.get("status")
     error = intent.get("last_payment_error") or {}
     earlier_failure = any(other.status == "failed" for other in order.attempts if other.number < attempt.number)
@@ -348,21 +360,49 @@ def waiting_for_bank(order: Order, gateway: Gateway) -> dict | None:
     return intent
 
 
-def _create_intent(order: Order, gateway: Gateway) -> None:
-    """One PaymentIntent per order, whatever the attempts: its key is derived from the order alone, so a
-    create that timed out is replayed by Stripe rather than repeated (no second intent, no second charge)."""
+def _create_and_confirm(order: Order, attempt: PaymentAttempt, confirmation_token: str, gateway: Gateway,
+                        order_url: str) -> dict:
+    """The happy path's one Stripe round trip: create the order's PaymentIntent and confirm it in the same call
+    (`confirm=true` with the ConfirmationToken), under the attempt's key. Its parameters are stored first, so an
+    answer lost on the way is found by sending them again (`find_outcome`). Only one attempt may be creating: a
+    second intent for the order could be a second charge, so while another attempt's create may still be running
+    or its answer is unknown, this one is refused (CheckoutError 409) and that one is followed to its end."""
     metadata = {"order_id": order.public_id}
     if order.tax_calculation_id:  # Stripe Tax's calculation this amount was worked out with
         metadata["tax_calculation"] = order.tax_calculation_id
     shipping = None
-    if order.shipping_address:
+    if order.shipping_address:  # the address the order was priced for; it takes precedence over the token's
         shipping = quotes.Shipping(order.shipping_name or "", json.loads(order.shipping_address),
                                    order.shipping_phone or "").for_stripe()
-    intent = gateway.create_payment_intent(amount=order.amount, currency=order.currency, metadata=metadata,
-                                           idempotency_key=f"order-{order.public_id}-intent",
+    params = gateway.payment_intent_params(amount=order.amount, currency=order.currency, metadata=metadata,
                                            capture_method=gateway.settings.capture, shipping=shipping)
-    order.payment_intent_id = intent["id"]
-    db.session.commit()
+    # the payment method comes back whole: its brand and last four are what the receipt shows
+    params.update(confirm=True, confirmation_token=confirmation_token, return_url=order_url,
+                  expand=["payment_method"])
+    attempt.request = json.dumps(params)
+    db.session.commit()  # written before looking for other creates: of two racing attempts, the later sees the
+    # earlier (both may refuse; never both send)
+    creating = db.session.scalars(select(PaymentAttempt).where(
+        PaymentAttempt.order_id == order.id, PaymentAttempt.id != attempt.id,
+        PaymentAttempt.request.is_not(None))).all()
+    db.session.refresh(order)
+    if creating or order.payment_intent_id:
+        for other in creating:
+            if other.status == AttemptStatus.SENDING and not still_sending(other, gateway.settings.checkout_deadline):
+                other.status = AttemptStatus.UNKNOWN  # its request never came back (a process stopped)
+        attempt.status, attempt.request = AttemptStatus.ERROR, None  # nothing sent: the same token asks again
+        db.session.commit()
+        for other in creating:
+            if other.status == AttemptStatus.UNKNOWN:
+                enqueue_outcome_check(other.id)
+        raise CheckoutError(ANOTHER_PAYMENT, 409)
+    return _send_again(attempt, gateway)
+
+
+def _send_again(attempt: PaymentAttempt, gateway: Gateway) -> dict:
+    """The attempt's stored create-and-confirm, sent under its key: the first time, or again to learn what became
+    of it (Stripe answers a repeat with its stored answer; one it never received is carried out now)."""
+    return gateway.send_payment_intent(json.loads(attempt.request), idempotency_key=attempt.idempotency_key)
 
 
 def _paid(order_url: str) -> Answer:
@@ -465,6 +505,7 @@ def _failed(order: Order, attempt: PaymentAttempt, error: PaymentError, order_ur
         body["decline_code"] = error.decline_code
         transition(order, OrderState.PAYMENT_FAILED, f"declined at checkout: {error.decline_code or error.code}")
         return _finish(attempt, body, 402)
+    attempt.request = None  # Stripe took nothing: a retry builds and sends the request afresh
     db.session.commit()
     holds.release(order, f"attempt_{error.kind}", gateway.settings.checkout_deadline, finished=attempt)
     if error.kind in ("transient", "unavailable"):
@@ -474,6 +515,7 @@ def _failed(order: Order, attempt: PaymentAttempt, error: PaymentError, order_ur
 
 def _finish(attempt: PaymentAttempt, body: dict, status: int) -> Answer:
     attempt.status = body["status"]
+    attempt.request = None  # settled: the intent's id is known, or nothing was created
     attempt.http_status = status
     if body["status"] != "requires_action":  # that answer carries a client secret: Stripe replays it instead
         attempt.outcome = json.dumps(body)

@@ -139,8 +139,9 @@ class Gateway:
     @contextmanager
     def admission(self, deadline: float | None = None):
         """One shopper request's share of Stripe: a single bulkhead slot and a single deadline for all the calls
-        it makes (create, then confirm). Refused at once, before the shop does any work for the request, when
-        every slot is taken or the breaker is open and not yet due for a probe."""
+        it makes (the token read when it must be, then the create-and-confirm). Refused at once, before the shop
+        does any work for the request, when every slot is taken or the breaker is open and not yet due for a
+        probe."""
         if self.breaker.refusing():
             metrics.STRIPE_ERRORS.labels("unavailable").inc()
             raise PaymentError("unavailable", UNAVAILABLE_MESSAGE, status=503, code="circuit_open")
@@ -155,9 +156,8 @@ class Gateway:
             self.bulkhead.release()
 
     # ---- the calls the shop makes -------------------------------------------------------------
-    def create_payment_intent(self, *, amount: int, currency: str, metadata: dict, idempotency_key: str,
-                              deadline: float | None = None, capture_method: str = "automatic",
-                              shipping: dict | None = None) -> dict:
+    def payment_intent_params(self, *, amount: int, currency: str, metadata: dict, capture_method: str = "automatic",
+                              shipping: dict | None = None) -> dict[str, Any]:
         # the methods named, as the checkout's Payment Element names them (deferred-intent mode must match)
         params: dict[str, Any] = {"amount": amount, "currency": currency, "metadata": metadata,
                                   "payment_method_types": list(self.settings.payment_method_types)}
@@ -165,6 +165,19 @@ class Gateway:
             params["capture_method"] = "manual"
         if shipping:
             params["shipping"] = shipping
+        return params
+
+    def create_payment_intent(self, *, amount: int, currency: str, metadata: dict, idempotency_key: str,
+                              deadline: float | None = None, capture_method: str = "automatic",
+                              shipping: dict | None = None) -> dict:
+        params = self.payment_intent_params(amount=amount, currency=currency, metadata=metadata,
+                                            capture_method=capture_method, shipping=shipping)
+        return self.send_payment_intent(params, idempotency_key=idempotency_key, deadline=deadline)
+
+    def send_payment_intent(self, params: dict, *, idempotency_key: str, deadline: float | None = None) -> dict:
+        """`POST /v1/payment_intents` with exactly these parameters: with `confirm=true` and a ConfirmationToken it
+        creates and confirms in one round trip. Sent again with the same key and parameters, Stripe replays its
+        stored answer instead of paying twice."""
         return self._call("payment_intents.create", lambda opts: self.client.v1.payment_intents.create(
             params=params, options=opts), idempotency_key, deadline)
 

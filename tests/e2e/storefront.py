@@ -207,7 +207,7 @@ def unknown_outcome(page, shop):
     confirmed and not to pay again (the shop's own check finds it paid afterwards)."""
     checkout(page, shop)
     fill_card(page, CARD)
-    shop.emulator.ctl("POST", "/_emulator/faults", {"route": "POST /v1/payment_intents/*/confirm",
+    shop.emulator.ctl("POST", "/_emulator/faults", {"route": "POST /v1/payment_intents",
                                                     "latency_ms": 12000, "count": 1})
     page.locator("#pay-button").click()
     page.wait_for_url(ORDER_URL, timeout=30000)

@@ -56,8 +56,8 @@ def test_should_retry_false_is_honoured(checkout, emulator):
     shopper = checkout()
     _fault(emulator, route=PI_ROUTE, status=500, should_retry=False, count=5)
     response = shopper.confirm(shopper.token())
-    assert response.status_code == 503
-    assert response.json["error"] == UNAVAILABLE_MESSAGE
+    # not retried; and a 500 on the create-and-confirm may have come after the payment, so the shop doesn't know
+    assert response.status_code == 202 and response.json["status"] == "unknown"
     assert len([r for r in _posts(emulator) if r["path"] == "/v1/payment_intents"]) == 1
 
 
@@ -233,8 +233,8 @@ def test_one_deadline_covers_every_stripe_call_of_a_checkout(make_app, stripe_se
     app = make_app(stripe_settings.with_overrides(stripe_read_timeout=3.0, checkout_deadline=4.0))
     shopper = Checkout(app, emulator)
     token = shopper.token()
-    _fault(emulator, route=PI_ROUTE, latency_ms=2500)  # the create answers, late
-    _fault(emulator, route="POST /v1/payment_intents/*/confirm", hang=True)  # the confirm never does
+    _fault(emulator, route="GET /v1/confirmation_tokens/*", latency_ms=2500)  # the token read answers, late
+    _fault(emulator, route=PI_ROUTE, hang=True)  # the create-and-confirm never does
     started = time.monotonic()
     response = shopper.confirm(token)
     elapsed = time.monotonic() - started

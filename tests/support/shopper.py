@@ -37,8 +37,11 @@ def confirmation_token(emulator_api: str, payment_method: str = "pm_card_visa", 
     return response.json()["id"]
 
 
-def confirm_body(token: str, attempt_id: str, email: str) -> dict:
-    return {"confirmation_token": token, "attempt_id": attempt_id, "email": email}
+def confirm_body(token: str, attempt_id: str, email: str, quote: str | None = None) -> dict:
+    body = {"confirmation_token": token, "attempt_id": attempt_id, "email": email}
+    if quote is not None:
+        body["quote"] = quote
+    return body
 
 
 class Shopper:
@@ -47,11 +50,24 @@ class Shopper:
     def __init__(self, stack):
         self.stack = stack
         self.http = requests.Session()
+        self.signed_quote: str | None = None
 
     def buy(self, product_id: str = "enamel-mug", quantity: int = 1, payment_method: str = "pm_card_visa",
             timeout: float = 30) -> tuple[int, dict]:
         self.open_checkout(product_id, quantity, timeout)
+        self.quote(timeout=timeout)
         return self.confirm(self.confirmation_token(payment_method), timeout=timeout)
+
+    def quote(self, shipping: dict | None = None, method: str = "standard", timeout: float = 30) -> dict:
+        """Ask for the breakdown as the page does once the address is entered: the confirm sends it back."""
+        response = self.http.post(f"{self.stack.url}/checkout/quote", timeout=timeout,
+                                  headers={"X-CSRFToken": self.csrf},
+                                  json={"attempt_id": self.attempt_id, "shipping": shipping or SHIPPING,
+                                        "shipping_method": method})
+        response.raise_for_status()
+        answer = response.json()
+        self.signed_quote, self.attempt_id = answer["quote"], answer["attempt_id"]
+        return answer
 
     def open_checkout(self, product_id: str = "enamel-mug", quantity: int = 1, timeout: float = 30) -> None:
         """Put the product in the cart and load the checkout page (its attempt id and CSRF token)."""
@@ -68,7 +84,8 @@ class Shopper:
     def confirm(self, token: str, timeout: float = 30) -> tuple[int, dict]:
         response = self.http.post(f"{self.stack.payments_url}/checkout/confirm", timeout=timeout,
                                   headers={"X-CSRFToken": self.csrf},
-                                  json=confirm_body(token, self.attempt_id, "storm@example.com"))
+                                  json=confirm_body(token, self.attempt_id, "storm@example.com",
+                                                    self.signed_quote))
         self.last_response = response
         return response.status_code, response.json()
 

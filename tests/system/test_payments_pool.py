@@ -49,7 +49,8 @@ def test_past_its_bulkhead_a_checkout_is_answered_at_once(tmp_path):
         stack.emulator.ctl("POST", "/_emulator/faults", {"route": "POST /v1/payment_intents*", "latency_ms": 3000})
         with ThreadPoolExecutor(2) as pool:
             held = [pool.submit(shopper.confirm, shopper.token, 60) for shopper in slow]
-            stack.wait_until(lambda: len(stack.emulator.requests_log("/v1/payment_intents")) >= 2, timeout=10,
+            # each holds its slot from its token read (answered at once) to the end of its 3 s create
+            stack.wait_until(lambda: len(stack.emulator.requests_log("/v1/confirmation_tokens")) >= 2, timeout=10,
                              interval=0.05)
             started = time.monotonic()
             status, body = late.confirm(late.token)

@@ -1,0 +1,181 @@
+"""A checkout's happy path is one Stripe round trip: the first attempt creates and confirms the PaymentIntent in
+one call under its own key. An answer lost on the way is found by sending the same request again (Stripe replays
+what it did, or does it now); while one attempt's create may be running, no other attempt creates a second
+intent, so an order is charged at most once."""
+from __future__ import annotations
+
+import json
+import time
+from datetime import timedelta
+
+import stripe
+
+from app.checkout import service
+from app.models import AttemptStatus, Order, OrderState, PaymentAttempt, db, utcnow
+from app.payments import PaymentError, get_gateway
+from tests.support.emulator import EMULATOR_SECRET_KEY
+from tests.support.shopper import SHIPPING, Checkout
+
+PI_ROUTE = "POST /v1/payment_intents"
+
+
+def _fault(emulator, **fault):
+    return emulator.ctl("POST", "/_emulator/faults", fault)
+
+
+def _calls_since(emulator, seen: int) -> list[tuple[str, str]]:
+    """The shop's Stripe calls after the first `seen` logged requests."""
+    return [(r["method"], r["path"]) for r in emulator.requests_log()[seen:]]
+
+
+def _created(emulator) -> int:
+    return emulator.ctl("GET", "/_emulator/stats")["payment_intents"]["created"]
+
+
+def _wait_for_created(emulator, count: int, timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while _created(emulator) < count:
+        assert time.monotonic() < deadline, "the slow create never finished at Stripe"
+        time.sleep(0.05)
+
+
+def _attempts(app, attempt_id: str) -> list[PaymentAttempt]:
+    with app.app_context():
+        order = db.session.query(Order).filter_by(attempt_id=attempt_id).one()
+        attempts = list(order.attempts)
+        db.session.expunge_all()
+        return attempts
+
+
+def _order(app, attempt_id: str) -> Order:
+    with app.app_context():
+        order = db.session.query(Order).filter_by(attempt_id=attempt_id).one()
+        db.session.expunge(order)
+        return order
+
+
+def _find_outcome(app, attempt: PaymentAttempt, timeout: float = 30) -> str:
+    """The worker's job, run as RQ's retries would run it until it knows."""
+    deadline = time.monotonic() + timeout
+    with app.app_context():
+        while True:
+            try:
+                return service.find_outcome(attempt.id, get_gateway(app), window=60)
+            except (service.OutcomeNotKnownYet, PaymentError):  # e.g. the first request still running at Stripe
+                assert time.monotonic() < deadline, "the outcome was never found"
+                db.session.rollback()
+                time.sleep(0.2)
+
+
+def test_a_quoted_checkout_makes_one_stripe_call(stripe_app, emulator):
+    shopper = Checkout(stripe_app, emulator)
+    quote = shopper.quote().json["quote"]
+    token = shopper.token()
+    seen = len(emulator.requests_log())
+    response = shopper.confirm(token, quote=quote)
+    assert response.status_code == 200 and response.json["status"] == "succeeded", response.json
+    assert _calls_since(emulator, seen) == [("POST", "/v1/payment_intents")]  # no token read, no separate confirm
+    assert _order(stripe_app, shopper.attempt_id).state == OrderState.PAID
+    assert _attempts(stripe_app, shopper.attempt_id)[0].request is None  # settled: nothing kept to send again
+
+
+def test_a_checkout_without_a_quote_reads_the_token_for_its_address_first(stripe_app, emulator):
+    shopper = Checkout(stripe_app, emulator)
+    token = shopper.token()
+    seen = len(emulator.requests_log())
+    assert shopper.confirm(token).json["status"] == "succeeded"
+    calls = _calls_since(emulator, seen)
+    assert calls[0][0] == "GET" and calls[0][1].startswith("/v1/confirmation_tokens/")
+    assert calls[1:] == [("POST", "/v1/payment_intents")]
+
+
+def test_the_payment_intent_ships_to_the_quoted_address_whatever_the_token_says(stripe_app, emulator):
+    shopper = Checkout(stripe_app, emulator)
+    quote = shopper.quote().json["quote"]
+    elsewhere = {**SHIPPING, "address": {**SHIPPING["address"], "line1": "1 Elsewhere Road", "city": "Nowhere"}}
+    response = shopper.confirm(shopper.token(shipping=elsewhere), quote=quote)
+    assert response.status_code == 200, response.json
+    order = _order(stripe_app, shopper.attempt_id)
+    client = stripe.StripeClient(EMULATOR_SECRET_KEY, base_addresses={"api": emulator.api})
+    intent = client.v1.payment_intents.retrieve(order.payment_intent_id)
+    assert intent["shipping"]["address"]["line1"] == SHIPPING["address"]["line1"]
+    assert json.loads(order.shipping_address)["line1"] == SHIPPING["address"]["line1"]
+
+
+def test_a_lost_answer_is_found_by_sending_the_same_request_again(stripe_app, emulator, redis):
+    shopper = Checkout(stripe_app, emulator)
+    _fault(emulator, route=PI_ROUTE, status=500, after=True, should_retry=False, count=1)  # paid, answer lost
+    response = shopper.confirm(shopper.token())
+    assert response.status_code == 202 and response.json["status"] == "unknown"
+    assert "nothing was charged" not in response.get_data(as_text=True).lower()
+    [attempt] = _attempts(stripe_app, shopper.attempt_id)
+    assert attempt.status == AttemptStatus.UNKNOWN and attempt.request
+    assert _order(stripe_app, shopper.attempt_id).payment_intent_id is None  # only Stripe knows it yet
+    assert redis.llen("rq:queue:payments") == 1
+    assert _find_outcome(stripe_app, attempt) == AttemptStatus.SUCCEEDED
+    order = _order(stripe_app, shopper.attempt_id)
+    assert order.state == OrderState.PAID and order.payment_intent_id
+    creates = [r for r in emulator.requests_log("/v1/payment_intents") if r["method"] == "POST"]
+    assert [r["replayed"] for r in creates] == [False, True]  # Stripe answered the second from what it did
+    assert len({r["idempotency_key"] for r in creates}) == 1
+    assert _created(emulator) == 1
+
+
+def test_a_request_stripe_never_carried_out_is_carried_out_when_sent_again(stripe_app, emulator, redis):
+    shopper = Checkout(stripe_app, emulator)
+    _fault(emulator, route=PI_ROUTE, status=500, should_retry=False, count=1)  # refused before it ran
+    assert shopper.confirm(shopper.token()).json["status"] == "unknown"
+    assert _created(emulator) == 0
+    [attempt] = _attempts(stripe_app, shopper.attempt_id)
+    assert _find_outcome(stripe_app, attempt) == AttemptStatus.SUCCEEDED
+    assert _order(stripe_app, shopper.attempt_id).state == OrderState.PAID
+    assert _created(emulator) == 1
+
+
+def test_a_decline_found_by_sending_again_fails_the_order_and_the_next_card_pays_the_same_intent(
+        stripe_app, emulator, redis):
+    shopper = Checkout(stripe_app, emulator)
+    _fault(emulator, route=PI_ROUTE, status=500, after=True, should_retry=False, count=1)
+    assert shopper.confirm(shopper.token("pm_card_visa_chargeDeclined")).json["status"] == "unknown"
+    [attempt] = _attempts(stripe_app, shopper.attempt_id)
+    assert _find_outcome(stripe_app, attempt) == AttemptStatus.FAILED
+    order = _order(stripe_app, shopper.attempt_id)
+    assert order.state == OrderState.PAYMENT_FAILED and order.payment_intent_id
+    seen = len(emulator.requests_log())
+    assert shopper.confirm(shopper.token()).json["status"] == "succeeded"
+    assert _calls_since(emulator, seen)[-1] == ("POST", f"/v1/payment_intents/{order.payment_intent_id}/confirm")
+    assert _created(emulator) == 1
+
+
+def test_no_second_intent_while_another_attempts_create_is_unknown(stripe_app, emulator, redis):
+    shopper = Checkout(stripe_app, emulator)
+    _fault(emulator, route=PI_ROUTE, latency_ms=6000, count=1)  # longer than the 4 s deadline
+    assert shopper.confirm(shopper.token()).json["status"] == "unknown"
+    response = shopper.confirm(shopper.token())  # the shopper pays again, with another card
+    assert response.status_code == 409 and response.json["error"] == service.ANOTHER_PAYMENT
+    first, second = _attempts(stripe_app, shopper.attempt_id)
+    assert second.status == AttemptStatus.ERROR and second.request is None
+    _wait_for_created(emulator, 1)  # the slow create finished at Stripe
+    assert _find_outcome(stripe_app, first) == AttemptStatus.SUCCEEDED
+    assert _order(stripe_app, shopper.attempt_id).state == OrderState.PAID
+    assert _created(emulator) == 1
+
+
+def test_a_create_left_sending_by_a_stopped_process_is_followed_up_before_another_is_made(
+        stripe_app, emulator, redis):
+    shopper = Checkout(stripe_app, emulator)
+    _fault(emulator, route=PI_ROUTE, latency_ms=6000, count=1)
+    assert shopper.confirm(shopper.token()).json["status"] == "unknown"
+    with stripe_app.app_context():  # as a web process stopped mid-request leaves it
+        order = db.session.query(Order).filter_by(attempt_id=shopper.attempt_id).one()
+        order.attempts[0].status = AttemptStatus.SENDING
+        order.attempts[0].created_at = utcnow() - timedelta(hours=1)
+        db.session.commit()
+    redis.delete("rq:queue:payments")
+    assert shopper.confirm(shopper.token()).status_code == 409
+    first = _attempts(stripe_app, shopper.attempt_id)[0]
+    assert first.status == AttemptStatus.UNKNOWN
+    assert redis.llen("rq:queue:payments") == 1  # the job that sends it again
+    _wait_for_created(emulator, 1)
+    assert _find_outcome(stripe_app, first) == AttemptStatus.SUCCEEDED
+    assert _created(emulator) == 1
