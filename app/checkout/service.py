@@ -269,8 +269,10 @@ def pay(order: Order, confirmation_token: str, gateway: Gateway, order_url: str)
 
     try:
         if order.payment_intent_id:  # an earlier attempt made it (declined, or left at 3-D Secure): pay it now
-            intent = gateway.confirm(order.payment_intent_id, confirmation_token=confirmation_token,
-                                     idempotency_key=attempt.idempotency_key, return_url=order_url)
+            intent_id, key = order.payment_intent_id, attempt.idempotency_key
+            db.session.commit()  # no connection is held while Stripe answers
+            intent = gateway.confirm(intent_id, confirmation_token=confirmation_token, idempotency_key=key,
+                                     return_url=order_url)
         else:
             intent = _create_and_confirm(order, attempt, confirmation_token, gateway, order_url)
     except PaymentError as error:
@@ -380,6 +382,7 @@ def _create_and_confirm(order: Order, attempt: PaymentAttempt, confirmation_toke
     params.update(confirm=True, confirmation_token=confirmation_token, return_url=order_url,
                   expand=["payment_method"])
     attempt.request = json.dumps(params)
+    key = attempt.idempotency_key
     db.session.commit()  # written before looking for other creates: of two racing attempts, the later sees the
     # earlier (both may refuse; never both send)
     creating = db.session.scalars(select(PaymentAttempt).where(
@@ -396,7 +399,8 @@ def _create_and_confirm(order: Order, attempt: PaymentAttempt, confirmation_toke
             if other.status == AttemptStatus.UNKNOWN:
                 enqueue_outcome_check(other.id)
         raise CheckoutError(ANOTHER_PAYMENT, 409)
-    return _send_again(attempt, gateway)
+    db.session.commit()  # ends the reads above: no connection is held while Stripe answers
+    return gateway.send_payment_intent(params, idempotency_key=key)
 
 
 def _send_again(attempt: PaymentAttempt, gateway: Gateway) -> dict:

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import stripe
+from sqlalchemy import create_engine, text
 
 from app.checkout import service
 from app.models import AttemptStatus, Order, OrderState, PaymentAttempt, db, utcnow
@@ -179,3 +181,29 @@ def test_a_create_left_sending_by_a_stopped_process_is_followed_up_before_anothe
     _wait_for_created(emulator, 1)
     assert _find_outcome(stripe_app, first) == AttemptStatus.SUCCEEDED
     assert _created(emulator) == 1
+
+
+def test_no_database_connection_is_held_while_stripe_answers(stripe_app, emulator):
+    """The request gives its connection back to the pool before the create-and-confirm: a slow Stripe must not
+    take the shop's database connections with it (on PostgreSQL they would sit idle in a transaction)."""
+    shopper = Checkout(stripe_app, emulator)
+    quote = shopper.quote().json["quote"]
+    token = shopper.token()
+    _fault(emulator, route=PI_ROUTE, latency_ms=1500, count=1)
+    with stripe_app.app_context():
+        pool = db.engine.pool
+    observer = create_engine(stripe_app.config["SQLALCHEMY_DATABASE_URI"])  # its own connections, not the app's
+    sent = text("SELECT count(*) FROM payment_attempt WHERE request IS NOT NULL")
+    seen_free = False
+    with ThreadPoolExecutor(1) as background:
+        answer = background.submit(shopper.confirm, token, quote=quote)
+        while not answer.done() and not seen_free:
+            with observer.connect() as connection:
+                request_stored = connection.execute(sent).scalar() == 1  # the create is being sent...
+            held = pool.checkedout()
+            not_yet_done = _created(emulator) == 0  # ...and Stripe has not carried it out yet
+            seen_free = request_stored and not_yet_done and held == 0
+            time.sleep(0.02)
+        assert answer.result().json["status"] == "succeeded"
+    observer.dispose()
+    assert seen_free, "a database connection stayed checked out while Stripe was answering"

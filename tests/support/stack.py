@@ -142,6 +142,7 @@ class Stack:
                     "MAIL_URL": self.mail.url,
                     "RELAY_INTERVAL": "1", "RELAY_STALE_AFTER": "5", "RECONCILE_INTERVAL": "3600",
                     "PYTHONUNBUFFERED": "1", "RATE_LIMIT_CONFIRM": "100000/minute",  # storms: one client address
+                    "RATE_LIMIT_QUOTE": "100000/minute",
                     "RATE_LIMIT_WEBHOOK": "100000/minute", "PROMETHEUS_MULTIPROC_DIR": str(self.tmp / "prometheus"),
                     # a stack's shoppers are many people behind one address (127.0.0.1): the per-address stock
                     # caps are tested on their own (tests/integration/test_stock_holds.py)
