@@ -137,10 +137,11 @@ def declined(page, shop):
 
 
 def unavailable(page, shop):
-    """Stripe answers 503 to every PaymentIntent call: the shop says so, keeps the cart and offers a retry."""
+    """Stripe turns every PaymentIntent call away with a 429 (so none was carried out: a 5xx might have been,
+    and would be "unknown"): the shop says payments are paused, keeps the cart and offers a retry."""
     checkout(page, shop)
     fill_card(page, CARD)
-    shop.emulator.ctl("POST", "/_emulator/faults", {"route": "POST /v1/payment_intents*", "status": 503})
+    shop.emulator.ctl("POST", "/_emulator/faults", {"route": "POST /v1/payment_intents*", "rate_limit": True})
     page.locator("#pay-button").click()
     expect(page.locator("#payment-form")).to_have_attribute("data-state", "unavailable", timeout=30000)
 
