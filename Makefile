@@ -63,7 +63,7 @@ BENCH_ARGS ?=
 bench: $(VENV)/.bench-installed
 	$(PY) -m bench.report $(BENCH_ARGS)
 
-# The same page from a reduced run (shorter phases, fewer rates, SQLite only), in under two minutes.
+# The same page from a reduced run (shorter phases, fewer rates, SQLite only), meant to take under two minutes.
 bench-quick: $(VENV)/.bench-installed
 	$(PY) -m bench.report --quick $(BENCH_ARGS)
 

@@ -33,6 +33,7 @@ class Run:
     machine: Machine
     quick: bool = False
     note: str = ""
+    seconds: float | None = None  # how long the whole report took, benches and plots
 
 
 @dataclass

@@ -160,7 +160,8 @@ INTRO = """# Benchmarks
 Each script under `bench/` starts what it measures on 127.0.0.1 (gunicorn, RQ workers, a Valkey of its own,
 the emulator), prints its figures and stops; `--json PATH` also writes them as JSON. `make bench` runs them all
 through `bench/report.py` and rewrites this page down to the History; `make bench-quick` runs a reduced version
-(shorter phases, fewer rates, SQLite only) in under two minutes, marked "quick" below. Figures from a quick run,
+(shorter phases, fewer rates, SQLite only, no checkout bench unless `--stability`) meant to take under two
+minutes, marked "quick" below; each run's heading says how long it took. Figures from a quick run,
 or from a machine doing other work, say little: compare runs on the same quiet machine (the Python loop's time
 is a gauge of its speed). No test asserts a time; a figure that misses its goal says "not met".
 
@@ -183,6 +184,8 @@ the same harness and the same run as the shop's figures."""
 
 def document(run: Run, results: list[BenchResult], images: list[tuple[str, str]], old_text: str) -> str:
     heading = f"**{run.date}, {run.commit}**, {'quick run' if run.quick else 'full run'}"
+    if run.seconds is not None:
+        heading += f" ({run.seconds:.0f} s in all)"
     machine_line = (f"Machine: {run.machine.cores} cores, {run.machine.model}; a 10-million-step Python loop took "
                     f"{run.machine.loop_seconds:.2f} s.")
     plots = "\n\n".join(f"![{caption}](img/bench/{name})" for name, caption in images) or "No plots: nothing ran."
@@ -228,6 +231,7 @@ def main() -> None:
     with_stability = args.stability if args.stability is not None else not args.quick
     results = run_all(args.quick, args.postgres, with_stability, json_dir)
     images = draw(results)
+    run.seconds = time.monotonic() - started
     old_text = DOCUMENT.read_text() if DOCUMENT.exists() else ""
     DOCUMENT.write_text(document(run, results, images, old_text))
     print(f"wrote {DOCUMENT.relative_to(ROOT)} and {len(images)} plots in {IMAGES.relative_to(ROOT)} "

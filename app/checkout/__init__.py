@@ -1,14 +1,16 @@
 """The checkout page and POST /checkout/confirm (the only shopper-facing path that calls Stripe)."""
 from __future__ import annotations
 
+import logging
 import re
 
 from flask import Blueprint, current_app, jsonify, make_response, redirect, render_template, request, session, url_for
 from flask_limiter.util import get_remote_address
+from sqlalchemy.exc import OperationalError
 
 from app.checkout import discounts, pricing, quotes, service
 from app.mail.addresses import InvalidAddress, mailbox
-from app.models import AttemptStatus, OrderState
+from app.models import AttemptStatus, OrderState, db
 from app.money import format_money, request_locale
 from app.orders.holds import Holder, release
 from app.payments import UNAVAILABLE_MESSAGE, PaymentError, get_gateway
@@ -16,6 +18,7 @@ from app.queues import enqueue_outcome_check
 from app.shop import cart, cart_store
 
 bp = Blueprint("checkout", __name__)
+log = logging.getLogger(__name__)
 TOKEN = re.compile(r"^ctoken_[A-Za-z0-9_]{1,250}$")
 ATTEMPT = re.compile(r"^[0-9a-f]{32}$")
 FIELDS = {"confirmation_token", "attempt_id", "email", "quote"}
@@ -24,6 +27,8 @@ QUOTE_MAX = 8 * 1024  # characters of a signed quote
 SHIPPING_METHODS = ("standard", "express")
 # an attempt in one of these has left the checkout: its outcome is shown (or found out) on the order page
 LEFT_FOR_ORDER_PAGE = {AttemptStatus.SUCCEEDED, AttemptStatus.PROCESSING, AttemptStatus.UNKNOWN}
+DATABASE_BUSY = ("The shop is very busy and couldn't finish this just now. Please try again in a moment: trying "
+                 "again can't charge you twice.")
 NEXT_STEPS = {"cart": ("shop.view_cart", "Update your cart"), "checkout": ("checkout.checkout", "Review your order")}
 
 
@@ -210,6 +215,11 @@ def confirm():
                 answer = service.pay(order, token, gateway, _order_url(order))
     except service.CheckoutError as error:
         return _error(error.message, error.status, error.next_step, summary=error.summary)
+    except OperationalError:  # the database was locked or unreachable, before or after Stripe was asked: the
+        # same token sent again replays under the same key, so the shopper may retry it and never pay twice
+        db.session.rollback()
+        log.warning("checkout database error attempt=%s", attempt_id, exc_info=True)
+        return _error(DATABASE_BUSY, 503, retryable=True)
     except PaymentError as error:  # not admitted, or the token could not be read: nothing was sent to be paid, and
         # an earlier attempt's stock is not kept for a payment not made
         if order is not None:
@@ -245,8 +255,10 @@ def _summary(current: quotes.Quote, attempt_id: str) -> dict:
 
 
 def _error(message: str, status: int, next_step: str | None = None, field: str | None = None,
-           summary: dict | None = None):
+           summary: dict | None = None, retryable: bool = False):
     body: dict = {"status": "error", "error": message}
+    if retryable:
+        body["retryable"] = True
     if field:
         body["field"] = field
     if summary:

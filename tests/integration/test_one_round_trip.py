@@ -10,7 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import stripe
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.exc import OperationalError
 
 from app.checkout import service
 from app.models import AttemptStatus, Order, OrderState, PaymentAttempt, db, utcnow
@@ -207,3 +208,58 @@ def test_no_database_connection_is_held_while_stripe_answers(stripe_app, emulato
         assert answer.result().json["status"] == "succeeded"
     observer.dispose()
     assert seen_free, "a database connection stayed checked out while Stripe was answering"
+
+
+class _LockedOnce:
+    """The database refuses the first statement starting with `prefix`, as a locked SQLite or a PostgreSQL gone
+    away would: a real OperationalError from the engine, raised before the statement runs."""
+
+    def __init__(self, engine, prefix: str):
+        self.engine, self.prefix, self.refused = engine, prefix, 0
+
+    def __enter__(self):
+        event.listen(self.engine, "before_cursor_execute", self._refuse)
+        return self
+
+    def __exit__(self, *exc):
+        event.remove(self.engine, "before_cursor_execute", self._refuse)
+
+    def _refuse(self, conn, cursor, statement, parameters, context, executemany):
+        if not self.refused and statement.lstrip().upper().startswith(self.prefix):
+            self.refused += 1
+            raise OperationalError(statement, parameters, Exception("database is locked"))
+
+
+def test_a_database_failure_before_stripe_is_asked_answers_retry_and_the_retry_pays(stripe_app, emulator):
+    shopper = Checkout(stripe_app, emulator)
+    quote = shopper.quote().json["quote"]
+    token = shopper.token()
+    with stripe_app.app_context():
+        engine = db.engine
+    with _LockedOnce(engine, 'INSERT INTO "ORDER"') as locked:
+        response = shopper.confirm(token, quote=quote)
+    assert locked.refused == 1
+    assert response.status_code == 503 and response.json["retryable"] is True
+    assert "can't charge you twice" in response.json["error"]
+    assert _created(emulator) == 0
+    assert shopper.confirm(token, quote=quote).json["status"] == "succeeded"  # the page sends the same token
+    assert _created(emulator) == 1
+
+
+def test_a_database_failure_after_stripe_took_the_payment_is_retried_without_a_second_charge(stripe_app, emulator):
+    shopper = Checkout(stripe_app, emulator)
+    quote = shopper.quote().json["quote"]
+    token = shopper.token()
+    with stripe_app.app_context():
+        engine = db.engine
+    with _LockedOnce(engine, 'UPDATE "ORDER" SET') as locked:  # the first write after Stripe's answer
+        response = shopper.confirm(token, quote=quote)
+    assert locked.refused == 1
+    assert response.status_code == 503 and response.json["retryable"] is True
+    assert "nothing was charged" not in response.get_data(as_text=True).lower()
+    assert _created(emulator) == 1  # Stripe has the payment; the shop has not recorded it
+    again = shopper.confirm(token, quote=quote)
+    assert again.json["status"] == "succeeded", again.json
+    assert _order(stripe_app, shopper.attempt_id).state == OrderState.PAID
+    creates = [r for r in emulator.requests_log("/v1/payment_intents") if r["method"] == "POST"]
+    assert [r["replayed"] for r in creates] == [False, True] and _created(emulator) == 1
