@@ -173,6 +173,7 @@ make bench-quick                                                  # the same pag
 .venv/bin/python -m bench.checkout_stability [--postgres URL]     # catalog p99 and goodput while shoppers check out
 .venv/bin/python -m bench.anchor_checkout                         # the samples-shaped shop under the same load
 .venv/bin/python -m bench.emulator_throughput                     # the emulator's create+confirm/s and memory
+bench/lighthouse.sh                                               # Lighthouse (mobile) on every page of `make run`
 ```
 
 `URL` is a PostgreSQL URL (`postgresql+psycopg://...`; each bench creates a database of its own beside it);
