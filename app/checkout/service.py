@@ -287,8 +287,9 @@ def pay(order: Order, confirmation_token: str, gateway: Gateway, order_url: str)
 
 def find_outcome(attempt_id: int, gateway: Gateway, window: float) -> str:
     """Find out what became of a confirm whose answer the shop never got, or of a 3-D Secure check the shopper
-    may have finished: ask Stripe for the PaymentIntent and apply what it says. Raises OutcomeNotKnownYet while
-    the confirm may still be running at Stripe (for up to `window` seconds after it was sent)."""
+    may have finished: ask Stripe for the PaymentIntent (or, when its id never came back, send the attempt's
+    stored create-and-confirm again under its key) and apply what it says. Raises OutcomeNotKnownYet while the
+    confirm may still be running at Stripe (for up to `window` seconds after it was sent)."""
     attempt = db.session.get(PaymentAttempt, attempt_id)
     if attempt is None or attempt.status not in AttemptStatus.UNSETTLED:
         return "settled"
@@ -307,6 +308,8 @@ def find_outcome(attempt_id: int, gateway: Gateway, window: float) -> str:
             _failed(order, attempt, error, "", gateway)
             log.info("payment outcome found attempt=%s order=%s refused=%s", attempt_id, order.public_id, error.code)
             return attempt.status
+        order.payment_intent_id, attempt.request = intent["id"], None  # known now: later attempts confirm it
+        db.session.commit()
     else:
         return "no_intent"
     status = intent.get("status")

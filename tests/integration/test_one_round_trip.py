@@ -150,6 +150,18 @@ def test_a_decline_found_by_sending_again_fails_the_order_and_the_next_card_pays
     assert _created(emulator) == 1
 
 
+def test_a_bank_check_found_by_sending_again_gives_the_order_its_intent(stripe_app, emulator, redis):
+    shopper = Checkout(stripe_app, emulator)
+    _fault(emulator, route=PI_ROUTE, status=500, after=True, should_retry=False, count=1)
+    assert shopper.confirm(shopper.token("pm_card_threeDSecure2Required")).json["status"] == "unknown"
+    [attempt] = _attempts(stripe_app, shopper.attempt_id)
+    assert _find_outcome(stripe_app, attempt) == AttemptStatus.NEEDS_BANK_CHECK
+    order = _order(stripe_app, shopper.attempt_id)
+    assert order.state == OrderState.PENDING and order.payment_intent_id  # the checkout can reopen the check
+    assert _attempts(stripe_app, shopper.attempt_id)[0].request is None  # never sent a third time
+    assert _created(emulator) == 1
+
+
 def test_no_second_intent_while_another_attempts_create_is_unknown(stripe_app, emulator, redis):
     shopper = Checkout(stripe_app, emulator)
     _fault(emulator, route=PI_ROUTE, latency_ms=6000, count=1)  # longer than the 4 s deadline
