@@ -150,7 +150,8 @@ def test_two_servers_and_three_workers_fulfil_a_storm_exactly_once(tmp_path):
             raise AssertionError(f"metrics do not add up: {seen[-1]} {breakdown} {rows}") from None
         values = scrape(servers[0])
         assert values['shop_orders{state="fulfilled"}'] == ORDERS
-        assert total(values, "shop_stripe_requests_total", 'outcome="ok"') >= 2 * ORDERS
+        # one create-and-confirm per order: each shopper quoted first, as the page does
+        assert total(values, "shop_stripe_requests_total", 'outcome="ok"') >= ORDERS
     finally:
         other.terminate()
         other.wait(10)
