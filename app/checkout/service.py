@@ -301,7 +301,10 @@ def find_outcome(attempt_id: int, gateway: Gateway, window: float) -> str:
         # raise: a PaymentError makes RQ retry the job
     elif attempt.request:
         try:
-            intent = _send_again(attempt, gateway)
+            # the stored create-and-confirm, sent again under its key: Stripe answers with what it did, or
+            # carries out now one it never received
+            intent = gateway.send_payment_intent(json.loads(attempt.request),
+                                                 idempotency_key=attempt.idempotency_key)
         except PaymentError as error:
             if error.kind in ("transient", "unavailable"):
                 raise  # RQ retries the job
@@ -404,12 +407,6 @@ def _create_and_confirm(order: Order, attempt: PaymentAttempt, confirmation_toke
         raise CheckoutError(ANOTHER_PAYMENT, 409)
     db.session.commit()  # ends the reads above: no connection is held while Stripe answers
     return gateway.send_payment_intent(params, idempotency_key=key)
-
-
-def _send_again(attempt: PaymentAttempt, gateway: Gateway) -> dict:
-    """The attempt's stored create-and-confirm, sent under its key: the first time, or again to learn what became
-    of it (Stripe answers a repeat with its stored answer; one it never received is carried out now)."""
-    return gateway.send_payment_intent(json.loads(attempt.request), idempotency_key=attempt.idempotency_key)
 
 
 def _paid(order_url: str) -> Answer:

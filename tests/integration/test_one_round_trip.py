@@ -70,6 +70,16 @@ def _find_outcome(app, attempt: PaymentAttempt, timeout: float = 30) -> str:
                 time.sleep(0.2)
 
 
+def _answer_lost(shopper: Checkout, emulator, payment_method: str = "pm_card_visa", after: bool = True):
+    """Pay while Stripe answers the create-and-confirm with a 500: after carrying it out (`after`), or before.
+    The shop says "unknown"; the order's one attempt is returned."""
+    _fault(emulator, route=PI_ROUTE, status=500, after=after, should_retry=False, count=1)
+    response = shopper.confirm(shopper.token(payment_method))
+    assert response.status_code == 202 and response.json["status"] == "unknown", response.json
+    [attempt] = _attempts(shopper.app, shopper.attempt_id)
+    return attempt
+
+
 def test_a_quoted_checkout_makes_one_stripe_call(stripe_app, emulator):
     shopper = Checkout(stripe_app, emulator)
     quote = shopper.quote().json["quote"]
@@ -126,10 +136,8 @@ def test_a_lost_answer_is_found_by_sending_the_same_request_again(stripe_app, em
 
 def test_a_request_stripe_never_carried_out_is_carried_out_when_sent_again(stripe_app, emulator, redis):
     shopper = Checkout(stripe_app, emulator)
-    _fault(emulator, route=PI_ROUTE, status=500, should_retry=False, count=1)  # refused before it ran
-    assert shopper.confirm(shopper.token()).json["status"] == "unknown"
+    attempt = _answer_lost(shopper, emulator, after=False)  # refused before it ran
     assert _created(emulator) == 0
-    [attempt] = _attempts(stripe_app, shopper.attempt_id)
     assert _find_outcome(stripe_app, attempt) == AttemptStatus.SUCCEEDED
     assert _order(stripe_app, shopper.attempt_id).state == OrderState.PAID
     assert _created(emulator) == 1
@@ -138,9 +146,7 @@ def test_a_request_stripe_never_carried_out_is_carried_out_when_sent_again(strip
 def test_a_decline_found_by_sending_again_fails_the_order_and_the_next_card_pays_the_same_intent(
         stripe_app, emulator, redis):
     shopper = Checkout(stripe_app, emulator)
-    _fault(emulator, route=PI_ROUTE, status=500, after=True, should_retry=False, count=1)
-    assert shopper.confirm(shopper.token("pm_card_visa_chargeDeclined")).json["status"] == "unknown"
-    [attempt] = _attempts(stripe_app, shopper.attempt_id)
+    attempt = _answer_lost(shopper, emulator, "pm_card_visa_chargeDeclined")
     assert _find_outcome(stripe_app, attempt) == AttemptStatus.FAILED
     order = _order(stripe_app, shopper.attempt_id)
     assert order.state == OrderState.PAYMENT_FAILED and order.payment_intent_id
@@ -152,9 +158,7 @@ def test_a_decline_found_by_sending_again_fails_the_order_and_the_next_card_pays
 
 def test_a_bank_check_found_by_sending_again_gives_the_order_its_intent(stripe_app, emulator, redis):
     shopper = Checkout(stripe_app, emulator)
-    _fault(emulator, route=PI_ROUTE, status=500, after=True, should_retry=False, count=1)
-    assert shopper.confirm(shopper.token("pm_card_threeDSecure2Required")).json["status"] == "unknown"
-    [attempt] = _attempts(stripe_app, shopper.attempt_id)
+    attempt = _answer_lost(shopper, emulator, "pm_card_threeDSecure2Required")
     assert _find_outcome(stripe_app, attempt) == AttemptStatus.NEEDS_BANK_CHECK
     order = _order(stripe_app, shopper.attempt_id)
     assert order.state == OrderState.PENDING and order.payment_intent_id  # the checkout can reopen the check
