@@ -1,5 +1,5 @@
 """The `shop` command: dev, init-db, seed, reconcile, replay, relay, expire-carts, capture, authorisations,
-hash-password, csp-report, admin."""
+hash-password, webhook-events, csp-report, admin."""
 from __future__ import annotations
 
 import json
@@ -129,6 +129,15 @@ def _create_app():
 
 main = FlaskGroup(create_app=_create_app, add_default_commands=True, load_dotenv=False,
                   help="The storefront's command line (`shop dev` runs everything locally).")
+
+
+@main.command("webhook-events", with_appcontext=False)
+def webhook_events():
+    """The event types the shop acts on, comma-separated: the webhook endpoint's enabled_events (Stripe sends
+    nothing else, so no delivery is spent on an event the shop would only file)."""
+    from app.events.handlers import HANDLERS
+
+    click.echo(",".join(sorted(HANDLERS)))
 
 
 @main.command("hash-password", with_appcontext=False)

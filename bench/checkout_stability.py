@@ -23,7 +23,8 @@ serving the payments pool and the worker (told apart by DB_APPLICATION_NAME) joi
 deployment the database has a machine of its own, so their work never competes with the pages' CPU there
 (`--shared-backends` leaves them on every core at normal priority). `--shared-cpus` leaves every process
 free to run on every core; `--single-pool` measures one gunicorn with nothing niced or pinned instead.
-The SMTP sink runs in its own process, never in the process that times the catalog.
+The SMTP sink runs in its own process, never in the process that times the catalog. The emulator's webhook
+endpoint is subscribed to the event types the shop acts on (`shop webhook-events`), as a deployment's is.
 Goals: catalog p99 under load at most 1.25x its idle p99, zero errors; checkout with the breaker open p99 < 50 ms;
 goodput: paid checkouts per second at least 0.9 x (shoppers / Stripe latency), and no shopper turned away (503)
 while Stripe answers within the deadline. Paid checkouts per second are the 200 answers over the time the
@@ -51,6 +52,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from bench._cpu import CpuMeter
 from bench._loadgen import Result, closed_loop, open_loop
 
 from tests.support.shopper import Shopper, confirm_body
@@ -119,6 +121,28 @@ def follow_background_backends(database_url: str, cpus: set[int], nice: int, sto
                 continue
             placed.value += 1
     engine.dispose()
+
+
+def stack_parts(stack: Stack, shoppers_pid: int) -> dict[str, list]:
+    """The processes whose CPU time a loaded phase costs, by part (bench/_cpu.py)."""
+    parts = {"pages": [stack.processes[0].pid], "payments pool": [p.pid for p in stack.processes[1:]],
+             "RQ worker": [worker.pid for worker in stack.workers], "emulator": [stack.emulator.process.pid],
+             "shoppers' client": [shoppers_pid], "catalog client": [(os.getpid(), False)]}
+    if stack.valkey is not None:
+        parts["Valkey"] = [stack.valkey._process.pid]
+    if hasattr(stack.mail, "process"):
+        parts["SMTP sink"] = [stack.mail.process.pid]
+    postgres = [int(pid.name) for pid in Path("/proc").iterdir() if pid.name.isdigit() and _comm(pid) == "postgres"]
+    if postgres:
+        parts["PostgreSQL (the whole server)"] = [(pid, False) for pid in postgres]
+    return parts
+
+
+def _comm(proc: Path) -> str:
+    try:
+        return (proc / "comm").read_text().strip()
+    except OSError:
+        return ""
 
 
 def run_checkouts(pool: list[Shopper], shoppers: int, go, stop, results, nice: int = 0,
@@ -204,6 +228,7 @@ def main() -> None:
     nice = 0 if args.single_pool else BACKGROUND_NICE
     stack = Stack(tmp, database_url=args.postgres, web_workers=args.web_workers, web_threads=args.threads,
                   workers=1, payments_pool=not args.single_pool, background_nice=nice, mail_process=True,
+                  webhook_events="handled",
                   extra_env={"BREAKER_RESET_TIMEOUT": "30", "STRIPE_READ_TIMEOUT": "8",
                              "CHECKOUT_DEADLINE": "10"}).start()
     cores = sorted(os.sched_getaffinity(0))
@@ -229,22 +254,24 @@ def main() -> None:
             shoppers_process = fork.Process(target=run_checkouts,
                                             args=(pool, shoppers, go, stop, results_queue, nice, background_cpus))
             shoppers_process.start()
-            loaded, go_seconds = Result(), 0.0
+            loaded, go_seconds, meter = Result(), 0.0, CpuMeter(stack_parts(stack, shoppers_process.pid))
             for _ in range(ROUNDS):
                 idle.add(browse(args.seconds))
                 go.set()
+                meter.start()
                 let_go = time.monotonic()
                 time.sleep(RAMP_UP)  # every shopper has submitted once
                 loaded.add(browse(args.seconds))
                 go.clear()
                 go_seconds += time.monotonic() - let_go
                 time.sleep(SETTLE)
+                meter.stop()
                 control.add(beside_busy_loops(lambda: browse(args.seconds)))
             stop.set()
             answers, left = results_queue.get(timeout=120)
             shoppers_process.join(30)
             stack.emulator.ctl("DELETE", "/_emulator/faults")
-            loads[shoppers] = (loaded, answers, left, go_seconds)
+            loads[shoppers] = (loaded, answers, left, go_seconds, meter)
 
         down_shoppers = prepared_shoppers(stack, 40)
         stack.emulator.ctl("POST", "/_emulator/outage", {"down": True})
@@ -291,7 +318,7 @@ def main() -> None:
               f"catalog: {load}, {ROUNDS} x {args.seconds:.0f} s per phase\n{shape}")
         print(idle.line("catalog, idle"))
         figures, goodput = [], []
-        for shoppers, (loaded, answers, left, go_seconds) in loads.items():
+        for shoppers, (loaded, answers, left, go_seconds, meter) in loads.items():
             paid_per_s, turned_away = answers.count(200) / go_seconds, answers.count(503)
             goal_per_s = GOODPUT_SHARE * shoppers / STRIPE_LATENCY
             ratio = loaded.pct(99) / idle.pct(99)
@@ -301,6 +328,9 @@ def main() -> None:
             print(f"  paid checkouts: {paid_per_s:.1f}/s over {go_seconds:.0f} s (goal >= {goal_per_s:.1f}/s: "
                   f"{_met(paid_per_s >= goal_per_s)}); turned away: {turned_away} (goal 0: {_met(turned_away == 0)})")
             print(f"  catalog p99 loaded/idle: {ratio:.2f}x (goal <= 1.25x: {_met(ratio <= 1.25)})")
+            cost = meter.per(answers.count(200))
+            print(f"  CPU per paid checkout (loaded phases and their settling, catalog included): "
+                  f"{sum(cost.values()):.0f} ms: " + ", ".join(f"{label} {ms:.1f}" for label, ms in cost.items()))
             figures += [_figure(f"paid checkouts/s, {shoppers} shoppers", paid_per_s, "1/s", f">= {goal_per_s:.1f}",
                                 paid_per_s >= goal_per_s),
                         _figure(f"shoppers turned away, {shoppers} shoppers", turned_away, "requests", "0",

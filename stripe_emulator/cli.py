@@ -8,6 +8,7 @@ import os
 import signal
 import sys
 
+from stripe_emulator import event_types
 from stripe_emulator.core import Config
 from stripe_emulator.faults import parse_cli_fault
 from stripe_emulator.server import Handle, build_emulator
@@ -29,6 +30,8 @@ def parse_args(argv=None) -> Config:
     p.add_argument("--publishable-key", default=_env("PUBLISHABLE_KEY", "pk_test_emulator"))
     p.add_argument("--webhook-url", default=_env("WEBHOOK_URL", None))
     p.add_argument("--webhook-secret", default=_env("WEBHOOK_SECRET", None))
+    p.add_argument("--webhook-events", default=_env("WEBHOOK_EVENTS", "*"),
+                   help="the --webhook-url endpoint's enabled_events, comma-separated (default *: every type)")
     p.add_argument("--webhook-timeout", type=float, default=float(_env("WEBHOOK_TIMEOUT", 10)))
     p.add_argument("--retry-compression", type=float, default=float(_env("RETRY_COMPRESSION", 1000)))
     p.add_argument("--webhook-retries", choices=("test", "live"), default=_env("WEBHOOK_RETRIES", "test"),
@@ -44,9 +47,14 @@ def parse_args(argv=None) -> Config:
     a = p.parse_args(argv)
     if a.webhook_retries not in ("test", "live"):  # argparse does not check a default taken from the environment
         p.error(f"--webhook-retries must be test or live, not {a.webhook_retries!r}")
+    webhook_events = [name.strip() for name in a.webhook_events.split(",") if name.strip()]
+    unknown = [name for name in webhook_events if name not in event_types.KNOWN]
+    if unknown or not webhook_events:
+        p.error(f"--webhook-events: not an event type: {', '.join(unknown) or '(none given)'}")
     return Config(host=a.host, port=a.port, control_port=a.control_port, control_host=a.control_host,
                   secret_key=a.secret_key,
                   publishable_key=a.publishable_key, webhook_url=a.webhook_url, webhook_secret=a.webhook_secret,
+                  webhook_events=webhook_events,
                   webhook_timeout=a.webhook_timeout, retry_compression=a.retry_compression,
                   webhook_retries=a.webhook_retries, seed=a.seed, max_objects=a.max_objects,
                   debit_settle_seconds=a.debit_settle_seconds, faults=[parse_cli_fault(f) for f in a.fault])

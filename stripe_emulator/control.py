@@ -30,7 +30,7 @@ async def _json(request) -> dict:
 def register_cli_endpoint(emu):
     cfg = emu.config
     if cfg.webhook_url:
-        we, _ = register_endpoint(emu, cfg.webhook_url, ["*"], secret=cfg.webhook_secret,
+        we, _ = register_endpoint(emu, cfg.webhook_url, list(cfg.webhook_events), secret=cfg.webhook_secret,
                                   description="registered by --webhook-url")
         cfg.webhook_secret = emu.store["webhook_endpoint"].meta[we["id"]]
 

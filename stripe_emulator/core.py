@@ -17,6 +17,7 @@ class Config:
     publishable_key: str = "pk_test_emulator"
     webhook_url: str | None = None
     webhook_secret: str | None = None
+    webhook_events: list[str] = field(default_factory=lambda: ["*"])  # the --webhook-url endpoint's enabled_events
     webhook_timeout: float = 10.0
     retry_compression: float = 1000.0
     webhook_retries: str = "test"  # Stripe's retry policy to follow: "test" (sandbox) or "live"

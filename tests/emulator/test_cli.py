@@ -1,5 +1,6 @@
 """Command line: banner, environment variables, clean shutdown, webhook timeout flag."""
 
+import json
 import os
 import signal
 import subprocess
@@ -55,3 +56,36 @@ def test_webhook_timeout_is_a_failed_attempt():
     finally:
         assert emu.stop() == 0
         receiver.close()
+
+
+def test_webhook_events_limits_what_the_endpoint_is_sent():
+    receiver, everything = WebhookReceiver(), WebhookReceiver()
+    emu = Emulator("--webhook-events", "payment_intent.succeeded,charge.refunded", webhook_url=receiver.url)
+    try:
+        # a second endpoint for every type: its deliveries of the same events start at the same moment
+        requests.post(emu.api + "/v1/webhook_endpoints", auth=(SECRET_KEY, ""), timeout=5,
+                      data={"url": everything.url, "enabled_events[]": "*"}).raise_for_status()
+        created = requests.post(emu.api + "/v1/payment_intents", auth=(SECRET_KEY, ""), timeout=5, data={
+            "amount": "1000", "currency": "usd", "payment_method": "pm_card_visa", "confirm": "true"}).json()
+        assert created["status"] == "succeeded"
+
+        def delivered(to):
+            return sorted(json.loads(hit["body"])["type"] for hit in to.received)
+
+        deadline = time.time() + 10
+        while time.time() < deadline and not (len(delivered(everything)) >= 3 and receiver.received):
+            time.sleep(0.05)
+        assert {"payment_intent.created", "payment_intent.succeeded", "charge.succeeded"} <= set(delivered(everything))
+        assert delivered(receiver) == ["payment_intent.succeeded"]
+    finally:
+        assert emu.stop() == 0
+        receiver.close()
+        everything.close()
+
+
+def test_an_unknown_webhook_event_type_is_refused_at_start():
+    proc = subprocess.run([sys.executable, "-m", "stripe_emulator", "--port", str(free_port()), "--control-port",
+                           str(free_port()), "--webhook-events", "payment_intent.succeded"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 2
+    assert "not an event type: payment_intent.succeded" in proc.stderr

@@ -12,6 +12,8 @@ import threading
 import time
 from pathlib import Path
 
+from app.events.handlers import HANDLERS
+
 from .database import drop_database, own_database, query
 from .emulator import EMULATOR_PUBLISHABLE_KEY, EMULATOR_SECRET_KEY, WEBHOOK_SECRET, EmulatorProcess
 from .net import ROOT, free_port, wait_for_http
@@ -89,12 +91,15 @@ class Stack:
     the RQ workers, the emulator standing in for Stripe, the SMTP sink) at a lower CPU priority, as a deployment
     gives them a smaller CPU weight. `mail_process=True` runs the SMTP sink as its own process (no Message-ID
     counting). `emulator=False` leaves the Stripe keys and addresses to the environment (real Stripe's test
-    mode); `port` fixes the shop's port (for a webhook forwarder pointed at it)."""
+    mode); `port` fixes the shop's port (for a webhook forwarder pointed at it). `webhook_events="handled"`
+    subscribes the emulator's endpoint to the types the shop acts on only (`shop webhook-events`), as a
+    deployment's endpoint is; by default it is sent every type, so a test sees what the shop files unread."""
 
     def __init__(self, tmp: Path, database_url: str | None = None, redis_url: str | None = None,
                  web_workers: int = 2, workers: int = 2, web_threads: int = 8, worker_args: tuple[str, ...] = (),
                  extra_env: dict | None = None, payments_pool: bool = False, background_nice: int = 0,
-                 mail_process: bool = False, emulator: bool = True, port: int | None = None):
+                 mail_process: bool = False, emulator: bool = True, port: int | None = None,
+                 webhook_events: str = "*"):
         self.tmp = tmp
         self.own_redis = redis_url is None
         self.valkey = None
@@ -113,6 +118,7 @@ class Stack:
         self.workers: list[subprocess.Popen] = []
         self.processes: list[subprocess.Popen] = []
         self.use_emulator = emulator
+        self.webhook_events = webhook_events
         self.emulator: EmulatorProcess | None = None
         self.log_path = tmp / "stack.log"
         self.log = self.log_path.open("w")
@@ -132,7 +138,9 @@ class Stack:
         self.mail = MailProcess(self.log, nice=self.background_nice) if self.mail_process else MailSink()
         stripe = {}
         if self.use_emulator:
-            self.emulator = EmulatorProcess(webhook_url=f"{self.payments_url}/webhooks/stripe",
+            events = ",".join(sorted(HANDLERS)) if self.webhook_events == "handled" else self.webhook_events
+            self.emulator = EmulatorProcess("--webhook-events", events,
+                                            webhook_url=f"{self.payments_url}/webhooks/stripe",
                                             webhook_secret=WEBHOOK_SECRET, nice=self.background_nice)
             stripe = {"STRIPE_SECRET_KEY": EMULATOR_SECRET_KEY, "STRIPE_PUBLISHABLE_KEY": EMULATOR_PUBLISHABLE_KEY,
                       "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET, "STRIPE_API_BASE": self.emulator.api,
