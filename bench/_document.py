@@ -140,6 +140,13 @@ def checkout_table(results: list[BenchResult]) -> str:
         if loaded:
             lines.append(f"Catalog p99 with the first shopper count checking out, this shop ({database}): "
                          f"{number(loaded[min(len(loaded) - 1, int(0.99 * len(loaded)))], 'ms')}.")
+    for database, series in shop_runs.items():
+        for point in series.get("goodput", []):
+            cost = point.get("cpu_ms_per_checkout")
+            if cost:
+                lines.append(f"CPU per paid checkout with {point['shoppers']} shoppers, this shop ({database}), ms "
+                             f"by process (the pages and the catalog's client serve the catalog load): "
+                             + ", ".join(f"{label} {ms:.1f}" for label, ms in cost.items()) + ".")
     for point in anchor_points.values():
         lines.append(f"Samples shop's catalog with {point['shoppers']} shoppers checking out: p99 "
                      f"{number(point.get('catalog_p99_ms'), 'ms')}, {point.get('catalog_errors', 0)} errors (a page "

@@ -65,6 +65,9 @@ RAMP_UP = 3.0
 ROUNDS = 3
 SETTLE = 6.0  # after pausing the shoppers: checkouts in flight (2 Stripe calls at 2 s), their webhooks and jobs end
 BACKGROUND_NICE = 19
+# what a checkout's CPU figure leaves out: the pages' gunicorn serves the catalog load, and the catalog's client
+# is the bench's own process
+PAGES_SIDE = ("pages", "catalog client")
 
 
 def prepared_shoppers(stack: Stack, count: int) -> list[Shopper]:
@@ -329,15 +332,19 @@ def main() -> None:
                   f"{_met(paid_per_s >= goal_per_s)}); turned away: {turned_away} (goal 0: {_met(turned_away == 0)})")
             print(f"  catalog p99 loaded/idle: {ratio:.2f}x (goal <= 1.25x: {_met(ratio <= 1.25)})")
             cost = meter.per(answers.count(200))
-            print(f"  CPU per paid checkout (loaded phases and their settling, catalog included): "
-                  f"{sum(cost.values()):.0f} ms: " + ", ".join(f"{label} {ms:.1f}" for label, ms in cost.items()))
+            payments_side = sum(ms for label, ms in cost.items() if label not in PAGES_SIDE)
+            print(f"  CPU per paid checkout, ms (loaded phases and their settling): {payments_side:.0f} beside the "
+                  f"pages; by process: " + ", ".join(f"{label} {ms:.1f}" for label, ms in cost.items()))
             figures += [_figure(f"paid checkouts/s, {shoppers} shoppers", paid_per_s, "1/s", f">= {goal_per_s:.1f}",
                                 paid_per_s >= goal_per_s),
                         _figure(f"shoppers turned away, {shoppers} shoppers", turned_away, "requests", "0",
                                 turned_away == 0),
-                        _figure(f"catalog p99 loaded/idle, {shoppers} shoppers", ratio, "x", "<= 1.25", ratio <= 1.25)]
+                        _figure(f"catalog p99 loaded/idle, {shoppers} shoppers", ratio, "x", "<= 1.25", ratio <= 1.25),
+                        _figure(f"CPU per paid checkout beside the pages, {shoppers} shoppers", payments_side, "ms",
+                                None, None)]
             goodput.append({"shoppers": shoppers, "paid_per_s": round(paid_per_s, 2), "turned_away": turned_away,
-                            "goal_per_s": goal_per_s})
+                            "goal_per_s": goal_per_s,
+                            "cpu_ms_per_checkout": {label: round(ms, 1) for label, ms in cost.items()}})
         print(control.line("control: catalog beside 2 idle-priority busy loops"))
         print(f"  catalog p99 control/idle: {control.pct(99) / idle.pct(99):.2f}x")
         for label, result in results.items():

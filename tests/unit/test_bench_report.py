@@ -48,6 +48,14 @@ def test_the_checkout_table_puts_the_shop_beside_the_samples_shop():
     assert "| 50 | SQLite | 24/s | 2/s | 12.000x | 0 | 0 |" in checkout_table([shop, anchor])
 
 
+def test_the_checkout_table_says_where_a_checkouts_cpu_went():
+    shop = BenchResult("checkout_stability", "PostgreSQL", "", document={"figures": [], "series": {
+        "goodput": [{"shoppers": 50, "paid_per_s": 15.0, "turned_away": 0, "goal_per_s": 22.5,
+                     "cpu_ms_per_checkout": {"payments pool": 54.5, "RQ worker": 21.0}}]}})
+    assert ("CPU per paid checkout with 50 shoppers, this shop (PostgreSQL), ms by process (the pages and the "
+            "catalog's client serve the catalog load): payments pool 54.5, RQ worker 21.0.") in checkout_table([shop])
+
+
 def test_a_bench_not_run_leaves_the_anchor_alone_in_the_checkout_table():
     anchor = BenchResult("anchor_checkout", None, "", document={"figures": [], "series": {
         "goodput": [{"shoppers": 50, "paid_per_second": 2.5, "turned_away": 0}], "workers": 5}})
