@@ -52,7 +52,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from bench._cpu import CpuMeter
+from bench._cpu import CpuMeter, processes_named
 from bench._loadgen import Result, closed_loop, open_loop
 
 from tests.support.shopper import Shopper, confirm_body
@@ -65,9 +65,10 @@ RAMP_UP = 3.0
 ROUNDS = 3
 SETTLE = 6.0  # after pausing the shoppers: checkouts in flight (2 Stripe calls at 2 s), their webhooks and jobs end
 BACKGROUND_NICE = 19
-# what a checkout's CPU figure leaves out: the pages' gunicorn serves the catalog load, and the catalog's client
-# is the bench's own process
-PAGES_SIDE = ("pages", "catalog client")
+# what a checkout's CPU figure leaves out: the pages' gunicorn serves the catalog load, the catalog's client is the
+# bench's own process, and the database server does the catalog's queries too
+POSTGRES_PART = "PostgreSQL (the whole server, the catalog's queries included)"
+PAGES_SIDE = ("pages", "catalog client", POSTGRES_PART)
 
 
 def prepared_shoppers(stack: Stack, count: int) -> list[Shopper]:
@@ -135,17 +136,9 @@ def stack_parts(stack: Stack, shoppers_pid: int) -> dict[str, list]:
         parts["Valkey"] = [stack.valkey._process.pid]
     if hasattr(stack.mail, "process"):
         parts["SMTP sink"] = [stack.mail.process.pid]
-    postgres = [int(pid.name) for pid in Path("/proc").iterdir() if pid.name.isdigit() and _comm(pid) == "postgres"]
-    if postgres:
-        parts["PostgreSQL (the whole server)"] = [(pid, False) for pid in postgres]
+    if stack.database_url.startswith("postgresql"):
+        parts[POSTGRES_PART] = lambda: processes_named("postgres")
     return parts
-
-
-def _comm(proc: Path) -> str:
-    try:
-        return (proc / "comm").read_text().strip()
-    except OSError:
-        return ""
 
 
 def run_checkouts(pool: list[Shopper], shoppers: int, go, stop, results, nice: int = 0,
