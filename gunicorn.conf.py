@@ -60,9 +60,12 @@ def pre_request(worker, req):
 
 
 def on_starting(server):
-    # One kept database connection per thread (threads as run, --threads included): with a smaller pool every
-    # request past it opens and closes its own PostgreSQL connection, a new server process each time.
-    os.environ.setdefault("DB_POOL_SIZE", str(server.cfg.threads))
+    # One kept database connection per thread that may use one at once: with a smaller pool every request past it
+    # opens and closes its own PostgreSQL connection, a new server process each time. In the pages pool that is
+    # every thread (threads as run, --threads included); in the payments pool most threads wait on Stripe holding
+    # none (app/db release_connection), so it keeps as many as its threads that never wait.
+    pool = PAYMENTS_SPARE_THREADS if POOL == "payments" else server.cfg.threads
+    os.environ.setdefault("DB_POOL_SIZE", str(pool))
     directory = os.environ["PROMETHEUS_MULTIPROC_DIR"]
     os.makedirs(directory, exist_ok=True)
     for path in glob.glob(os.path.join(directory, f"*_{HOST}-*.db")):

@@ -58,7 +58,7 @@ class Settings:
     payment_outcome_window: float = 120.0  # seconds after which an unanswered confirm is known not to have run
     # The payments pool and the fleet's Stripe request rate (docs/operations.md, "The payments pool")
     stripe_max_concurrency: int = 128  # concurrent Stripe calls per process (bulkhead), cut to the open-files
-    # limit and the database pool (app/payments/gateway.py bulkhead_size); the payments pool runs this many threads
+    # limit (app/payments/gateway.py bulkhead_size); the payments pool runs this many threads and 16 more
     stripe_rate_limit: int = 80  # Stripe write requests per second, all processes together (Redis); 0: no limit
     stripe_read_rate_limit: int = 80  # Stripe read requests per second, likewise
     stripe_rate_limit_wait: float = 1.0  # seconds a call may wait for its turn, within its deadline, then 503
@@ -102,7 +102,7 @@ class Settings:
     admin_lockout_seconds: int = 900
     admin_session_seconds: int = 8 * 3600  # an admin session ends this long after its login, used or not
     admin_idle_seconds: int = 1800  # ...or this long after its last request
-    db_pool_size: int = 5  # per process (gunicorn sets its thread count, see gunicorn.conf.py)
+    db_pool_size: int = 5  # per process (gunicorn sets it, see gunicorn.conf.py)
     db_max_overflow: int = 10
     db_pool_timeout: float = 5.0  # seconds to wait for a pooled connection
     db_connect_timeout: int = 3
@@ -155,7 +155,8 @@ class Settings:
         if self.database_url.startswith("sqlite"):
             options = {"connect_args": {"timeout": 15, "check_same_thread": False}}
             if make_url(self.database_url).database not in (None, "", ":memory:"):
-                options.update(pool_size=self.db_pool_size, max_overflow=self.db_max_overflow)
+                options.update(pool_size=self.db_pool_size, max_overflow=self.db_max_overflow,
+                               pool_timeout=self.db_pool_timeout)
             return options
         # no pool_pre_ping: app/db/connection_check.py checks a connection before use without a round trip
         return {"pool_size": self.db_pool_size, "max_overflow": self.db_max_overflow,

@@ -6,7 +6,7 @@ import re
 
 from flask import Blueprint, current_app, jsonify, make_response, redirect, render_template, request, session, url_for
 from flask_limiter.util import get_remote_address
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import OperationalError, TimeoutError as PoolTimeout
 
 from app.checkout import discounts, pricing, quotes, service
 from app.mail.addresses import InvalidAddress, mailbox
@@ -215,8 +215,9 @@ def confirm():
                 answer = service.pay(order, token, gateway, _order_url(order))
     except service.CheckoutError as error:
         return _error(error.message, error.status, error.next_step, summary=error.summary)
-    except OperationalError:  # the database was locked or unreachable, before or after Stripe was asked: the
-        # same token sent again replays under the same key, so the shopper may retry it and never pay twice
+    except (OperationalError, PoolTimeout):  # the database was locked, unreachable or all its pooled connections
+        # busy past DB_POOL_TIMEOUT, before or after Stripe was asked: the same token sent again replays under
+        # the same key, so the shopper may retry it and never pay twice
         db.session.rollback()
         log.warning("checkout database error attempt=%s", attempt_id, exc_info=True)
         return _error(DATABASE_BUSY, 503, retryable=True)

@@ -12,6 +12,7 @@ import hashlib
 import json
 import time
 from dataclasses import asdict, dataclass, field
+from typing import Callable
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
@@ -110,9 +111,11 @@ def shipping_from(value, settings: Settings) -> Shipping:
 
 
 def make(items: list[pricing.Item], *, shipping: Shipping, method: str, offer: pricing.Offer | None,
-         settings: Settings, gateway: Gateway, reuse: dict | None = None) -> Quote:
+         settings: Settings, gateway: Gateway, reuse: dict | None = None,
+         before_calculation: Callable[[], None] | None = None) -> Quote:
     """Price the items for this address, method and code, with the tax Stripe Tax says (or none under TAX=none).
-    `reuse` is a loaded quote: its calculation is used again when it is current and was made for these inputs."""
+    `reuse` is a loaded quote: its calculation is used again when it is current and was made for these inputs.
+    `before_calculation` runs just before Stripe Tax is asked (only when it is)."""
     country = shipping.address["country"]
     goods = sum(item.unit_price * item.quantity for item in items)
     goods -= pricing.discount_for(offer, goods)
@@ -131,6 +134,8 @@ def make(items: list[pricing.Item], *, shipping: Shipping, method: str, offer: p
     if reuse and reuse.get("inputs") == digest and (reuse.get("expires_at") or 0) > time.time() + margin:
         return Quote(priced, shipping, reuse["tax"], inclusive, tuple(reuse["line_tax"]), reuse["calculation"],
                      reuse["expires_at"], digest, rates)
+    if before_calculation is not None:
+        before_calculation()
     calculation = _calculate(inputs, gateway)
     by_reference = {line["reference"]: line["amount_tax"] for line in calculation["line_items"]["data"]}
     tax = calculation["tax_amount_inclusive"] if inclusive else calculation["tax_amount_exclusive"]

@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from app.checkout import discounts, pricing, quotes
+from app.db import release_connection
 from app.telemetry import metrics
 from app.models import AttemptStatus, Order, OrderLine, OrderState, PaymentAttempt, Product, db, utcnow
 from app.money import format_money
@@ -192,7 +193,9 @@ def _unit_price(line) -> int:
 
 def token_shipping(confirmation_token: str, gateway: Gateway, settings: Settings) -> quotes.Shipping:
     """The delivery address the shopper entered in the Address Element, as the ConfirmationToken carries it: the
-    shop charges for delivery there and nowhere else. A PaymentError other than a refusal passes up (503)."""
+    shop charges for delivery there and nowhere else. A PaymentError other than a refusal passes up (503). Called
+    before the confirm writes anything: its connection goes back to the pool while Stripe answers."""
+    release_connection()
     try:
         token = gateway.retrieve_confirmation_token(confirmation_token)
     except PaymentError as error:
@@ -208,7 +211,8 @@ def token_shipping(confirmation_token: str, gateway: Gateway, settings: Settings
 def current_quote(lines, shipping: quotes.Shipping, shown: dict | None, settings: Settings,
                   gateway: Gateway) -> quotes.Quote:
     """What the confirm charges: priced again from the cart, the token's address and the shipping method and code
-    the page's quote names; its tax calculation is reused only while current and made for exactly these inputs."""
+    the page's quote names; its tax calculation is reused only while current and made for exactly these inputs.
+    Called before the confirm writes anything: a new calculation is asked with no database connection held."""
     if shown is not None and shown.get("address") != shipping.fingerprint:
         raise CheckoutError(ADDRESS_DIFFERS, 409, next_step="checkout")
     method = shown.get("method") if shown else "standard"
@@ -224,7 +228,7 @@ def current_quote(lines, shipping: quotes.Shipping, shown: dict | None, settings
                                 409, next_step="checkout") from None
     try:
         return quotes.make(items, shipping=shipping, method=method, offer=offer, settings=settings,
-                           gateway=gateway, reuse=shown)
+                           gateway=gateway, reuse=shown, before_calculation=release_connection)
     except quotes.AddressRefused as error:
         raise CheckoutError(f"{error} Nothing was charged.", 400, next_step="checkout") from None
     except quotes.TaxUnavailable:

@@ -1,5 +1,5 @@
 """Database helpers: the session and migrations set up on the app, SQLite write turns, the PostgreSQL connection
-check."""
+check, and giving a connection back before a slow call."""
 from __future__ import annotations
 
 from flask import Flask
@@ -10,6 +10,13 @@ from app.models import db
 from app.settings import PROJECT_ROOT
 
 migrate = Migrate(directory=str(PROJECT_ROOT / "migrations"), render_as_batch=True, compare_type=True)
+
+
+def release_connection() -> None:
+    """End the request's transaction, which has only read so far, so its pooled connection goes back before a
+    slow call (Stripe): a waiting checkout then holds no database connection, and a process's pool is sized by
+    its database work, not by the Stripe calls it has in flight. Never after a write that is not to be kept."""
+    db.session.commit()
 
 
 def init_app(app: Flask) -> None:

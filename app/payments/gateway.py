@@ -42,12 +42,11 @@ READ_ENDPOINTS = (".retrieve", ".list")  # Stripe counts reads and writes agains
 
 def bulkhead_size(settings) -> int:
     """Concurrent Stripe calls one process can afford to hold: STRIPE_MAX_CONCURRENCY, cut to what its open-files
-    limit and its database pool allow (a checkout keeps a pooled connection while it waits on Stripe): a call past
-    either would fail after waiting, where the bulkhead turns it away at once (docs/operations.md)."""
+    limit allows: a call past it would fail after waiting, where the bulkhead turns it away at once. A call holds
+    no database connection while Stripe answers, so the database pool does not bound it (docs/operations.md)."""
     soft_files, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
     by_files = (soft_files - FDS_RESERVED) // FDS_PER_CALL if soft_files != resource.RLIM_INFINITY else None
-    by_database = settings.db_pool_size + settings.db_max_overflow
-    return max(1, min(n for n in (settings.stripe_max_concurrency, by_files, by_database) if n is not None))
+    return max(1, min(n for n in (settings.stripe_max_concurrency, by_files) if n is not None))
 
 
 @dataclass

@@ -1,11 +1,13 @@
 """Error pages: the shop's branded HTML page for browsers, a JSON body for the JSON endpoints and clients that
-ask for JSON, and a logged, rolled-back 500 for anything unexpected."""
+ask for JSON, a 503 "try again" while the database is busy or unreachable, and a logged, rolled-back 500 for
+anything unexpected."""
 from __future__ import annotations
 
 import logging
 
 from flask import Flask, g, jsonify, make_response, render_template, request
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import OperationalError, TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException, SecurityError
 
 from app.models import db
@@ -21,9 +23,9 @@ def init_app(app: Flask) -> None:
         return (request.path.startswith(JSON_PATHS) or request.endpoint in JSON_ENDPOINTS
                 or request.accept_mimetypes.best == "application/json")
 
-    def render_error(status: int, message: str):
+    def render_error(status: int, message: str, **fields):
         if wants_json():
-            response = jsonify(status="error", error=message)
+            response = jsonify(status="error", error=message, **fields)
         else:
             response = make_response(render_template("errors.html", status=status, message=message))
         response.status_code = status
@@ -44,6 +46,16 @@ def init_app(app: Flask) -> None:
         response = render_error(error.code or 500, messages.get(error.code, error.description or "Error"))
         if error.code == 429:
             response.headers["Retry-After"] = str(getattr(error, "retry_after", None) or 60)
+        return response
+
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(PoolTimeout)
+    def database_busy(error):  # locked, unreachable, or every pooled connection busy past DB_POOL_TIMEOUT
+        log.warning("database unavailable request_id=%s error=%s", g.get("request_id"), type(error).__name__)
+        db.session.rollback()
+        response = render_error(503, "The shop is very busy right now. Please try again in a moment.",
+                                retryable=True)
+        response.headers["Retry-After"] = "5"
         return response
 
     @app.errorhandler(Exception)
