@@ -12,6 +12,7 @@ import time
 from flask import Blueprint, current_app, g, jsonify, request
 from werkzeug.exceptions import TooManyRequests
 
+from app.events.store import EventNotStored
 from app.telemetry import metrics
 from app.payments import WebhookSignatureError, verify_webhook
 
@@ -34,8 +35,16 @@ def receive():
     except (WebhookSignatureError, UnicodeDecodeError) as error:
         return _refuse(f"invalid webhook: {error}", 400)
 
-    result = current_app.extensions["event_writer"].store(event, payload.decode("utf-8"), source="webhook",
-                                                          request_id=g.get("request_id"))
+    try:
+        result = current_app.extensions["event_writer"].store(event, payload.decode("utf-8"), source="webhook",
+                                                              request_id=g.get("request_id"))
+    except EventNotStored as error:  # the database refused or was out of reach: a 5xx, and Stripe sends it again
+        log.warning("webhook event not stored event_id=%s type=%s error=%s; Stripe will send it again",
+                    event["id"], event["type"], type(error.__cause__).__name__)
+        metrics.WEBHOOK_EVENTS.labels(event["type"], "not_stored").inc()
+        response = jsonify(error="not stored: send it again")
+        response.status_code, response.headers["Retry-After"] = 503, "5"
+        return response
     metrics.WEBHOOK_EVENTS.labels(event["type"], result).inc()
     metrics.WEBHOOK_ACK.observe(time.perf_counter() - started)
     return jsonify(received=True, duplicate=result == "duplicate")

@@ -114,6 +114,27 @@ def test_the_event_is_stored_and_acknowledged_while_redis_is_down(make_app, sett
         assert db.session.get(StripeEvent, "evt_no_redis").status == "received"
 
 
+def test_an_event_the_database_cannot_take_gets_a_5xx_and_is_stored_when_sent_again(make_app, settings, redis):
+    """Answered 2xx only once stored: with every pooled connection busy the delivery gets 503 (Stripe sends it
+    again), nothing is half-written, and the same delivery sent again is stored and applied once."""
+    app = make_app(settings.with_overrides(db_pool_size=1, db_max_overflow=0, db_pool_timeout=0.3))
+    public_id = _pending_order(app)
+    body = _succeeded(public_id, event_id="evt_database_busy")
+    with app.app_context():
+        held = db.engine.connect()  # the pool's one connection, taken
+        try:
+            refused = _post(app.test_client(), body)
+        finally:
+            held.close()
+        assert db.session.get(StripeEvent, "evt_database_busy") is None
+    assert refused.status_code == 503 and refused.headers["Retry-After"] == "5"
+    assert _post(app.test_client(), body).status_code == 200  # Stripe's next attempt
+    _drain(app, redis)
+    with app.app_context():
+        assert db.session.get(StripeEvent, "evt_database_busy").status == "processed"
+        assert db.session.scalar(select(Order.state).where(Order.public_id == public_id)) == OrderState.FULFILLED
+
+
 def _age_events(app, seconds):
     from datetime import timedelta
 
