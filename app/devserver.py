@@ -97,14 +97,14 @@ def run_dev(port: int = 5000, emulator_port: int = 12111, workers: int = 1) -> N
             start([sys.executable, "-m", "app.mail.sink", "--port", "8025"])
             env["MAIL_URL"] = "smtp://127.0.0.1:8025"
         if use_emulator:
-            from app.events.handlers import HANDLERS
+            from app.events.handlers import WEBHOOK_EVENTS
 
             start([sys.executable, "-m", "stripe_emulator", "--host", "127.0.0.1", "--port", str(emulator_port),
                    "--control-port", str(emulator_port + 1), "--secret-key", env["STRIPE_SECRET_KEY"],
                    "--publishable-key", env["STRIPE_PUBLISHABLE_KEY"],
                    "--webhook-url", f"http://127.0.0.1:{port}/webhooks/stripe",
                    "--webhook-secret", env["STRIPE_WEBHOOK_SECRET"].split(",")[0],
-                   "--webhook-events", ",".join(sorted(HANDLERS))])  # as a deployment's endpoint is subscribed
+                   "--webhook-events", WEBHOOK_EVENTS])  # as a deployment's endpoint is subscribed
             wait_for(f"http://127.0.0.1:{emulator_port}/v3/")
             print(f"  emulator  http://127.0.0.1:{emulator_port} (control http://127.0.0.1:{emulator_port + 1})")
         subprocess.run([sys.executable, "-m", "app.cli", "seed"], env=env, check=True, cwd=PROJECT_ROOT)

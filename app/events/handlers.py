@@ -17,7 +17,7 @@ from app.mail.outbox import (canceled_notice_for, failed_after_processing_for, n
 from app.models import Order, OrderState, OutboxEmail
 from app.orders.state import refuse, transition
 
-__all__ = ["HANDLERS", "Mismatch", "OrderNotKnownYet", "OrderNotReadyYet", "cancel", "fulfil"]
+__all__ = ["HANDLERS", "WEBHOOK_EVENTS", "Mismatch", "OrderNotKnownYet", "OrderNotReadyYet", "cancel", "fulfil"]
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +108,8 @@ HANDLERS = {
     **refunds.HANDLERS,
     **disputes.HANDLERS,
 }
+# the webhook endpoint's enabled_events, comma-separated (`shop webhook-events`): Stripe sends nothing else
+WEBHOOK_EVENTS = ",".join(sorted(HANDLERS))
 
 
 def fulfil(order: Order, receipts: list[OutboxEmail]) -> None:

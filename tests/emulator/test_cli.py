@@ -1,4 +1,4 @@
-"""Command line: banner, environment variables, clean shutdown, webhook timeout flag."""
+"""Command line: banner, environment variables, clean shutdown, webhook timeout flag, the endpoint's event types."""
 
 import json
 import os

@@ -12,7 +12,7 @@ import threading
 import time
 from pathlib import Path
 
-from app.events.handlers import HANDLERS
+from app.events.handlers import WEBHOOK_EVENTS
 
 from .database import drop_database, own_database, query
 from .emulator import EMULATOR_PUBLISHABLE_KEY, EMULATOR_SECRET_KEY, WEBHOOK_SECRET, EmulatorProcess
@@ -138,7 +138,7 @@ class Stack:
         self.mail = MailProcess(self.log, nice=self.background_nice) if self.mail_process else MailSink()
         stripe = {}
         if self.use_emulator:
-            events = ",".join(sorted(HANDLERS)) if self.webhook_events == "handled" else self.webhook_events
+            events = WEBHOOK_EVENTS if self.webhook_events == "handled" else self.webhook_events
             self.emulator = EmulatorProcess("--webhook-events", events,
                                             webhook_url=f"{self.payments_url}/webhooks/stripe",
                                             webhook_secret=WEBHOOK_SECRET, nice=self.background_nice)
