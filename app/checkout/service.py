@@ -279,6 +279,8 @@ def pay(order: Order, confirmation_token: str, gateway: Gateway, order_url: str)
                                      return_url=order_url)
         else:
             intent = _create_and_confirm(order, attempt, confirmation_token, gateway, order_url)
+            if intent is None:
+                return _paid(order_url) if order.state in OrderState.SECURED else _processing(order_url)
     except PaymentError as error:
         already = error.payment_intent or {}
         if error.code == "payment_intent_unexpected_state" and already.get("status") in TAKEN:
@@ -373,12 +375,14 @@ def waiting_for_bank(order: Order, gateway: Gateway) -> dict | None:
 
 
 def _create_and_confirm(order: Order, attempt: PaymentAttempt, confirmation_token: str, gateway: Gateway,
-                        order_url: str) -> dict:
+                        order_url: str) -> dict | None:
     """The happy path's one Stripe round trip: create the order's PaymentIntent and confirm it in the same call
     (`confirm=true` with the ConfirmationToken), under the attempt's key. Its parameters are stored first, so an
     answer lost on the way is found by sending them again (`find_outcome`). Only one attempt may be creating: a
     second intent for the order could be a second charge, so while another attempt's create may still be running
-    or its answer is unknown, this one is refused (CheckoutError 409) and that one is followed to its end."""
+    or its answer is unknown, this one is refused (CheckoutError 409) and that one is followed to its end.
+    None when the order turns out paid (or its bank debit under way) meanwhile: nothing is sent."""
+    sent_before = attempt.request is not None  # this attempt's answer was lost (the shop could not record it)
     metadata = {"order_id": order.public_id}
     if order.tax_calculation_id:  # Stripe Tax's calculation this amount was worked out with
         metadata["tax_calculation"] = order.tax_calculation_id
@@ -403,11 +407,20 @@ def _create_and_confirm(order: Order, attempt: PaymentAttempt, confirmation_toke
         for other in creating:
             if other.status == AttemptStatus.SENDING and not still_sending(other, gateway.settings.checkout_deadline):
                 other.status = AttemptStatus.UNKNOWN  # its request never came back (a process stopped)
-        attempt.status, attempt.request = AttemptStatus.ERROR, None  # nothing sent: the same token asks again
+        paid = order.state in OrderState.SECURED or order.state == OrderState.PROCESSING
+        # nothing sent this time; an attempt whose own earlier send paid the order (its webhook was applied while
+        # this retry was reading) succeeded, any other asks again with the same token
+        attempt.status = AttemptStatus.ERROR
+        if paid and sent_before:
+            attempt.status = AttemptStatus.PROCESSING if order.state == OrderState.PROCESSING else \
+                AttemptStatus.SUCCEEDED
+        attempt.request = None
         db.session.commit()
         for other in creating:
             if other.status == AttemptStatus.UNKNOWN:
                 enqueue_outcome_check(other.id)
+        if paid:
+            return None
         raise CheckoutError(ANOTHER_PAYMENT, 409)
     db.session.commit()  # ends the reads above: no connection is held while Stripe answers
     return gateway.send_payment_intent(params, idempotency_key=key)

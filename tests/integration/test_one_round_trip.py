@@ -279,3 +279,54 @@ def test_a_database_failure_after_stripe_took_the_payment_is_retried_without_a_s
     assert _order(stripe_app, shopper.attempt_id).state == OrderState.PAID
     creates = [r for r in emulator.requests_log("/v1/payment_intents") if r["method"] == "POST"]
     assert [r["replayed"] for r in creates] == [False, True] and _created(emulator) == 1
+
+
+class _PaidBetweenTheReads:
+    """The order's `payment_intent.succeeded` applied by a worker while a retried confirm is between its reads:
+    just before the confirm looks for other attempts' creates, the order gets its intent and is fulfilled, as
+    app/events/handlers.py's on_payment_succeeded commits it (from a connection of its own)."""
+
+    def __init__(self, app, attempt_id: str, intent_id: str):
+        with app.app_context():
+            self.engine = db.engine
+        self.worker = create_engine(app.config["SQLALCHEMY_DATABASE_URI"])
+        self.attempt_id, self.intent_id, self.applied = attempt_id, intent_id, 0
+
+    def __enter__(self):
+        event.listen(self.engine, "before_cursor_execute", self._apply)
+        return self
+
+    def __exit__(self, *exc):
+        event.remove(self.engine, "before_cursor_execute", self._apply)
+        self.worker.dispose()
+
+    def _apply(self, conn, cursor, statement, parameters, context, executemany):
+        if not self.applied and "FROM payment_attempt" in statement and "request IS NOT NULL" in statement:
+            self.applied += 1
+            with self.worker.begin() as connection:
+                connection.execute(text('UPDATE "order" SET payment_intent_id = :intent, state = :state '
+                                        "WHERE attempt_id = :attempt"),
+                                   {"intent": self.intent_id, "state": OrderState.FULFILLED.value,
+                                    "attempt": self.attempt_id})
+
+
+def test_a_retry_whose_own_payment_was_applied_meanwhile_is_told_it_paid(stripe_app, emulator):
+    """Stripe took the payment, the shop could not record it (503), and the shopper's "try again" arrives while
+    the payment's webhook is being applied: the retry must say the order is paid, not that another payment is
+    under way, and nothing is sent to Stripe again."""
+    shopper = Checkout(stripe_app, emulator)
+    quote = shopper.quote().json["quote"]
+    token = shopper.token()
+    with stripe_app.app_context():
+        engine = db.engine
+    with _LockedOnce(engine, 'UPDATE "ORDER" SET'):
+        assert shopper.confirm(token, quote=quote).status_code == 503
+    [intent] = stripe.StripeClient(EMULATOR_SECRET_KEY, base_addresses={"api": emulator.api}).payment_intents.list()
+    with _PaidBetweenTheReads(stripe_app, shopper.attempt_id, intent.id) as webhook:
+        again = shopper.confirm(token, quote=quote)
+    assert webhook.applied == 1
+    assert again.status_code == 200 and again.json["status"] == "succeeded", again.json
+    assert _created(emulator) == 1
+    [attempt] = _attempts(stripe_app, shopper.attempt_id)
+    assert attempt.status == AttemptStatus.SUCCEEDED and attempt.request is None
+    assert shopper.confirm(token, quote=quote).json["status"] == "succeeded"  # and so does every later retry
