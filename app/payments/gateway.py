@@ -19,7 +19,8 @@ import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
+from urllib.parse import quote
 
 import requests
 import stripe
@@ -38,6 +39,11 @@ log = logging.getLogger(__name__)
 FDS_PER_CALL = 2
 FDS_RESERVED = 256
 READ_ENDPOINTS = (".retrieve", ".list")  # Stripe counts reads and writes against separate budgets
+
+
+def _id(object_id: str) -> str:
+    """An object id as one path segment (as stripe-python quotes it)."""
+    return quote(object_id, safe="")
 
 
 def bulkhead_size(settings) -> int:
@@ -177,26 +183,24 @@ class Gateway:
         """`POST /v1/payment_intents` with exactly these parameters: with `confirm=true` and a ConfirmationToken it
         creates and confirms in one round trip. Sent again with the same key and parameters, Stripe replays its
         stored answer instead of paying twice."""
-        return self._call("payment_intents.create", lambda opts: self.client.v1.payment_intents.create(
-            params=params, options=opts), idempotency_key, deadline)
+        return self._call("payment_intents.create", "post", "/v1/payment_intents", params, idempotency_key, deadline)
 
     def confirm(self, payment_intent_id: str, *, confirmation_token: str, idempotency_key: str,
                 return_url: str, deadline: float | None = None) -> dict:
         # the payment method comes back whole: its brand and last four are what the receipt shows
         params = {"confirmation_token": confirmation_token, "return_url": return_url, "expand": ["payment_method"]}
-        return self._call("payment_intents.confirm", lambda opts: self.client.v1.payment_intents.confirm(
-            payment_intent_id, params=params, options=opts), idempotency_key, deadline)
+        return self._call("payment_intents.confirm", "post", f"/v1/payment_intents/{_id(payment_intent_id)}/confirm",
+                          params, idempotency_key, deadline)
 
     def retrieve_confirmation_token(self, confirmation_token: str) -> dict:
         """The token as Stripe holds it: its `shipping` is the address the shopper entered in the Address Element."""
-        return self._call("confirmation_tokens.retrieve", lambda opts: self.client.v1.confirmation_tokens.retrieve(
-            confirmation_token, options=opts))
+        return self._call("confirmation_tokens.retrieve", "get",
+                          f"/v1/confirmation_tokens/{_id(confirmation_token)}")
 
     def create_tax_calculation(self, params: dict, *, deadline: float | None = None) -> dict:
         """A Stripe Tax calculation (`POST /v1/tax/calculations`); it changes nothing, so it needs no key."""
         params = {**params, "expand": ["line_items"]}
-        return self._call("tax.calculations.create", lambda opts: self.client.v1.tax.calculations.create(
-            params=params, options=opts), None, deadline)
+        return self._call("tax.calculations.create", "post", "/v1/tax/calculations", params, None, deadline)
 
     def create_tax_transaction(self, calculation_id: str, *, reference: str, idempotency_key: str,
                                metadata: dict | None = None) -> dict:
@@ -204,9 +208,8 @@ class Gateway:
         params: dict[str, Any] = {"calculation": calculation_id, "reference": reference}
         if metadata:
             params["metadata"] = metadata
-        return self._call("tax.transactions.create_from_calculation",
-                          lambda opts: self.client.v1.tax.transactions.create_from_calculation(
-                              params=params, options=opts), idempotency_key)
+        return self._call("tax.transactions.create_from_calculation", "post",
+                          "/v1/tax/transactions/create_from_calculation", params, idempotency_key)
 
     def reverse_tax_transaction(self, transaction_id: str, *, reference: str, idempotency_key: str,
                                 flat_amount: int | None = None) -> dict:
@@ -215,23 +218,20 @@ class Gateway:
                                   "mode": "full" if flat_amount is None else "partial"}
         if flat_amount is not None:
             params["flat_amount"] = -abs(flat_amount)  # Stripe wants the amount given back as a negative number
-        return self._call("tax.transactions.create_reversal",
-                          lambda opts: self.client.v1.tax.transactions.create_reversal(params=params, options=opts),
-                          idempotency_key)
+        return self._call("tax.transactions.create_reversal", "post", "/v1/tax/transactions/create_reversal",
+                          params, idempotency_key)
 
     def cancel_payment_intent(self, payment_intent_id: str, *, idempotency_key: str) -> dict:
-        return self._call("payment_intents.cancel", lambda opts: self.client.v1.payment_intents.cancel(
-            payment_intent_id, options=opts), idempotency_key)
+        return self._call("payment_intents.cancel", "post", f"/v1/payment_intents/{_id(payment_intent_id)}/cancel",
+                          None, idempotency_key)
 
     def capture_payment_intent(self, payment_intent_id: str, *, amount: int, idempotency_key: str) -> dict:
-        params = {"amount_to_capture": amount}
-        return self._call("payment_intents.capture", lambda opts: self.client.v1.payment_intents.capture(
-            payment_intent_id, params=params, options=opts), idempotency_key)
+        return self._call("payment_intents.capture", "post", f"/v1/payment_intents/{_id(payment_intent_id)}/capture",
+                          {"amount_to_capture": amount}, idempotency_key)
 
     def retrieve_payment_intent(self, payment_intent_id: str, expand: tuple[str, ...] = ()) -> dict:
-        params = {"expand": list(expand)} if expand else None
-        return self._call("payment_intents.retrieve", lambda opts: self.client.v1.payment_intents.retrieve(
-            payment_intent_id, params=params, options=opts))
+        return self._call("payment_intents.retrieve", "get", f"/v1/payment_intents/{_id(payment_intent_id)}",
+                          {"expand": list(expand)} if expand else None)
 
     def refund(self, payment_intent_id: str, *, amount: int | None, idempotency_key: str,
                metadata: dict | None = None) -> dict:
@@ -240,28 +240,27 @@ class Gateway:
             params["amount"] = amount
         if metadata:
             params["metadata"] = metadata
-        return self._call("refunds.create", lambda opts: self.client.v1.refunds.create(
-            params=params, options=opts), idempotency_key)
+        return self._call("refunds.create", "post", "/v1/refunds", params, idempotency_key)
 
     def retrieve_dispute(self, dispute_id: str) -> dict:
-        return self._call("disputes.retrieve", lambda opts: self.client.v1.disputes.retrieve(
-            dispute_id, options=opts))
+        return self._call("disputes.retrieve", "get", f"/v1/disputes/{_id(dispute_id)}")
 
     def submit_dispute_evidence(self, dispute_id: str, *, evidence: dict[str, str], idempotency_key: str) -> dict:
         """Send the evidence and submit it to the bank at once (Stripe's `submit=true`)."""
         params: dict[str, Any] = {"evidence": evidence, "submit": True}
-        return self._call("disputes.update", lambda opts: self.client.v1.disputes.update(
-            dispute_id, params=params, options=opts), idempotency_key)
+        return self._call("disputes.update", "post", f"/v1/disputes/{_id(dispute_id)}", params, idempotency_key)
 
     def list_events(self, *, created_gte: int, starting_after: str | None = None, limit: int = 100) -> dict:
         params: dict[str, Any] = {"created": {"gte": created_gte}, "limit": limit}
         if starting_after:
             params["starting_after"] = starting_after
-        return self._call("events.list", lambda opts: self.client.v1.events.list(params=params, options=opts))
+        return self._call("events.list", "get", "/v1/events", params)
 
     # ---- the one place that decides timeouts, retries and errors ------------------------------
-    def _call(self, endpoint: str, send: Callable[[dict], Any], idempotency_key: str | None = None,
-              deadline: float | None = None) -> dict:
+    def _call(self, endpoint: str, method: str, path: str, params: dict | None = None,
+              idempotency_key: str | None = None, deadline: float | None = None) -> dict:
+        """Send one request to Stripe (retried as above) and answer its JSON object as plain dicts and lists: the
+        shop reads fields, so stripe-python's objects would only cost CPU (building them, then `to_dict`)."""
         admitted_until = self.admitted.deadline_at
         if admitted_until is not None:  # inside `admission`: its slot and its deadline cover this call
             deadline_at = admitted_until
@@ -277,7 +276,8 @@ class Gateway:
                 log.warning("stripe call refused endpoint=%s: over the shop's Stripe request rate", endpoint)
                 raise PaymentError("unavailable", UNAVAILABLE_MESSAGE, status=503, code="rate_limited")
             with self.breaker.guard():
-                return self._with_retries(endpoint, send, idempotency_key, deadline_at)
+                return self._with_retries(endpoint, lambda options: self.client.raw_request(
+                    method, path, **(params or {}), **options).data, idempotency_key, deadline_at)
         except BreakerOpen:
             metrics.STRIPE_ERRORS.labels("unavailable").inc()
             raise PaymentError("unavailable", UNAVAILABLE_MESSAGE, status=503, code="circuit_open") from None
@@ -309,7 +309,7 @@ class Gateway:
                 result = send(options)
                 metrics.STRIPE_REQUESTS.labels(endpoint, "ok").inc()
                 metrics.STRIPE_LATENCY.labels(endpoint).observe(time.monotonic() - started)
-                return result.to_dict(recursive=True)
+                return result
             except stripe.StripeError as error:
                 metrics.STRIPE_LATENCY.labels(endpoint).observe(time.monotonic() - started)
                 failure = classify(error)
