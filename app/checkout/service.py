@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from app.checkout import discounts, pricing, quotes
-from app.db import release_connection
+from app.db import commit_keeping_loaded, release_connection
 from app.telemetry import metrics
 from app.models import AttemptStatus, Order, OrderLine, OrderState, PaymentAttempt, Product, db, utcnow
 from app.money import format_money
@@ -101,7 +101,7 @@ def place_order(attempt_id: str, cart_lines, quote: quotes.Quote, email: str, se
         reserve_stock(order)
         if priced.code:
             discounts.hold(order, priced.code)
-        db.session.commit()
+        commit_keeping_loaded()  # just written: nothing else knows this order yet
     except OutOfStock as error:
         db.session.rollback()
         raise _sold_out(error, cart_lines) from None
@@ -397,8 +397,8 @@ def _create_and_confirm(order: Order, attempt: PaymentAttempt, confirmation_toke
                   expand=["payment_method"])
     attempt.request = json.dumps(params)
     key = attempt.idempotency_key
-    db.session.commit()  # written before looking for other creates: of two racing attempts, the later sees the
-    # earlier (both may refuse; never both send)
+    commit_keeping_loaded()  # written before looking for other creates: of two racing attempts, the later sees
+    # the earlier (both may refuse; never both send). The order is refreshed just below.
     creating = db.session.scalars(select(PaymentAttempt).where(
         PaymentAttempt.order_id == order.id, PaymentAttempt.id != attempt.id,
         PaymentAttempt.request.is_not(None))).all()
@@ -422,7 +422,8 @@ def _create_and_confirm(order: Order, attempt: PaymentAttempt, confirmation_toke
         if paid:
             return None
         raise CheckoutError(ANOTHER_PAYMENT, 409)
-    db.session.commit()  # ends the reads above: no connection is held while Stripe answers
+    release_connection(keep_loaded=True)  # no connection is held while Stripe answers; the order is refreshed
+    # when the answer is applied (`_confirmed`, `_failed`)
     return gateway.send_payment_intent(params, idempotency_key=key)
 
 
@@ -462,7 +463,7 @@ def _attempt_for(order: Order, confirmation_token: str) -> PaymentAttempt:
             attempt = PaymentAttempt(order_id=order.id, number=number, fingerprint=fingerprint,
                                      idempotency_key=f"checkout-{order.public_id}-{number}")
             db.session.add(attempt)
-            db.session.commit()
+            commit_keeping_loaded()  # the order is refreshed before anything is sent (`_create_and_confirm`)
             return attempt
         except OutOfStock as error:
             db.session.rollback()

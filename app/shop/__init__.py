@@ -10,13 +10,16 @@ from app.shop import cart
 bp = Blueprint("shop", __name__)
 # the cart's order is paid, or Stripe has it and will tell: the cart must not be bought a second time
 CART_BOUGHT = {AttemptStatus.SUCCEEDED, AttemptStatus.PROCESSING}
+# no page a shopper opens: the confirm answers from the order itself and Stripe's deliveries carry no cart, so
+# neither pays for the cart's lookups
+NOT_A_PAGE = {"static", "checkout.confirm", "webhooks.receive"}
 
 
 @bp.before_app_request
 def forget_a_bought_cart():
     """Empty the cart, on whichever page the shopper opens next, once its order is paid or processing, however
     the shop learned it (the confirm's answer, the worker applying Stripe's webhook, a status poll)."""
-    if request.endpoint == "static":
+    if request.endpoint in NOT_A_PAGE:
         return
     attempt_id = cart.current_attempt()
     if not attempt_id:
