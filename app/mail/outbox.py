@@ -11,7 +11,6 @@ import smtplib
 from datetime import timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime
-from urllib.parse import urlsplit
 
 from flask import current_app, render_template
 from sqlalchemy import or_, update
@@ -159,10 +158,8 @@ def deliver_outbox(outbox_id: int) -> str:
     message.set_content(outbox.body)
     if outbox.html:
         message.add_alternative(outbox.html, subtype="html")
-    url = urlsplit(settings.mail_url)
     try:
-        with smtplib.SMTP(url.hostname or "127.0.0.1", url.port or 25, timeout=10) as smtp:
-            smtp.send_message(message)
+        current_app.extensions["smtp"].send(message)
     except (OSError, smtplib.SMTPException):
         outbox.claimed_at = None
         db.session.commit()

@@ -1,0 +1,62 @@
+"""The app's SMTP connection (MAIL_URL), kept open between emails: `current_app.extensions["smtp"].send(message)`.
+
+A worker sending receipts one after another would otherwise connect, greet and say goodbye for each one:
+three more round trips and a new session on the mail server every time. The connection is reused while it
+has been idle for less than IDLE_LIMIT. A server that dropped it meanwhile (servers close idle clients after a
+few minutes) is noticed when the next email is sent on it, before the server accepted anything, and that
+email is sent once more on a new connection. Any other failure closes the connection and is raised.
+"""
+from __future__ import annotations
+
+import smtplib
+import threading
+import time
+from email.message import EmailMessage
+from urllib.parse import urlsplit
+
+__all__ = ["IDLE_LIMIT", "TIMEOUT", "Sender"]
+
+IDLE_LIMIT = 30.0  # seconds unused after which the connection is closed rather than trusted
+TIMEOUT = 10.0  # seconds for connecting and for each SMTP reply
+
+
+class Sender:
+    def __init__(self, mail_url: str):
+        url = urlsplit(mail_url)
+        self.address = (url.hostname or "127.0.0.1", url.port or 25)
+        self.connections = 0  # opened so far (the tests and the logs read it)
+        self._lock = threading.Lock()
+        self._smtp: smtplib.SMTP | None = None
+        self._used_at = 0.0
+
+    def send(self, message: EmailMessage) -> None:
+        """Raises OSError or smtplib.SMTPException when the server did not accept `message`."""
+        with self._lock:
+            reused = self._smtp is not None and time.monotonic() - self._used_at < IDLE_LIMIT
+            try:
+                try:
+                    self._connected(fresh=not reused).send_message(message)
+                except smtplib.SMTPServerDisconnected:
+                    if not reused:
+                        raise
+                    self._connected(fresh=True).send_message(message)  # dropped while idle: once more
+            except BaseException:
+                self.close()
+                raise
+            self._used_at = time.monotonic()
+
+    def close(self) -> None:
+        smtp, self._smtp = self._smtp, None
+        if smtp is None:
+            return
+        try:
+            smtp.quit()
+        except (OSError, smtplib.SMTPException):
+            smtp.close()
+
+    def _connected(self, fresh: bool) -> smtplib.SMTP:
+        if fresh or self._smtp is None:
+            self.close()
+            self._smtp = smtplib.SMTP(*self.address, timeout=TIMEOUT)
+            self.connections += 1
+        return self._smtp
