@@ -5,14 +5,20 @@ three more round trips and a new session on the mail server every time. The conn
 has been idle for less than IDLE_LIMIT. A server that dropped it meanwhile (servers close idle clients after a
 few minutes) is noticed when the next email is sent on it, before the server accepted anything, and that
 email is sent once more on a new connection. Any other failure closes the connection and is raised.
+
+MAIL_URL: `smtp://host:port` sends in the clear (a relay on the same host or network); with a user and password
+(`smtp://user:password@host:587`) the connection is upgraded with STARTTLS, the server's certificate checked,
+before logging in, and a server that offers no STARTTLS is refused rather than sent the password in the clear;
+`smtps://user:password@host:465` is TLS from the first byte.
 """
 from __future__ import annotations
 
 import smtplib
+import ssl
 import threading
 import time
 from email.message import EmailMessage
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 __all__ = ["IDLE_LIMIT", "TIMEOUT", "Sender"]
 
@@ -23,7 +29,9 @@ TIMEOUT = 10.0  # seconds for connecting and for each SMTP reply
 class Sender:
     def __init__(self, mail_url: str):
         url = urlsplit(mail_url)
-        self.address = (url.hostname or "127.0.0.1", url.port or 25)
+        self.implicit_tls = url.scheme == "smtps"
+        self.address = (url.hostname or "127.0.0.1", url.port or (465 if self.implicit_tls else 25))
+        self.credentials = (unquote(url.username), unquote(url.password or "")) if url.username else None
         self.connections = 0  # opened so far (the tests and the logs read it)
         self._lock = threading.Lock()
         self._smtp: smtplib.SMTP | None = None
@@ -57,6 +65,21 @@ class Sender:
     def _connected(self, fresh: bool) -> smtplib.SMTP:
         if fresh or self._smtp is None:
             self.close()
-            self._smtp = smtplib.SMTP(*self.address, timeout=TIMEOUT)
+            self._smtp = self._open()
             self.connections += 1
         return self._smtp
+
+    def _open(self) -> smtplib.SMTP:
+        if self.implicit_tls:
+            smtp = smtplib.SMTP_SSL(*self.address, timeout=TIMEOUT, context=ssl.create_default_context())
+        else:
+            smtp = smtplib.SMTP(*self.address, timeout=TIMEOUT)
+        try:
+            if self.credentials:
+                if not self.implicit_tls:
+                    smtp.starttls(context=ssl.create_default_context())  # SMTPNotSupportedError if not offered
+                smtp.login(*self.credentials)
+        except BaseException:
+            smtp.close()
+            raise
+        return smtp

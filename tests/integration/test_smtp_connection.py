@@ -1,6 +1,7 @@
 """Receipts go out over one SMTP connection kept open between them (app/mail/smtp.py), against a real SMTP
 server (aiosmtpd) that records which connection each message came on: a connection the server dropped while
-idle is replaced and the email still goes out exactly once; an idle one is not trusted past IDLE_LIMIT."""
+idle is replaced and the email still goes out exactly once; an idle one is not trusted past IDLE_LIMIT. With a
+user and password in MAIL_URL the shop logs in only over TLS whose certificate it checked (a throwaway CA)."""
 from __future__ import annotations
 
 import smtplib
@@ -18,10 +19,11 @@ class RecordingServer:
     """aiosmtpd, recording each message's connection (the client's port) and Subject; `drop_idle()` closes
     every open connection as a server does with idle clients."""
 
-    def __init__(self):
+    def __init__(self, **options):
         from aiosmtpd.controller import Controller
 
         self.messages: list[tuple[int, str]] = []
+        self.logins: list[tuple[str, str, bool]] = []  # user, password, over TLS
         self.sessions: list = []
         self.lock = threading.Lock()
         server = self
@@ -36,8 +38,17 @@ class RecordingServer:
                         server.sessions.append(smtp_server)
                 return "250 OK"
 
+        def authenticator(smtp_server, session, envelope, mechanism, auth_data):
+            from aiosmtpd.smtp import AuthResult
+
+            login = (auth_data.login.decode(), auth_data.password.decode(), session.ssl is not None)
+            with server.lock:
+                server.logins.append(login)
+            return AuthResult(success=login[:2] == ("shop@example.com", "p@ss:word"))
+
         self.port = free_port()
-        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port, authenticator=authenticator,
+                                     **options)
         self.controller.start()
         self.url = f"smtp://127.0.0.1:{self.port}"
 
@@ -57,6 +68,25 @@ def mail_server():
     server = RecordingServer()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def certificate_authority(tmp_path, monkeypatch):
+    """A CA the shop's TLS trusts for this test only (OpenSSL reads SSL_CERT_FILE for each new context), and the
+    server's certificate for 127.0.0.1 from it."""
+    import ssl
+
+    import trustme
+
+    ca = trustme.CA()
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "ca.pem"))
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_context)
+    return server_context
+
+
+CREDENTIALS = "shop%40example.com:p%40ss%3Aword"  # shop@example.com / p@ss:word, as a URL carries them
 
 
 def _outbox(app, count: int) -> list[int]:
@@ -120,3 +150,58 @@ def test_a_server_that_is_gone_fails_the_send_and_the_email_waits(make_app, sett
     with app.app_context():
         row = db.session.get(OutboxEmail, second)
         assert row.sent_at is None and row.claimed_at is None  # claimed back: the next try sends it
+
+
+def test_with_a_user_the_connection_is_upgraded_to_checked_tls_before_logging_in(make_app, settings,
+                                                                                  certificate_authority):
+    server = RecordingServer(tls_context=certificate_authority, require_starttls=True, auth_require_tls=True)
+    try:
+        app = make_app(settings.with_overrides(mail_url=f"smtp://{CREDENTIALS}@127.0.0.1:{server.port}"))
+        [outbox_id] = _outbox(app, 1)
+        assert _send(app, outbox_id) == "sent"
+    finally:
+        server.stop()
+    assert server.logins == [("shop@example.com", "p@ss:word", True)]
+    assert [subject for _, subject in server.messages] == ["Email 0"]
+
+
+def test_a_server_that_offers_no_tls_is_never_sent_the_password(make_app, settings):
+    server = RecordingServer(auth_require_tls=False)  # it would take a password in the clear
+    try:
+        app = make_app(settings.with_overrides(mail_url=f"smtp://{CREDENTIALS}@127.0.0.1:{server.port}"))
+        [outbox_id] = _outbox(app, 1)
+        with pytest.raises(smtplib.SMTPNotSupportedError):
+            _send(app, outbox_id)
+    finally:
+        server.stop()
+    assert server.logins == [] and server.messages == []
+    with app.app_context():
+        assert db.session.get(OutboxEmail, outbox_id).sent_at is None
+
+
+def test_a_certificate_the_shop_does_not_trust_is_refused(make_app, settings, certificate_authority, monkeypatch):
+    import ssl
+
+    monkeypatch.delenv("SSL_CERT_FILE")  # the system's CAs only: they never signed the throwaway one
+    server = RecordingServer(tls_context=certificate_authority, require_starttls=True, auth_require_tls=True)
+    try:
+        app = make_app(settings.with_overrides(mail_url=f"smtp://{CREDENTIALS}@127.0.0.1:{server.port}"))
+        [outbox_id] = _outbox(app, 1)
+        with pytest.raises(ssl.SSLCertVerificationError):
+            _send(app, outbox_id)
+    finally:
+        server.stop()
+    assert server.logins == [] and server.messages == []
+
+
+def test_smtps_is_tls_from_the_first_byte(make_app, settings, certificate_authority):
+    # aiosmtpd's AUTH-needs-TLS check knows STARTTLS only: here every byte is TLS already
+    server = RecordingServer(ssl_context=certificate_authority, auth_require_tls=False)
+    try:
+        app = make_app(settings.with_overrides(mail_url=f"smtps://{CREDENTIALS}@127.0.0.1:{server.port}"))
+        [outbox_id] = _outbox(app, 1)
+        assert _send(app, outbox_id) == "sent"
+    finally:
+        server.stop()
+    assert [login[:2] for login in server.logins] == [("shop@example.com", "p@ss:word")]
+    assert [subject for _, subject in server.messages] == ["Email 0"]
