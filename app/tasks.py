@@ -130,9 +130,9 @@ def process_event(event_id: str) -> str:
 
 def send_receipt(outbox_id: int) -> str:
     with _job_app().app_context():
-        from app.mail.outbox import deliver_outbox
+        from app.mail.outbox import deliver_waiting
 
-        return deliver_outbox(outbox_id)
+        return deliver_waiting(outbox_id)
 
 
 # ---- the app a job runs in ---------------------------------------------------------------------------

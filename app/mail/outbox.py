@@ -13,7 +13,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 
 from flask import current_app, render_template
-from sqlalchemy import or_, update
+from sqlalchemy import or_, select, update
 
 from app.mail.addresses import InvalidAddress, mailbox
 from app.models import Order, OutboxEmail, Refund, db, utcnow
@@ -23,6 +23,7 @@ from app.telemetry import metrics
 
 log = logging.getLogger(__name__)
 CLAIM_LEASE = timedelta(seconds=20)  # a claim older than this is from a crashed sender (SMTP timeout is 10 s)
+RECEIPT_BATCH = 20  # emails one mail job may send when it finds others' jobs waiting behind it
 
 
 def receipt_for(order: Order) -> OutboxEmail:
@@ -128,6 +129,38 @@ def canceled_notice_for(order: Order) -> OutboxEmail:
             + (f"\nYour order: {link}\n" if link else ""))
     return OutboxEmail(order_id=order.id, kind="canceled", to=order.email or "",
                        subject=f"Order {order.number} has been canceled", body=body)
+
+
+def deliver_waiting(outbox_id: int, batch: int = RECEIPT_BATCH) -> str:
+    """The mail job: send this email, then, when others' jobs wait on the mail queue behind it, take up to
+    `batch - 1` of them off the queue and send those too, over the same connection: one job's bookkeeping for
+    many emails when they pile up. One that fails puts itself and the rest back on the queue; a worker that
+    dies meanwhile leaves them unsent with no job, for the relay to enqueue again. Returns this email's
+    result; raises (for a retry) only if this one failed."""
+    from app.queues import enqueue_receipts, forget_receipt_jobs, take_queued_receipts
+
+    result = deliver_outbox(outbox_id)
+    if result != "sent" or batch <= 1:
+        return result
+    now = utcnow()
+    waiting = db.session.scalars(select(OutboxEmail.id).where(
+        OutboxEmail.id != outbox_id, OutboxEmail.sent_at.is_(None), OutboxEmail.failed_at.is_(None),
+        or_(OutboxEmail.claimed_at.is_(None), OutboxEmail.claimed_at < now - CLAIM_LEASE))
+        .order_by(OutboxEmail.id).limit(batch - 1)).all()
+    db.session.rollback()
+    taken = take_queued_receipts(list(waiting)) if waiting else []
+    done = []
+    for position, other in enumerate(taken):
+        try:
+            deliver_outbox(other)
+        except Exception as error:  # noqa: BLE001 - its own job sends it again
+            log.warning("receipt not sent outbox_id=%s error=%s; it and %d more go back on the queue", other,
+                        type(error).__name__, len(taken) - position - 1)
+            enqueue_receipts(taken[position:])
+            break
+        done.append(other)
+    forget_receipt_jobs(done)
+    return result
 
 
 def deliver_outbox(outbox_id: int) -> str:

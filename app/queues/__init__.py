@@ -14,7 +14,8 @@ from rq.job import Job
 __all__ = ["EVENTS", "MAIL", "MAINTENANCE", "PAYMENTS", "QUEUES", "event_job_id", "redis_connection", "get_queue",
            "enqueue_event", "enqueue_events", "enqueue_receipts", "enqueue_outcome_check", "enqueue_refund",
            "refund_job_id", "enqueue_settlement", "settlement_job_id", "enqueue_tax_transaction",
-           "tax_transaction_job_id", "enqueue_tax_reversal", "tax_reversal_job_id", "take_queued_events", "forget_jobs"]
+           "tax_transaction_job_id", "enqueue_tax_reversal", "tax_reversal_job_id", "take_queued_events", "forget_jobs",
+           "receipt_job_id", "take_queued_receipts", "forget_receipt_jobs"]
 
 log = logging.getLogger(__name__)
 EVENTS, MAIL, MAINTENANCE, PAYMENTS = "events", "mail", "maintenance", "payments"
@@ -77,6 +78,10 @@ def enqueue_events(events: list[tuple[str, str | None]]) -> bool:
         return False
 
 
+def receipt_job_id(outbox_id: int) -> str:
+    return f"receipt-{outbox_id}"
+
+
 def enqueue_receipts(outbox_ids: list[int]) -> bool:
     """Put `send_receipt(outbox_id)` on the mail queue for each outbox row, in one round trip. False (logged) if
     Redis is unreachable: the rows stay unsent and the relay enqueues them later."""
@@ -85,7 +90,7 @@ def enqueue_receipts(outbox_ids: list[int]) -> bool:
     try:
         retry = retry_policy()
         get_queue(MAIL).enqueue_many([Queue.prepare_data(
-            "app.tasks.send_receipt", (outbox_id,), job_id=f"receipt-{outbox_id}", retry=retry)
+            "app.tasks.send_receipt", (outbox_id,), job_id=receipt_job_id(outbox_id), retry=retry)
             for outbox_id in outbox_ids])
         return True
     except RedisError as error:
@@ -175,20 +180,41 @@ def take_queued_events(event_ids: list[str]) -> list[str]:
     itself. Returns the ids whose job it took; a job a worker has popped already is left to that worker (and
     an event with no job at all to the relay). The jobs' records stay until `forget_jobs`. If the taker dies
     before it commits, the relay finds the events unprocessed with no job queued and enqueues them again."""
+    taken = set(_take_queued(EVENTS, [event_job_id(event_id) for event_id in event_ids]))
+    return [event_id for event_id in event_ids if event_job_id(event_id) in taken]
+
+
+def take_queued_receipts(outbox_ids: list[int]) -> list[int]:
+    """As `take_queued_events`, for receipts a worker sends itself (app/mail/outbox.py `deliver_waiting`)."""
+    taken = set(_take_queued(MAIL, [receipt_job_id(outbox_id) for outbox_id in outbox_ids]))
+    return [outbox_id for outbox_id in outbox_ids if receipt_job_id(outbox_id) in taken]
+
+
+def _take_queued(queue_name: str, job_ids: list[str]) -> list[str]:
     try:
-        key = get_queue(EVENTS).key
+        key = get_queue(queue_name).key
         with redis_connection().pipeline(transaction=False) as pipeline:
-            for event_id in event_ids:
-                pipeline.lrem(key, 1, event_job_id(event_id))
-            return [event_id for event_id, removed in zip(event_ids, pipeline.execute()) if removed]
+            for job_id in job_ids:
+                pipeline.lrem(key, 1, job_id)
+            return [job_id for job_id, removed in zip(job_ids, pipeline.execute()) if removed]
     except RedisError as error:
-        log.info("could not take %d events' jobs: %s", len(event_ids), error)
+        log.info("could not take %d jobs off %s: %s", len(job_ids), queue_name, error)
         return []
 
 
 def forget_jobs(event_ids: list[str]) -> None:
     """Delete the records of jobs taken off the queue (`take_queued_events`) once their events are applied."""
+    _forget([event_job_id(event_id) for event_id in event_ids])
+
+
+def forget_receipt_jobs(outbox_ids: list[int]) -> None:
+    _forget([receipt_job_id(outbox_id) for outbox_id in outbox_ids])
+
+
+def _forget(job_ids: list[str]) -> None:
+    if not job_ids:
+        return
     try:
-        redis_connection().delete(*[Job.key_for(event_job_id(event_id)) for event_id in event_ids])
+        redis_connection().delete(*[Job.key_for(job_id) for job_id in job_ids])
     except RedisError as error:  # left behind, harmless: nothing runs or relays a job its queue no longer holds
-        log.info("could not delete %d taken jobs: %s", len(event_ids), error)
+        log.info("could not delete %d taken jobs: %s", len(job_ids), error)

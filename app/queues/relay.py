@@ -12,7 +12,7 @@ from rq.job import Job, JobStatus
 from sqlalchemy import func, or_, select, update
 
 from app.models import EventStatus, StripeEvent, db, utcnow
-from app.queues import EVENTS, MAIL, enqueue_events, enqueue_receipts, event_job_id, redis_connection
+from app.queues import EVENTS, MAIL, enqueue_events, enqueue_receipts, event_job_id, receipt_job_id, redis_connection
 
 __all__ = ["relay_events", "relay_outbox", "relay_refunds", "relay_settlements", "relay_tax", "jobs_alive"]
 
@@ -118,7 +118,7 @@ def relay_outbox(limit: int = 200) -> int:
     ).order_by(OutboxEmail.id).limit(limit)).all()
     db.session.rollback()
     try:
-        alive = jobs_alive(MAIL, [f"receipt-{outbox_id}" for outbox_id in ids])
+        alive = jobs_alive(MAIL, [receipt_job_id(outbox_id) for outbox_id in ids])
     except RedisError as error:
         log.warning("relay cannot reach Redis: %s", error)
         return 0

@@ -5,62 +5,13 @@ user and password in MAIL_URL the shop logs in only over TLS whose certificate i
 from __future__ import annotations
 
 import smtplib
-import threading
 
 import pytest
 
 from app.mail import smtp
 from app.mail.outbox import deliver_outbox
 from app.models import Order, OutboxEmail, db
-from tests.support.net import free_port
-
-
-class RecordingServer:
-    """aiosmtpd, recording each message's connection (the client's port) and Subject; `drop_idle()` closes
-    every open connection as a server does with idle clients."""
-
-    def __init__(self, **options):
-        from aiosmtpd.controller import Controller
-
-        self.messages: list[tuple[int, str]] = []
-        self.logins: list[tuple[str, str, bool]] = []  # user, password, over TLS
-        self.sessions: list = []
-        self.lock = threading.Lock()
-        server = self
-
-        class Handler:
-            async def handle_DATA(self, smtp_server, session, envelope):
-                subject = next((line.split(":", 1)[1].strip() for line in envelope.content.decode().splitlines()
-                                if line.lower().startswith("subject:")), "")
-                with server.lock:
-                    server.messages.append((session.peer[1], subject))
-                    if smtp_server not in server.sessions:
-                        server.sessions.append(smtp_server)
-                return "250 OK"
-
-        def authenticator(smtp_server, session, envelope, mechanism, auth_data):
-            from aiosmtpd.smtp import AuthResult
-
-            login = (auth_data.login.decode(), auth_data.password.decode(), session.ssl is not None)
-            with server.lock:
-                server.logins.append(login)
-            return AuthResult(success=login[:2] == ("shop@example.com", "p@ss:word"))
-
-        self.port = free_port()
-        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port, authenticator=authenticator,
-                                     **options)
-        self.controller.start()
-        self.url = f"smtp://127.0.0.1:{self.port}"
-
-    def drop_idle(self):
-        loop = self.controller.loop
-        for session in list(self.sessions):
-            loop.call_soon_threadsafe(session.transport.close)
-        self.sessions.clear()
-
-    def stop(self):
-        if self.controller.loop.is_running():
-            self.controller.stop()
+from tests.support.smtp_server import RecordingServer
 
 
 @pytest.fixture

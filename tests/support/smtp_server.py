@@ -1,0 +1,58 @@
+"""A real SMTP server (aiosmtpd) for the mail tests, recording what reaches it and on which connection."""
+from __future__ import annotations
+
+import threading
+
+from tests.support.net import free_port
+
+
+class RecordingServer:
+    """aiosmtpd, recording each message's connection (the client's port) and Subject; `drop_idle()` closes
+    every open connection as a server does with idle clients; a Subject in `refuse` is refused for now (451).
+    `options` go to aiosmtpd's Controller (TLS, STARTTLS, AUTH)."""
+
+    def __init__(self, **options):
+        from aiosmtpd.controller import Controller
+
+        self.messages: list[tuple[int, str]] = []
+        self.refuse: set[str] = set()  # subjects answered "451 try again later"
+        self.logins: list[tuple[str, str, bool]] = []  # user, password, over TLS
+        self.sessions: list = []
+        self.lock = threading.Lock()
+        server = self
+
+        class Handler:
+            async def handle_DATA(self, smtp_server, session, envelope):
+                subject = next((line.split(":", 1)[1].strip() for line in envelope.content.decode().splitlines()
+                                if line.lower().startswith("subject:")), "")
+                if subject in server.refuse:
+                    return "451 Try again later"
+                with server.lock:
+                    server.messages.append((session.peer[1], subject))
+                    if smtp_server not in server.sessions:
+                        server.sessions.append(smtp_server)
+                return "250 OK"
+
+        def authenticator(smtp_server, session, envelope, mechanism, auth_data):
+            from aiosmtpd.smtp import AuthResult
+
+            login = (auth_data.login.decode(), auth_data.password.decode(), session.ssl is not None)
+            with server.lock:
+                server.logins.append(login)
+            return AuthResult(success=login[:2] == ("shop@example.com", "p@ss:word"))
+
+        self.port = free_port()
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port, authenticator=authenticator,
+                                     **options)
+        self.controller.start()
+        self.url = f"smtp://127.0.0.1:{self.port}"
+
+    def drop_idle(self):
+        loop = self.controller.loop
+        for session in list(self.sessions):
+            loop.call_soon_threadsafe(session.transport.close)
+        self.sessions.clear()
+
+    def stop(self):
+        if self.controller.loop.is_running():
+            self.controller.stop()
