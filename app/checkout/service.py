@@ -251,20 +251,16 @@ def find_order(attempt_id: str) -> Order | None:
 def known_answer(order: Order, confirmation_token: str, order_url: str) -> Answer | None:
     """The answer this submit already has, from the shop's database alone: a paid order, or the stored outcome
     of this confirmation token. Such a submit never needs Stripe, even while payments are unavailable."""
-    if order.state in OrderState.SECURED:
-        return _paid(order_url)
-    if order.state == OrderState.PROCESSING:
-        return _processing(order_url)
+    if (settled := _settled(order, order_url)) is not None:
+        return settled
     attempt = _find_attempt(order, _fingerprint(confirmation_token))
     return _replay(attempt) if attempt is not None and attempt.outcome else None
 
 
 def pay(order: Order, confirmation_token: str, gateway: Gateway, order_url: str) -> Answer:
     """Confirm the order's payment with this confirmation token; the same token always gets the same answer."""
-    if order.state in OrderState.SECURED:
-        return _paid(order_url)
-    if order.state == OrderState.PROCESSING:  # its bank debit is under way: it can't be paid twice
-        return _processing(order_url)
+    if (settled := _settled(order, order_url)) is not None:
+        return settled
     if order.state not in (OrderState.PENDING, OrderState.PAYMENT_FAILED):
         raise CheckoutError("This order is closed. Please start a new checkout.", 409)
     attempt = _attempt_for(order, confirmation_token)
@@ -279,8 +275,8 @@ def pay(order: Order, confirmation_token: str, gateway: Gateway, order_url: str)
                                      return_url=order_url)
         else:
             intent = _create_and_confirm(order, attempt, confirmation_token, gateway, order_url)
-            if intent is None:
-                return _paid(order_url) if order.state in OrderState.SECURED else _processing(order_url)
+            if intent is None:  # settled meanwhile
+                return _settled(order, order_url)
     except PaymentError as error:
         already = error.payment_intent or {}
         if error.code == "payment_intent_unexpected_state" and already.get("status") in TAKEN:
@@ -407,32 +403,31 @@ def _create_and_confirm(order: Order, attempt: PaymentAttempt, confirmation_toke
         for other in creating:
             if other.status == AttemptStatus.SENDING and not still_sending(other, gateway.settings.checkout_deadline):
                 other.status = AttemptStatus.UNKNOWN  # its request never came back (a process stopped)
-        paid = order.state in OrderState.SECURED or order.state == OrderState.PROCESSING
-        # nothing sent this time; an attempt whose own earlier send paid the order (its webhook was applied while
-        # this retry was reading) succeeded, any other asks again with the same token
-        attempt.status = AttemptStatus.ERROR
-        if paid and sent_before:
-            attempt.status = AttemptStatus.PROCESSING if order.state == OrderState.PROCESSING else \
-                AttemptStatus.SUCCEEDED
+        settled = _settled(order, order_url)
+        # nothing sent this time. An attempt whose own earlier send paid the order (its webhook was applied while
+        # this retry was reading) ends as the order's payment did; any other asks again with the same token.
+        attempt.status = settled.body["status"] if settled and sent_before else AttemptStatus.ERROR
         attempt.request = None
         db.session.commit()
         for other in creating:
             if other.status == AttemptStatus.UNKNOWN:
                 enqueue_outcome_check(other.id)
-        if paid:
+        if settled:
             return None
         raise CheckoutError(ANOTHER_PAYMENT, 409)
-    release_connection(keep_loaded=True)  # no connection is held while Stripe answers; the order is refreshed
-    # when the answer is applied (`_confirmed`, `_failed`)
+    commit_keeping_loaded()  # ends the reads above: no connection is held while Stripe answers; the order is
+    # refreshed when the answer is applied (`_confirmed`, `_failed`)
     return gateway.send_payment_intent(params, idempotency_key=key)
 
 
-def _paid(order_url: str) -> Answer:
-    return Answer({"status": "succeeded", "order_url": order_url})
-
-
-def _processing(order_url: str) -> Answer:
-    return Answer({"status": "processing", "order_url": order_url})
+def _settled(order: Order, order_url: str) -> Answer | None:
+    """The answer any submit for a paid order (or one whose bank debit is under way: it can't be paid twice)
+    gets, whatever its token; None while the order still waits for a payment."""
+    if order.state in OrderState.SECURED:
+        return Answer({"status": "succeeded", "order_url": order_url})
+    if order.state == OrderState.PROCESSING:
+        return Answer({"status": "processing", "order_url": order_url})
+    return None
 
 
 def _replay(attempt: PaymentAttempt) -> Answer:

@@ -12,14 +12,11 @@ from app.settings import PROJECT_ROOT
 migrate = Migrate(directory=str(PROJECT_ROOT / "migrations"), render_as_batch=True, compare_type=True)
 
 
-def release_connection(keep_loaded: bool = False) -> None:
+def release_connection() -> None:
     """End the request's transaction, which has only read so far, so its pooled connection goes back before a
     slow call (Stripe): a waiting checkout then holds no database connection, and a process's pool is sized by
     its database work, not by the Stripe calls it has in flight. Never after a write that is not to be kept."""
-    if keep_loaded:
-        commit_keeping_loaded()
-    else:
-        db.session.commit()
+    db.session.commit()
 
 
 def commit_keeping_loaded() -> None:

@@ -131,6 +131,12 @@ def canceled_notice_for(order: Order) -> OutboxEmail:
                        subject=f"Order {order.number} has been canceled", body=body)
 
 
+def sendable(now) -> tuple:
+    """Where an email waits to be sent: not sent, not parked, and not claimed by a sender still at work."""
+    return (OutboxEmail.sent_at.is_(None), OutboxEmail.failed_at.is_(None),
+            or_(OutboxEmail.claimed_at.is_(None), OutboxEmail.claimed_at < now - CLAIM_LEASE))
+
+
 def deliver_waiting(outbox_id: int, batch: int = RECEIPT_BATCH) -> str:
     """The mail job: send this email, then, when others' jobs wait on the mail queue behind it, take up to
     `batch - 1` of them off the queue and send those too, over the same connection: one job's bookkeeping for
@@ -142,11 +148,8 @@ def deliver_waiting(outbox_id: int, batch: int = RECEIPT_BATCH) -> str:
     result = deliver_outbox(outbox_id)
     if result != "sent" or batch <= 1:
         return result
-    now = utcnow()
-    waiting = db.session.scalars(select(OutboxEmail.id).where(
-        OutboxEmail.id != outbox_id, OutboxEmail.sent_at.is_(None), OutboxEmail.failed_at.is_(None),
-        or_(OutboxEmail.claimed_at.is_(None), OutboxEmail.claimed_at < now - CLAIM_LEASE))
-        .order_by(OutboxEmail.id).limit(batch - 1)).all()
+    waiting = db.session.scalars(select(OutboxEmail.id).where(OutboxEmail.id != outbox_id, *sendable(utcnow()))
+                                 .order_by(OutboxEmail.id).limit(batch - 1)).all()
     db.session.rollback()
     taken = take_queued_receipts(list(waiting)) if waiting else []
     done = []
@@ -170,9 +173,7 @@ def deliver_outbox(outbox_id: int) -> str:
         return "no_mail_url"
     now = utcnow()
     claimed = db.session.execute(
-        update(OutboxEmail).where(OutboxEmail.id == outbox_id, OutboxEmail.sent_at.is_(None),
-                                  OutboxEmail.failed_at.is_(None),
-                                  or_(OutboxEmail.claimed_at.is_(None), OutboxEmail.claimed_at < now - CLAIM_LEASE))
+        update(OutboxEmail).where(OutboxEmail.id == outbox_id, *sendable(now))
         .values(claimed_at=now, attempts=OutboxEmail.attempts + 1)).rowcount
     db.session.commit()
     if not claimed:

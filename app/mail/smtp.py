@@ -2,9 +2,10 @@
 
 A worker sending receipts one after another would otherwise connect, greet and say goodbye for each one:
 three more round trips and a new session on the mail server every time. The connection is reused while it
-has been idle for less than IDLE_LIMIT. A server that dropped it meanwhile (servers close idle clients after a
-few minutes) is noticed when the next email is sent on it, before the server accepted anything, and that
-email is sent once more on a new connection. Any other failure closes the connection and is raised.
+has been idle for less than IDLE_LIMIT. A reused connection found closed (servers drop idle clients after a
+few minutes) is taken for one the server dropped while idle: the email is sent once more on a new connection.
+Should the server have accepted it just before closing, the shopper gets it twice, recognisable by its
+Message-ID, as with any resend from the outbox. Any other failure closes the connection and is raised.
 
 MAIL_URL: `smtp://host:port` sends in the clear (a relay on the same host or network); with a user and password
 (`smtp://user:password@host:587`) the connection is upgraded with STARTTLS, the server's certificate checked,
@@ -32,7 +33,7 @@ class Sender:
         self.implicit_tls = url.scheme == "smtps"
         self.address = (url.hostname or "127.0.0.1", url.port or (465 if self.implicit_tls else 25))
         self.credentials = (unquote(url.username), unquote(url.password or "")) if url.username else None
-        self.connections = 0  # opened so far (the tests and the logs read it)
+        self.connections = 0  # opened so far
         self._lock = threading.Lock()
         self._smtp: smtplib.SMTP | None = None
         self._used_at = 0.0

@@ -9,7 +9,7 @@ from flask import current_app
 from redis.exceptions import RedisError
 from rq import Queue
 from rq.job import Job, JobStatus
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, select, update
 
 from app.models import EventStatus, StripeEvent, db, utcnow
 from app.queues import EVENTS, MAIL, enqueue_events, enqueue_receipts, event_job_id, receipt_job_id, redis_connection
@@ -105,17 +105,14 @@ def jobs_alive(queue_name: str, job_ids: list[str]) -> list[bool]:
 def relay_outbox(limit: int = 200) -> int:
     """Enqueue receipts still unsent a while after they were written whose job is lost (see `jobs_alive`) and
     whose last claim has run out (a claim still held is a sender at work)."""
-    from app.mail.outbox import CLAIM_LEASE
+    from app.mail.outbox import sendable
     from app.models import OutboxEmail
 
     if not current_app.config["SETTINGS"].mail_url:
         return 0
     now = utcnow()
     ids = db.session.scalars(select(OutboxEmail.id).where(
-        OutboxEmail.sent_at.is_(None), OutboxEmail.failed_at.is_(None),
-        OutboxEmail.created_at < now - _stale_after(),
-        or_(OutboxEmail.claimed_at.is_(None), OutboxEmail.claimed_at < now - CLAIM_LEASE),
-    ).order_by(OutboxEmail.id).limit(limit)).all()
+        *sendable(now), OutboxEmail.created_at < now - _stale_after()).order_by(OutboxEmail.id).limit(limit)).all()
     db.session.rollback()
     try:
         alive = jobs_alive(MAIL, [receipt_job_id(outbox_id) for outbox_id in ids])

@@ -5,6 +5,7 @@ import pytest
 
 from tests.support.emulator import EmulatorProcess
 from tests.support.shopper import Checkout
+from tests.support.smtp_server import RecordingServer
 
 
 @pytest.fixture(scope="session")
@@ -36,3 +37,22 @@ def stripe_app(make_app, stripe_settings):
 @pytest.fixture
 def checkout(stripe_app, emulator):
     return lambda **kw: Checkout(stripe_app, emulator, **kw)
+
+
+@pytest.fixture
+def smtp_servers():
+    """Start a real SMTP server (`smtp_servers(**aiosmtpd_options)`); each is stopped after the test."""
+    started = []
+
+    def start(**options) -> RecordingServer:
+        started.append(RecordingServer(**options))
+        return started[-1]
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def mail_server(smtp_servers):
+    return smtp_servers()

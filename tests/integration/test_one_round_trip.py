@@ -226,24 +226,39 @@ def test_no_database_connection_is_held_while_stripe_answers(stripe_app, emulato
     assert seen_free, "a database connection stayed checked out while Stripe was answering"
 
 
-class _LockedOnce:
+class _FirstStatement:
+    """`act(statement, parameters)` runs, on the app's own connection just before it is sent, the first statement
+    that `matches`; `fired` counts it (0 or 1)."""
+
+    def __init__(self, engine):
+        self.engine, self.fired = engine, 0
+
+    def __enter__(self):
+        event.listen(self.engine, "before_cursor_execute", self._before)
+        return self
+
+    def __exit__(self, *exc):
+        event.remove(self.engine, "before_cursor_execute", self._before)
+
+    def _before(self, conn, cursor, statement, parameters, context, executemany):
+        if not self.fired and self.matches(statement):
+            self.fired += 1
+            self.act(statement, parameters)
+
+
+class _LockedOnce(_FirstStatement):
     """The database refuses the first statement starting with `prefix`, as a locked SQLite or a PostgreSQL gone
     away would: a real OperationalError from the engine, raised before the statement runs."""
 
     def __init__(self, engine, prefix: str):
-        self.engine, self.prefix, self.refused = engine, prefix, 0
+        super().__init__(engine)
+        self.prefix = prefix
 
-    def __enter__(self):
-        event.listen(self.engine, "before_cursor_execute", self._refuse)
-        return self
+    def matches(self, statement: str) -> bool:
+        return statement.lstrip().upper().startswith(self.prefix)
 
-    def __exit__(self, *exc):
-        event.remove(self.engine, "before_cursor_execute", self._refuse)
-
-    def _refuse(self, conn, cursor, statement, parameters, context, executemany):
-        if not self.refused and statement.lstrip().upper().startswith(self.prefix):
-            self.refused += 1
-            raise OperationalError(statement, parameters, Exception("database is locked"))
+    def act(self, statement, parameters):
+        raise OperationalError(statement, parameters, Exception("database is locked"))
 
 
 def test_a_database_failure_before_stripe_is_asked_answers_retry_and_the_retry_pays(stripe_app, emulator):
@@ -254,7 +269,7 @@ def test_a_database_failure_before_stripe_is_asked_answers_retry_and_the_retry_p
         engine = db.engine
     with _LockedOnce(engine, 'INSERT INTO "ORDER"') as locked:
         response = shopper.confirm(token, quote=quote)
-    assert locked.refused == 1
+    assert locked.fired == 1
     assert response.status_code == 503 and response.json["retryable"] is True
     assert "can't charge you twice" in response.json["error"]
     assert _created(emulator) == 0
@@ -270,7 +285,7 @@ def test_a_database_failure_after_stripe_took_the_payment_is_retried_without_a_s
         engine = db.engine
     with _LockedOnce(engine, 'UPDATE "ORDER" SET') as locked:  # the first write after Stripe's answer
         response = shopper.confirm(token, quote=quote)
-    assert locked.refused == 1
+    assert locked.fired == 1
     assert response.status_code == 503 and response.json["retryable"] is True
     assert "nothing was charged" not in response.get_data(as_text=True).lower()
     assert _created(emulator) == 1  # Stripe has the payment; the shop has not recorded it
@@ -281,33 +296,30 @@ def test_a_database_failure_after_stripe_took_the_payment_is_retried_without_a_s
     assert [r["replayed"] for r in creates] == [False, True] and _created(emulator) == 1
 
 
-class _PaidBetweenTheReads:
+class _PaidBetweenTheReads(_FirstStatement):
     """The order's `payment_intent.succeeded` applied by a worker while a retried confirm is between its reads:
     just before the confirm looks for other attempts' creates, the order gets its intent and is fulfilled, as
     app/events/handlers.py's on_payment_succeeded commits it (from a connection of its own)."""
 
     def __init__(self, app, attempt_id: str, intent_id: str):
         with app.app_context():
-            self.engine = db.engine
+            super().__init__(db.engine)
         self.worker = create_engine(app.config["SQLALCHEMY_DATABASE_URI"])
-        self.attempt_id, self.intent_id, self.applied = attempt_id, intent_id, 0
-
-    def __enter__(self):
-        event.listen(self.engine, "before_cursor_execute", self._apply)
-        return self
+        self.attempt_id, self.intent_id = attempt_id, intent_id
 
     def __exit__(self, *exc):
-        event.remove(self.engine, "before_cursor_execute", self._apply)
+        super().__exit__(*exc)
         self.worker.dispose()
 
-    def _apply(self, conn, cursor, statement, parameters, context, executemany):
-        if not self.applied and "FROM payment_attempt" in statement and "request IS NOT NULL" in statement:
-            self.applied += 1
-            with self.worker.begin() as connection:
-                connection.execute(text('UPDATE "order" SET payment_intent_id = :intent, state = :state '
-                                        "WHERE attempt_id = :attempt"),
-                                   {"intent": self.intent_id, "state": OrderState.FULFILLED.value,
-                                    "attempt": self.attempt_id})
+    def matches(self, statement: str) -> bool:
+        return "FROM payment_attempt" in statement and "request IS NOT NULL" in statement
+
+    def act(self, statement, parameters):
+        with self.worker.begin() as connection:
+            connection.execute(text('UPDATE "order" SET payment_intent_id = :intent, state = :state '
+                                    "WHERE attempt_id = :attempt"),
+                               {"intent": self.intent_id, "state": OrderState.FULFILLED.value,
+                                "attempt": self.attempt_id})
 
 
 def test_a_retry_whose_own_payment_was_applied_meanwhile_is_told_it_paid(stripe_app, emulator):
@@ -324,7 +336,7 @@ def test_a_retry_whose_own_payment_was_applied_meanwhile_is_told_it_paid(stripe_
     [intent] = stripe.StripeClient(EMULATOR_SECRET_KEY, base_addresses={"api": emulator.api}).payment_intents.list()
     with _PaidBetweenTheReads(stripe_app, shopper.attempt_id, intent.id) as webhook:
         again = shopper.confirm(token, quote=quote)
-    assert webhook.applied == 1
+    assert webhook.fired == 1
     assert again.status_code == 200 and again.json["status"] == "succeeded", again.json
     assert _created(emulator) == 1
     [attempt] = _attempts(stripe_app, shopper.attempt_id)

@@ -7,17 +7,10 @@ import pytest
 from rq import Queue
 from rq.job import Job
 
-from app.models import Order, OutboxEmail, db
+from app.models import OutboxEmail, db
 from app.queues import MAIL, enqueue_receipts, receipt_job_id, redis_connection
 from app.tasks import send_receipt
-from tests.support.smtp_server import RecordingServer
-
-
-@pytest.fixture
-def mail_server():
-    server = RecordingServer()
-    yield server
-    server.stop()
+from tests.support.smtp_server import waiting_emails
 
 
 @pytest.fixture
@@ -27,17 +20,10 @@ def mail_app(make_app, settings, mail_server):
 
 def _queued(app, count: int) -> list[int]:
     """`count` emails in the outbox, each with its job on the mail queue, as the event jobs leave them."""
+    ids = waiting_emails(app, count)
     with app.app_context():
-        order = Order(attempt_id="b" * 32, currency="usd", email="shopper@example.com", amount=1000)
-        db.session.add(order)
-        db.session.flush()
-        rows = [OutboxEmail(order_id=order.id, kind=f"notice-{n}", to="shopper@example.com", subject=f"Email {n}",
-                            body="Hello") for n in range(count)]
-        db.session.add_all(rows)
-        db.session.commit()
-        ids = [row.id for row in rows]
         assert enqueue_receipts(ids)
-        return ids
+    return ids
 
 
 def _queue_state(app) -> tuple[list[str], list[str]]:

@@ -10,15 +10,8 @@ import pytest
 
 from app.mail import smtp
 from app.mail.outbox import deliver_outbox
-from app.models import Order, OutboxEmail, db
-from tests.support.smtp_server import RecordingServer
-
-
-@pytest.fixture
-def mail_server():
-    server = RecordingServer()
-    yield server
-    server.stop()
+from app.models import OutboxEmail, db
+from tests.support.smtp_server import waiting_emails
 
 
 @pytest.fixture
@@ -40,19 +33,6 @@ def certificate_authority(tmp_path, monkeypatch):
 CREDENTIALS = "shop%40example.com:p%40ss%3Aword"  # shop@example.com / p@ss:word, as a URL carries them
 
 
-def _outbox(app, count: int) -> list[int]:
-    """`count` emails waiting in the outbox (an order's notices need an order row)."""
-    with app.app_context():
-        order = Order(attempt_id="a" * 32, currency="usd", email="shopper@example.com", amount=1000)
-        db.session.add(order)
-        db.session.flush()
-        rows = [OutboxEmail(order_id=order.id, kind=f"notice-{n}", to="shopper@example.com", subject=f"Email {n}",
-                            body="Hello") for n in range(count)]
-        db.session.add_all(rows)
-        db.session.commit()
-        return [row.id for row in rows]
-
-
 def _send(app, outbox_id: int) -> str:
     with app.app_context():
         return deliver_outbox(outbox_id)
@@ -60,7 +40,7 @@ def _send(app, outbox_id: int) -> str:
 
 def test_emails_sent_one_after_another_share_one_connection(make_app, settings, mail_server):
     app = make_app(settings.with_overrides(mail_url=mail_server.url))
-    for outbox_id in _outbox(app, 3):
+    for outbox_id in waiting_emails(app, 3):
         assert _send(app, outbox_id) == "sent"
     assert [subject for _, subject in mail_server.messages] == ["Email 0", "Email 1", "Email 2"]
     assert len({port for port, _ in mail_server.messages}) == 1
@@ -69,7 +49,7 @@ def test_emails_sent_one_after_another_share_one_connection(make_app, settings, 
 
 def test_a_connection_the_server_dropped_is_replaced_and_the_email_sent_once(make_app, settings, mail_server):
     app = make_app(settings.with_overrides(mail_url=mail_server.url))
-    first, second = _outbox(app, 2)
+    first, second = waiting_emails(app, 2)
     assert _send(app, first) == "sent"
     mail_server.drop_idle()
     assert _send(app, second) == "sent"
@@ -82,7 +62,7 @@ def test_a_connection_the_server_dropped_is_replaced_and_the_email_sent_once(mak
 
 def test_a_connection_idle_past_the_limit_is_not_reused(make_app, settings, mail_server, monkeypatch):
     app = make_app(settings.with_overrides(mail_url=mail_server.url))
-    first, second = _outbox(app, 2)
+    first, second = waiting_emails(app, 2)
     assert _send(app, first) == "sent"
     monkeypatch.setattr(smtp, "IDLE_LIMIT", 0.0)
     assert _send(app, second) == "sent"
@@ -92,7 +72,7 @@ def test_a_connection_idle_past_the_limit_is_not_reused(make_app, settings, mail
 
 def test_a_server_that_is_gone_fails_the_send_and_the_email_waits(make_app, settings, mail_server):
     app = make_app(settings.with_overrides(mail_url=mail_server.url))
-    first, second = _outbox(app, 2)
+    first, second = waiting_emails(app, 2)
     assert _send(app, first) == "sent"
     mail_server.drop_idle()
     mail_server.stop()
@@ -103,56 +83,48 @@ def test_a_server_that_is_gone_fails_the_send_and_the_email_waits(make_app, sett
         assert row.sent_at is None and row.claimed_at is None  # claimed back: the next try sends it
 
 
-def test_with_a_user_the_connection_is_upgraded_to_checked_tls_before_logging_in(make_app, settings,
+def _one_email(make_app, settings, mail_url: str) -> tuple:
+    """An app sending to `mail_url` (with CREDENTIALS), and one email waiting in its outbox."""
+    app = make_app(settings.with_overrides(mail_url=mail_url))
+    [outbox_id] = waiting_emails(app, 1)
+    return app, outbox_id
+
+
+def test_with_a_user_the_connection_is_upgraded_to_checked_tls_before_logging_in(make_app, settings, smtp_servers,
                                                                                   certificate_authority):
-    server = RecordingServer(tls_context=certificate_authority, require_starttls=True, auth_require_tls=True)
-    try:
-        app = make_app(settings.with_overrides(mail_url=f"smtp://{CREDENTIALS}@127.0.0.1:{server.port}"))
-        [outbox_id] = _outbox(app, 1)
-        assert _send(app, outbox_id) == "sent"
-    finally:
-        server.stop()
+    server = smtp_servers(tls_context=certificate_authority, require_starttls=True, auth_require_tls=True)
+    app, outbox_id = _one_email(make_app, settings, f"smtp://{CREDENTIALS}@127.0.0.1:{server.port}")
+    assert _send(app, outbox_id) == "sent"
     assert server.logins == [("shop@example.com", "p@ss:word", True)]
     assert [subject for _, subject in server.messages] == ["Email 0"]
 
 
-def test_a_server_that_offers_no_tls_is_never_sent_the_password(make_app, settings):
-    server = RecordingServer(auth_require_tls=False)  # it would take a password in the clear
-    try:
-        app = make_app(settings.with_overrides(mail_url=f"smtp://{CREDENTIALS}@127.0.0.1:{server.port}"))
-        [outbox_id] = _outbox(app, 1)
-        with pytest.raises(smtplib.SMTPNotSupportedError):
-            _send(app, outbox_id)
-    finally:
-        server.stop()
+def test_a_server_that_offers_no_tls_is_never_sent_the_password(make_app, settings, smtp_servers):
+    server = smtp_servers(auth_require_tls=False)  # it would take a password in the clear
+    app, outbox_id = _one_email(make_app, settings, f"smtp://{CREDENTIALS}@127.0.0.1:{server.port}")
+    with pytest.raises(smtplib.SMTPNotSupportedError):
+        _send(app, outbox_id)
     assert server.logins == [] and server.messages == []
     with app.app_context():
         assert db.session.get(OutboxEmail, outbox_id).sent_at is None
 
 
-def test_a_certificate_the_shop_does_not_trust_is_refused(make_app, settings, certificate_authority, monkeypatch):
+def test_a_certificate_the_shop_does_not_trust_is_refused(make_app, settings, smtp_servers, certificate_authority,
+                                                           monkeypatch):
     import ssl
 
     monkeypatch.delenv("SSL_CERT_FILE")  # the system's CAs only: they never signed the throwaway one
-    server = RecordingServer(tls_context=certificate_authority, require_starttls=True, auth_require_tls=True)
-    try:
-        app = make_app(settings.with_overrides(mail_url=f"smtp://{CREDENTIALS}@127.0.0.1:{server.port}"))
-        [outbox_id] = _outbox(app, 1)
-        with pytest.raises(ssl.SSLCertVerificationError):
-            _send(app, outbox_id)
-    finally:
-        server.stop()
+    server = smtp_servers(tls_context=certificate_authority, require_starttls=True, auth_require_tls=True)
+    app, outbox_id = _one_email(make_app, settings, f"smtp://{CREDENTIALS}@127.0.0.1:{server.port}")
+    with pytest.raises(ssl.SSLCertVerificationError):
+        _send(app, outbox_id)
     assert server.logins == [] and server.messages == []
 
 
-def test_smtps_is_tls_from_the_first_byte(make_app, settings, certificate_authority):
+def test_smtps_is_tls_from_the_first_byte(make_app, settings, smtp_servers, certificate_authority):
     # aiosmtpd's AUTH-needs-TLS check knows STARTTLS only: here every byte is TLS already
-    server = RecordingServer(ssl_context=certificate_authority, auth_require_tls=False)
-    try:
-        app = make_app(settings.with_overrides(mail_url=f"smtps://{CREDENTIALS}@127.0.0.1:{server.port}"))
-        [outbox_id] = _outbox(app, 1)
-        assert _send(app, outbox_id) == "sent"
-    finally:
-        server.stop()
+    server = smtp_servers(ssl_context=certificate_authority, auth_require_tls=False)
+    app, outbox_id = _one_email(make_app, settings, f"smtps://{CREDENTIALS}@127.0.0.1:{server.port}")
+    assert _send(app, outbox_id) == "sent"
     assert [login[:2] for login in server.logins] == [("shop@example.com", "p@ss:word")]
     assert [subject for _, subject in server.messages] == ["Email 0"]

@@ -1,8 +1,10 @@
-"""A real SMTP server (aiosmtpd) for the mail tests, recording what reaches it and on which connection."""
+"""A real SMTP server (aiosmtpd) for the mail tests, recording what reaches it and on which connection, and the
+emails for it to receive."""
 from __future__ import annotations
 
 import threading
 
+from app.models import Order, OutboxEmail, db
 from tests.support.net import free_port
 
 
@@ -56,3 +58,16 @@ class RecordingServer:
     def stop(self):
         if self.controller.loop.is_running():
             self.controller.stop()
+
+
+def waiting_emails(app, count: int) -> list[int]:
+    """`count` emails waiting in the outbox, subjects "Email 0", "Email 1"... (their order's row is made too)."""
+    with app.app_context():
+        order = Order(attempt_id="a" * 32, currency="usd", email="shopper@example.com", amount=1000)
+        db.session.add(order)
+        db.session.flush()
+        rows = [OutboxEmail(order_id=order.id, kind=f"notice-{n}", to="shopper@example.com", subject=f"Email {n}",
+                            body="Hello") for n in range(count)]
+        db.session.add_all(rows)
+        db.session.commit()
+        return [row.id for row in rows]
