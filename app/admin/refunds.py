@@ -4,7 +4,8 @@ The `Refund` row is written first; its key is `refund-<order>-<n>`. Submitting t
 same row (its form token is unique) and so sends the same key: Stripe answers the first refund again. A refund
 whose answer never came stays `requested` and a worker sends it again with its key until Stripe answers (the
 relay re-enqueues one whose job was lost). The order itself moves only when Stripe's refund events arrive
-(app/events/refunds.py).
+(app/events/refunds.py). The shopper is told the refund was sent by whichever of Stripe's answer and its refund
+event first says it succeeded, once.
 
 A refund is a typed amount, or chosen by line: a quantity of each order line (up to what was bought and not yet
 refunded) and the shipping. The amount of a refund by line is computed here from the order's stored breakdown,
@@ -16,6 +17,7 @@ import logging
 import re
 from dataclasses import dataclass
 
+from flask import current_app
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
@@ -24,7 +26,7 @@ from app.models import Order, OrderLine, OrderState, Refund, RefundLine, RefundS
 from app.money import minor_unit_exponent
 from app.orders.breakdown import tax_shares
 from app.payments import Gateway, PaymentError
-from app.queues import enqueue_refund, enqueue_tax_reversal
+from app.queues import enqueue_receipts, enqueue_refund, enqueue_tax_reversal
 
 log = logging.getLogger(__name__)
 STRIPE_STATUS = {"succeeded": RefundStatus.SUCCEEDED, "pending": RefundStatus.PENDING,
@@ -190,15 +192,37 @@ def send(refund: Refund, order: Order, gateway: Gateway, retry_in_worker: bool =
     db.session.refresh(refund)  # Stripe's refund events may have got here first (app/events/refunds.py)
     refund.stripe_refund_id = result.get("id")
     answered = STRIPE_STATUS.get(result.get("status"), RefundStatus.PENDING)
+    succeeded_now = False
     if RefundStatus.RANK[answered] > RefundStatus.RANK[RefundStatus(refund.status)]:
         refund.status = answered.value
+        succeeded_now = answered == RefundStatus.SUCCEEDED
     refund.last_error = None
     db.session.commit()
+    if succeeded_now:  # else Stripe's refund event said so first, and told the shopper
+        _tell_the_shopper(order, refund)
     if refund.status == RefundStatus.SUCCEEDED and order.tax_calculation_id and not refund.tax_reversal_id:
         enqueue_tax_reversal(refund.id)  # its tax is reversed by a job of its own (app/events/tax.py)
     metrics.REFUNDS.labels(refund.status).inc()
     log.info("refund sent order=%s refund=%s amount=%d status=%s", order.public_id, refund.number, refund.amount,
              refund.status)
+
+
+def _tell_the_shopper(order: Order, refund: Refund) -> None:
+    """The shopper's "refund sent" email, written once: the outbox's unique (order, kind) refuses a second, should
+    Stripe's refund event have written it meanwhile (app/events/refunds.py)."""
+    from app.mail.outbox import refund_notice_for
+
+    if not order.email:
+        return
+    notice = refund_notice_for(order, refund)
+    db.session.add(notice)
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        return
+    if current_app.config["SETTINGS"].mail_url:  # with no mail server it waits in the outbox
+        enqueue_receipts([notice.id])
 
 
 def resend(refund_id: int, gateway: Gateway) -> str:

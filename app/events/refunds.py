@@ -4,7 +4,8 @@ Each refund Stripe reports is one `Refund` row (the admin's own row when the ref
 new row for a refund made elsewhere, e.g. in Stripe's Dashboard). A row's status only moves up (requested,
 pending, succeeded, failed), so duplicated and shuffled events end the same. The order's refunded amount is the
 sum of its refunds that are pending or succeeded: a failed refund gives its amount back, and an order refunded in
-full whose refund then fails is fulfilled again. The shopper is told once per refund that it was sent. A refund
+full whose refund then fails is fulfilled again. The shopper is told once per refund that it was sent, and once
+more if it fails after that (the money came back to the shop, which refunds the shopper another way). A refund
 that succeeded has its tax reversed by a job of its own once this commits (app/events/tax.py).
 """
 from __future__ import annotations
@@ -71,10 +72,12 @@ def _record(order: Order, refund: dict, receipts: list[OutboxEmail]) -> Refund:
             row.failure_reason = str(refund.get("failure_reason") or "unknown")[:100]
             log.warning("refund failed order=%s refund=%s reason=%s", order.public_id, row.stripe_refund_id,
                         row.failure_reason)
-        if new == RefundStatus.SUCCEEDED and order.email:
-            from app.mail.outbox import refund_notice_for
+        if order.email and (new == RefundStatus.SUCCEEDED or old == RefundStatus.SUCCEEDED):
+            # told that it was sent, and told again if it fails after that (never told of one that failed first)
+            from app.mail.outbox import refund_failed_notice_for, refund_notice_for
 
-            receipts.append(refund_notice_for(order, row))
+            notice_for = refund_notice_for if new == RefundStatus.SUCCEEDED else refund_failed_notice_for
+            receipts.append(notice_for(order, row))
             db.session.add(receipts[-1])
     if row.status == RefundStatus.SUCCEEDED:  # also when the admin's send stored Stripe's answer first
         tax.reverse_after_commit(row, order)

@@ -100,6 +100,17 @@ def refund_notice_for(order: Order, refund: Refund) -> OutboxEmail:
                        subject=f"Refund of {amount} for order {order.number}", body=body)
 
 
+def refund_failed_notice_for(order: Order, refund: Refund) -> OutboxEmail:
+    """A refund the shopper was told was sent, which then failed (the card was closed, say): the money came back
+    to the shop, and the earlier email is corrected. Once per refund."""
+    amount = format_money(refund.amount, refund.currency)
+    body = (f"The refund of {amount} for order {order.number} that we told you we had sent did not reach you: "
+            "your card's bank sent it back to us.\n"
+            "We will contact you to refund you another way. You don't need to do anything.\n" + _link(order))
+    return OutboxEmail(order_id=order.id, kind=f"refund-{refund.number}-failed", to=order.email or "",
+                       subject=f"Your refund of {amount} for order {order.number} did not go through", body=body)
+
+
 def notify(order: Order, email_for, written: list[OutboxEmail]) -> None:
     """Write the shopper's email to the outbox with the change it tells of (after a transition that happens
     once per order, so the email is written once; the outbox's unique (order, kind) would refuse a second)."""

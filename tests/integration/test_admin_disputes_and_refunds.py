@@ -15,7 +15,7 @@ from werkzeug.security import generate_password_hash
 
 from app.events.apply import apply_event
 from app.events.store import store_events
-from app.models import Dispute, Order, OrderLine, Product, Refund, db
+from app.models import Dispute, Order, OrderLine, OutboxEmail, Product, Refund, db
 from app.queues import PAYMENTS, get_queue, refund_job_id
 from tests.support.emulator import EMULATOR_SECRET_KEY
 from tests.support.events import event_payload
@@ -202,3 +202,51 @@ def test_evidence_that_is_empty_or_for_an_unknown_dispute_is_refused_and_sends_n
         response = admin.post("/admin/disputes/dp_empty/evidence", data={"evidence": text}, follow_redirects=True)
         assert b"Write the evidence (at most 20000 characters)." in response.data
     assert emulator.ctl("GET", "/_emulator/requests?path=/v1/disputes")["data"] == []
+
+
+def _refund_mails(app, public_id: str) -> list[tuple[str, str]]:
+    with app.app_context():
+        order = db.session.scalars(select(Order).where(Order.public_id == public_id)).one()
+        return [(mail.kind, mail.subject) for mail in db.session.scalars(
+            select(OutboxEmail).where(OutboxEmail.order_id == order.id, OutboxEmail.kind != "receipt")
+            .order_by(OutboxEmail.id))]
+
+
+@pytest.mark.parametrize("events_first", [False, True], ids=["answer-first", "events-first"])
+def test_an_admin_refund_is_told_to_the_shopper_once_whichever_comes_first(shop, emulator, redis, events_first):
+    """Stripe's answer to the admin's refund and Stripe's refund event race: the shopper hears of it once."""
+    app, admin = shop
+    public_id, intent_id = _paid_order(app, emulator)
+    number = public_id[:8].upper()
+    if events_first:  # the refund made at Stripe under the row's metadata, its event applied before the answer
+        with app.app_context():
+            order = db.session.scalars(select(Order)).one()
+            db.session.add(Refund(order_id=order.id, number=1, amount=500, currency="usd", form_token="f" * 32,
+                                  idempotency_key=f"refund-{public_id}-1", status="requested"))
+            db.session.commit()
+        request = urllib.request.Request(
+            f"{emulator.api}/v1/refunds", method="POST", data=urlencode({
+                "payment_intent": intent_id, "amount": 500, "metadata[order_id]": public_id,
+                "metadata[refund_number]": "1"}).encode(),
+            headers={"Authorization": f"Bearer {EMULATOR_SECRET_KEY}",
+                     "Idempotency-Key": f"refund-{public_id}-1"})  # sent under the row's key, as the admin's
+        with urllib.request.urlopen(request, timeout=10) as response:
+            made = json.loads(response.read())
+        _apply(app, "refund.created", made)
+        with app.app_context():
+            from app.admin.refunds import resend
+            from app.payments import get_gateway
+
+            row = db.session.scalars(select(Refund)).one()
+            row.status = "requested"  # as the admin's request read it before the event committed: both
+            db.session.commit()  # move it up, and the outbox keeps one email
+            resend(row.id, get_gateway(app))  # the answer, under the same key
+    else:
+        _refund_form(admin, public_id, "5.00")
+        made = _stripe(emulator, "GET", f"/v1/refunds?payment_intent={intent_id}")["data"][0]
+        _apply(app, "refund.created", made)
+        _apply(app, "charge.refunded", {**_stripe(emulator, "GET", f"/v1/charges/{made['charge']}")})
+    with app.app_context():
+        assert db.session.scalars(select(Refund.status)).one() == "succeeded"
+    assert len(_stripe(emulator, "GET", f"/v1/refunds?payment_intent={intent_id}")["data"]) == 1
+    assert _refund_mails(app, public_id) == [("refund-1", f"Refund of $5.00 for order {number}")]
