@@ -2,6 +2,7 @@
 emails for it to receive."""
 from __future__ import annotations
 
+import asyncio
 import threading
 
 from app.models import Order, OutboxEmail, db
@@ -10,7 +11,8 @@ from tests.support.net import free_port
 
 class RecordingServer:
     """aiosmtpd, recording each message's connection (the client's port) and Subject; `drop_idle()` closes
-    every open connection as a server does with idle clients; a Subject in `refuse` is refused for now (451).
+    every open connection as a server does with idle clients; a Subject in `refuse` is refused for now (451); one
+    in `hold` gets no answer until it leaves `hold` (then 451), and is listed in `held` meanwhile.
     `options` go to aiosmtpd's Controller (TLS, STARTTLS, AUTH)."""
 
     def __init__(self, **options):
@@ -18,6 +20,8 @@ class RecordingServer:
 
         self.messages: list[tuple[int, str]] = []
         self.refuse: set[str] = set()  # subjects answered "451 try again later"
+        self.hold: set[str] = set()  # subjects left unanswered while they are in it
+        self.held: list[str] = []
         self.logins: list[tuple[str, str, bool]] = []  # user, password, over TLS
         self.sessions: list = []
         self.lock = threading.Lock()
@@ -27,6 +31,11 @@ class RecordingServer:
             async def handle_DATA(self, smtp_server, session, envelope):
                 subject = next((line.split(":", 1)[1].strip() for line in envelope.content.decode().splitlines()
                                 if line.lower().startswith("subject:")), "")
+                if subject in server.hold:
+                    server.held.append(subject)
+                    while subject in server.hold:
+                        await asyncio.sleep(0.02)
+                    return "451 Try again later"
                 if subject in server.refuse:
                     return "451 Try again later"
                 with server.lock:
