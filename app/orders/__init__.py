@@ -8,7 +8,7 @@ from app.models import AttemptStatus, Order, OrderState, db
 from app.queues import enqueue_outcome_check
 from app.shop import cart, forget_a_bought_cart
 from app.orders.breakdown import breakdown
-from app.orders.status import shopper_status, visible_email
+from app.orders.status import SLOW_CONFIRMATION, shopper_status, visible_email
 
 bp = Blueprint("orders", __name__)
 
@@ -38,7 +38,7 @@ def show(public_id: str):
     words = _status(order)
     forget_a_bought_cart()  # as in status(): a page that says "paid" never shows the old badge
     return render_template("orders/order.html", order=order, status=words, email=_email(order),
-                           breakdown=breakdown(order, current_app.config["SETTINGS"]))
+                           breakdown=breakdown(order, current_app.config["SETTINGS"]), slow=SLOW_CONFIRMATION)
 
 
 @bp.get("/orders/<public_id>/status")

@@ -12,6 +12,10 @@ from app.models import AttemptStatus, Order, OrderState
 
 STEPS = ("Order placed", "Payment received", "Preparing your parcel", "Shipped")
 SHIPS = "Orders ship within 2 business days."
+# What the order page says once a payment has been "being confirmed" for a while (static/js/order.js)
+SLOW_CONFIRMATION = {"after_ms": 20_000, "headline": "We're still confirming your payment with your bank.",
+                     "detail": "This can take a few minutes. You can close this page: we'll email your receipt as "
+                               "soon as it's confirmed, and you won't be charged twice."}
 
 
 @dataclass(frozen=True)

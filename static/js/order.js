@@ -8,8 +8,7 @@ const next = section.querySelector(".next-steps");
 const payment = document.querySelector('[data-testid="payment-state"]');
 const badge = document.querySelector('[data-testid="cart-count"]');
 const SLOW_AFTER = Number(section.dataset.slowAfter) || 20000;
-const SLOW = ["We're still confirming your payment with your bank.",
-  "This can take a few minutes. You can close this page: we'll email your receipt as soon as it's confirmed, and you won't be charged twice."];
+const SLOW = [section.dataset.slowHeadline, section.dataset.slowDetail]; // the server's words (app/orders/status.py)
 const CONFIRMING = new Set(["confirming", "unknown"]);
 const started = Date.now();
 let slow = false;
