@@ -34,13 +34,15 @@ IMAGES = ROOT / "docs" / "img" / "bench"
 DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 BENCH_TIMEOUT = 3600  # seconds: a bench that hangs fails its rows instead of the whole report
 
-# (bench, on PostgreSQL too?, full arguments, quick arguments)
+BOTH, POSTGRES_ONLY, NO_DATABASE = ("SQLite", "PostgreSQL"), ("PostgreSQL",), (None,)
+# (bench, the databases it runs on, full arguments, quick arguments)
 PLAN = [
-    ("emulator_throughput", False, [], ["--seconds", "3", "--count", "0"]),
-    ("webhook_ingest", True, [], ["--seconds", "2"]),
-    ("anchor_checkout", False, ["--shoppers", "50,200"], ["--seconds", "2", "--shoppers", "50"]),
-    ("checkout_stability", True, ["--shoppers", "50,200"], ["--shoppers", "50", "--seconds", "2"]),
-    ("event_to_fulfilled", True, ["--sweep"],
+    ("emulator_throughput", NO_DATABASE, [], ["--seconds", "3", "--count", "0"]),
+    ("webhook_ingest", BOTH, [], ["--seconds", "2"]),
+    ("two_hosts", POSTGRES_ONLY, [], ["--seconds", "2"]),
+    ("anchor_checkout", NO_DATABASE, ["--shoppers", "50,200"], ["--seconds", "2", "--shoppers", "50"]),
+    ("checkout_stability", BOTH, ["--shoppers", "50,200"], ["--shoppers", "50", "--seconds", "2"]),
+    ("event_to_fulfilled", BOTH, ["--sweep"],
      ["--sweep", "--rates", "100,800", "--worker-counts", "2", "--seconds", "2"]),
 ]
 
@@ -108,8 +110,7 @@ def run_all(quick: bool, postgres: str, stability: bool, json_dir: Path) -> list
     reachable = not quick and postgres_reachable(postgres)
     stability_json = stability and accepts_json("checkout_stability")
     results = []
-    for bench, both_databases, full_args, quick_args in PLAN:
-        databases = ["SQLite", "PostgreSQL"] if both_databases else [None]
+    for bench, databases, full_args, quick_args in PLAN:
         for database in databases:
             args = quick_args if quick else full_args
             if bench == "checkout_stability" and not stability_json:
@@ -119,8 +120,8 @@ def run_all(quick: bool, postgres: str, stability: bool, json_dir: Path) -> list
                 continue
             if database == "PostgreSQL" and not reachable:
                 why = "not run (quick: SQLite only)" if quick else "not run (PostgreSQL not reachable)"
-                results.append(BenchResult(bench, database, f"python -m bench.{bench} {' '.join(args)} --postgres URL",
-                                           status=why))
+                results.append(BenchResult(bench, database, " ".join(["python -m", f"bench.{bench}", *args,
+                                                                      "--postgres URL"]), status=why))
                 continue
             results.append(run_bench(bench, database, args, json_dir, postgres if database == "PostgreSQL" else None))
     return results
@@ -169,6 +170,7 @@ is a gauge of its speed). No test asserts a time; a figure that misses its goal 
 make bench                                                        # everything, both databases, this page
 make bench-quick                                                  # the same page from a reduced run
 .venv/bin/python -m bench.webhook_ingest [--postgres URL]         # signed deliveries/s beside /healthz and the anchors
+.venv/bin/python -m bench.two_hosts [--postgres URL]              # two web hosts on one PostgreSQL and Redis
 .venv/bin/python -m bench.event_to_fulfilled [--sweep] [--postgres URL]  # receipt -> fulfilled; --sweep: the knee
 .venv/bin/python -m bench.checkout_stability [--postgres URL]     # catalog p99 and goodput while shoppers check out
 .venv/bin/python -m bench.anchor_checkout                         # the samples-shaped shop under the same load
