@@ -341,6 +341,16 @@ class Refund(db.Model):
 
     lines: Mapped[list["RefundLine"]] = relationship(order_by="RefundLine.id")
 
+    @staticmethod
+    def cancel_token(order_public_id: str) -> str:
+        """The form token of the refund an admin cancel makes (app/admin/cancel.py): one per order."""
+        return f"cancel-{order_public_id}"
+
+    @property
+    def part_of_cancel(self) -> bool:
+        """Made by canceling the order: the cancel's own email tells the shopper of it."""
+        return self.form_token.startswith("cancel-")
+
 
 class RefundLine(db.Model):
     """What one refund gave back of one order line (a quantity) or of the shipping (no order line), with the

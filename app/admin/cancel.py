@@ -42,7 +42,7 @@ def cancel_order(order: Order, gateway: Gateway, reason: str = "") -> str:
         return "authorisation voided"
     done = "canceled"
     if state in OrderState.PAID_STATES:
-        token = f"cancel-{order.public_id}"
+        token = Refund.cancel_token(order.public_id)
         try:
             refund = _by_token(token) or request_refund(order, refundable(order), token, gateway, why)
         except RefundError as error:

@@ -198,8 +198,8 @@ def send(refund: Refund, order: Order, gateway: Gateway, retry_in_worker: bool =
         succeeded_now = answered == RefundStatus.SUCCEEDED
     refund.last_error = None
     db.session.commit()
-    if succeeded_now:  # else Stripe's refund event said so first, and told the shopper
-        _tell_the_shopper(order, refund)
+    if succeeded_now and not refund.part_of_cancel:  # else Stripe's refund event said so first, and told the
+        _tell_the_shopper(order, refund)  # shopper (a cancel's refund is told of by the cancel's own email)
     if refund.status == RefundStatus.SUCCEEDED and order.tax_calculation_id and not refund.tax_reversal_id:
         enqueue_tax_reversal(refund.id)  # its tax is reversed by a job of its own (app/events/tax.py)
     metrics.REFUNDS.labels(refund.status).inc()

@@ -1,12 +1,13 @@
 """Refunds as Stripe reports them: `refund.created`, `refund.updated`, `refund.failed` and `charge.refunded`.
 
-Each refund Stripe reports is one `Refund` row (the admin's own row when the refund's metadata names it, else a
-new row for a refund made elsewhere, e.g. in Stripe's Dashboard). A row's status only moves up (requested,
-pending, succeeded, failed), so duplicated and shuffled events end the same. The order's refunded amount is the
-sum of its refunds that are pending or succeeded: a failed refund gives its amount back, and an order refunded in
-full whose refund then fails is fulfilled again. The shopper is told once per refund that it was sent, and once
-more if it fails after that (the money came back to the shop, which refunds the shopper another way). A refund
-that succeeded has its tax reversed by a job of its own once this commits (app/events/tax.py).
+Each refund Stripe reports is one `Refund` row (the admin's own row when the refund's metadata names it, else a new
+row for a refund made elsewhere, e.g. in Stripe's Dashboard). A row's status only moves up (requested, pending,
+succeeded, failed), so duplicated and shuffled events end the same. The order's refunded amount is the sum of its
+refunds that are pending or succeeded: a failed refund gives its amount back, and an order refunded in full whose
+refund then fails is fulfilled again. The shopper is told once per refund that it was sent (a cancel's refund by
+the cancel's own email), and once more if it fails after that (the money came back to the shop, which refunds the
+shopper another way). A refund that succeeded has its tax reversed by a job of its own once this commits
+(app/events/tax.py).
 """
 from __future__ import annotations
 
@@ -72,11 +73,13 @@ def _record(order: Order, refund: dict, receipts: list[OutboxEmail]) -> Refund:
             row.failure_reason = str(refund.get("failure_reason") or "unknown")[:100]
             log.warning("refund failed order=%s refund=%s reason=%s", order.public_id, row.stripe_refund_id,
                         row.failure_reason)
-        if order.email and (new == RefundStatus.SUCCEEDED or old == RefundStatus.SUCCEEDED):
-            # told that it was sent, and told again if it fails after that (never told of one that failed first)
-            from app.mail.outbox import refund_failed_notice_for, refund_notice_for
+        # told that it was sent (a cancel's refund by the cancel's own email), and told again if it fails after
+        # that (never told of one that failed first)
+        from app.mail.outbox import refund_failed_notice_for, refund_notice_for
 
-            notice_for = refund_notice_for if new == RefundStatus.SUCCEEDED else refund_failed_notice_for
+        notice_for = (refund_notice_for if new == RefundStatus.SUCCEEDED and not row.part_of_cancel else
+                      refund_failed_notice_for if old == RefundStatus.SUCCEEDED else None)
+        if order.email and notice_for is not None:
             receipts.append(notice_for(order, row))
             db.session.add(receipts[-1])
     if row.status == RefundStatus.SUCCEEDED:  # also when the admin's send stored Stripe's answer first

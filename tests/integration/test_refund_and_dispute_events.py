@@ -135,6 +135,22 @@ def test_partial_refunds_add_up_and_one_that_fails_is_taken_off(app):
                               ("refund-1-failed", f"Your refund of $5.00 for order {number} did not go through")]
 
 
+def test_a_cancels_refund_is_told_of_by_the_cancels_email_alone_unless_it_fails(app):
+    """An admin cancel refunds the payment and its own email says so: Stripe's refund event, even one that comes
+    before the admin's answer, adds no "refund sent" email; a failure after it still gets its correction."""
+    public_id = _paid(app, "pi_cancel")
+    with app.app_context():
+        order = db.session.scalars(select(Order).where(Order.public_id == public_id)).one()
+        db.session.add(Refund(order_id=order.id, number=1, amount=1200, currency="usd",
+                              form_token=Refund.cancel_token(public_id), idempotency_key=f"refund-{public_id}-1"))
+        db.session.commit()
+    sent = _refund("pi_cancel", "succeeded", metadata={"refund_number": "1"})
+    _send(app, "refund.created", sent)
+    assert _facts(app, public_id)["mails"] == []
+    _send(app, "refund.failed", {**sent, "status": "failed", "failure_reason": "expired_or_canceled_card"})
+    assert [kind for kind, _ in _facts(app, public_id)["mails"]] == ["refund-1-failed"]
+
+
 def test_a_refund_event_finds_the_admin_refund_it_belongs_to_before_its_answer_is_stored(app):
     public_id = _paid(app, "pi_admin")
     with app.app_context():
