@@ -341,15 +341,17 @@ class Refund(db.Model):
 
     lines: Mapped[list["RefundLine"]] = relationship(order_by="RefundLine.id")
 
-    @staticmethod
-    def cancel_token(order_public_id: str) -> str:
+    CANCEL_TOKEN = "cancel-"  # the form token of the refund an admin cancel makes is this and the order's id
+
+    @classmethod
+    def cancel_token(cls, order_public_id: str) -> str:
         """The form token of the refund an admin cancel makes (app/admin/cancel.py): one per order."""
-        return f"cancel-{order_public_id}"
+        return cls.CANCEL_TOKEN + order_public_id
 
     @property
     def part_of_cancel(self) -> bool:
         """Made by canceling the order: the cancel's own email tells the shopper of it."""
-        return self.form_token.startswith("cancel-")
+        return self.form_token.startswith(self.CANCEL_TOKEN)
 
 
 class RefundLine(db.Model):

@@ -17,8 +17,6 @@ import argparse
 import asyncio
 import os
 import platform
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
@@ -26,25 +24,12 @@ from bench._figures import figure, write_json
 from bench._loadgen import Result, closed_loop
 
 from tests.support.events import event_payload, sign
-from tests.support.net import ROOT, free_port, wait_for_http
 from tests.support.stack import Stack
 
 ROUNDS = 3
 BODIES_PER_SECOND = 2000  # signed bodies made ahead per second of load (more than the shop answers here)
 DEFAULT_POSTGRES = os.environ.get("BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 ONE, ONE_TWO, TWO = "one host, one process", "one host, two processes", "two hosts, one process each"
-
-
-def gunicorn(stack: Stack, workers: int, threads: int) -> tuple[str, subprocess.Popen]:
-    """Another web server on the stack's database and Redis: a host behind the same load balancer."""
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--threads",
-         str(threads), "--timeout", "60", "app:create_app()"],
-        env=stack.env, cwd=ROOT, stdout=stack.log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    wait_for_http(f"{url}/healthz")
-    return url, process
 
 
 def main() -> None:
@@ -57,12 +42,9 @@ def main() -> None:
     args = parser.parse_args()
     stack = Stack(Path(tempfile.mkdtemp(prefix="bench-hosts-")), database_url=args.postgres, web_workers=1,
                   web_threads=args.threads, workers=0).start()
-    servers = []
     try:
-        second_host, process = gunicorn(stack, 1, args.threads)
-        servers.append(process)
-        two_processes, process = gunicorn(stack, 2, args.threads)
-        servers.append(process)
+        second_host = stack.add_server(workers=1, threads=args.threads)
+        two_processes = stack.add_server(workers=2, threads=args.threads)
         count = int(BODIES_PER_SECOND * (3 * args.seconds + 3))
         bodies = [event_payload("payment_intent.succeeded", {
             "id": f"pi_hosts_{n}", "object": "payment_intent", "amount": 1200, "currency": "usd",
@@ -120,9 +102,6 @@ def main() -> None:
             figure("deliveries acknowledged and not stored", max(lost, 0), "", 0, "<="),
         ], {"throughput": rate})
     finally:
-        for process in servers:
-            process.terminate()
-            process.wait(10)
         stack.stop()
 
 

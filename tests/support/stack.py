@@ -211,6 +211,18 @@ class Stack:
              *threads, "--timeout", "60", "app:create_app()"],
             env=env, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT, preexec_fn=_niced(nice))
 
+    def add_server(self, workers: int, threads: int = 8) -> str:
+        """Another gunicorn on the stack's database and Redis, as a second host behind the same load balancer,
+        stopped with the stack. Returns its URL."""
+        port = free_port()
+        self.processes.append(subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
+             "--threads", str(threads), "--timeout", "60", "app:create_app()"],
+            env=self.env, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT))
+        url = f"http://127.0.0.1:{port}"
+        wait_for_http(f"{url}/healthz")
+        return url
+
     def start_worker(self, cron: bool = False) -> subprocess.Popen:
         args = [sys.executable, "worker.py", *self.worker_args] + ([] if cron else ["--no-cron"])
         worker = subprocess.Popen(args, env={**self.env, "DB_APPLICATION_NAME": WORKER_ROLE}, cwd=ROOT,

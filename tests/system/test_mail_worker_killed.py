@@ -7,7 +7,7 @@ import os
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from app import create_app
 from app.mail.outbox import CLAIM_LEASE
@@ -56,7 +56,7 @@ def test_receipts_a_killed_worker_had_taken_off_the_queue_are_sent_once_by_the_r
 
     def all_sent() -> bool:
         with app.app_context():
-            return db.session.query(OutboxEmail).filter(OutboxEmail.sent_at.is_(None)).count() == 0
+            return not db.session.scalars(select(OutboxEmail.id).where(OutboxEmail.sent_at.is_(None))).all()
 
     stack.wait_until(all_sent, timeout=90)
     assert sorted(subject for _, subject in mail_server.messages) == ["Email 0", "Email 1", "Email 2", "Email 3"]

@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import subprocess
-import sys
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -21,7 +19,6 @@ from tests.support.emulator import EMULATOR_SECRET_KEY
 
 from tests.support.events import event_payload, sign
 
-from tests.support.net import ROOT, free_port, wait_for_http
 from tests.support.shopper import Shopper
 from tests.support.stack import Stack
 
@@ -42,16 +39,6 @@ def scrape(url: str) -> dict[str, float]:
 def total(values: dict[str, float], name: str, *must_contain: str) -> float:
     return sum(v for k, v in values.items()
                if (k == name or k.startswith(name + "{")) and all(part in k for part in must_contain))
-
-
-def second_server(stack: Stack, workers: int = 2) -> tuple[str, subprocess.Popen]:
-    port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers",
-                                str(workers), "--threads", "8", "--timeout", "60", "app:create_app()"],
-                               env=stack.env, cwd=ROOT, stdout=stack.log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    wait_for_http(f"{url}/healthz")
-    return url, process
 
 
 def test_metrics_add_up_across_gunicorn_workers(tmp_path):
@@ -75,7 +62,7 @@ def test_two_servers_and_three_workers_fulfil_a_storm_exactly_once(tmp_path):
                     "e.g. `make test-postgres`")
     stack = Stack(tmp_path, database_url=database_url, redis_url=os.environ.get("TEST_REDIS_URL"),
                   web_workers=2, workers=3).start()
-    other_url, other = second_server(stack)
+    other_url = stack.add_server(workers=2)
     servers = [stack.url, other_url]
     try:
         stock_before = stack.query("SELECT stock FROM product WHERE id = 'enamel-mug'")[0][0]
@@ -153,8 +140,6 @@ def test_two_servers_and_three_workers_fulfil_a_storm_exactly_once(tmp_path):
         # one create-and-confirm per order: each shopper quoted first, as the page does
         assert total(values, "shop_stripe_requests_total", 'outcome="ok"') >= ORDERS
     finally:
-        other.terminate()
-        other.wait(10)
         stack.stop()
 
 
