@@ -44,7 +44,7 @@ MESSAGE_POLICY = policy.default.clone(header_factory=_HeaderClasses())
 def receipt_for(order: Order) -> OutboxEmail:
     """The receipt, as plain text and as HTML, with the same order number as the page and a link back to it."""
     settings = current_app.config["SETTINGS"]
-    link = f"{settings.public_url.rstrip('/')}/orders/{order.public_id}" if settings.public_url else ""
+    link = _order_url(order)
     lines = "\n".join(f"  {line.quantity} x {line.name}  {format_money(line.total, order.currency)}"
                       for line in order.lines)
     paid_with = f" with {order.card}" if order.card else ""
@@ -53,7 +53,7 @@ def receipt_for(order: Order) -> OutboxEmail:
     body = (f"Thank you for your order.\n\nOrder {order.number}\n{lines}\n\n" + _breakdown_text(order, parts)
             + f"Total paid{paid_with}: {format_money(paid, order.currency)}\n" + _tax_included_text(order, parts)
             + _address_text(parts) + "\nWe're preparing your parcel: orders ship within 2 business days.\n"
-            + (f"\nYour order: {link}\n" if link else ""))
+            + _link(order))
     html = render_template("mail/receipt.html", order=order, link=link, breakdown=parts)
     return OutboxEmail(order_id=order.id, kind="receipt", to=order.email or "",
                        subject=f"Your receipt for order {order.number}", body=body, html=html)
@@ -90,12 +90,9 @@ def _address_text(parts: Breakdown | None) -> str:
 
 def refund_notice_for(order: Order, refund: Refund) -> OutboxEmail:
     """The shopper's word that Stripe sent a refund, with its amount: once per refund (its kind names it)."""
-    settings = current_app.config["SETTINGS"]
-    link = f"{settings.public_url.rstrip('/')}/orders/{order.public_id}" if settings.public_url else ""
     amount = format_money(refund.amount, refund.currency)
     body = (f"We have sent you a refund of {amount} for order {order.number}.\n"
-            "It goes back to the card you paid with; your bank may take a few days to show it.\n"
-            + (f"\nYour order: {link}\n" if link else ""))
+            "It goes back to the card you paid with; your bank may take a few days to show it.\n" + _link(order))
     return OutboxEmail(order_id=order.id, kind=f"refund-{refund.number}", to=order.email or "",
                        subject=f"Refund of {amount} for order {order.number}", body=body)
 
@@ -140,19 +137,22 @@ def failed_after_processing_for(order: Order) -> OutboxEmail:
                        subject=f"Your payment for order {order.number} did not go through", body=body)
 
 
-def _link(order: Order) -> str:
+def _order_url(order: Order) -> str:
+    """The order's page, as the shopper opens it from an email (none without PUBLIC_URL)."""
     public_url = current_app.config["SETTINGS"].public_url
-    return f"\nYour order: {public_url.rstrip('/')}/orders/{order.public_id}\n" if public_url else ""
+    return f"{public_url.rstrip('/')}/orders/{order.public_id}" if public_url else ""
+
+
+def _link(order: Order) -> str:
+    url = _order_url(order)
+    return f"\nYour order: {url}\n" if url else ""
 
 
 def canceled_notice_for(order: Order) -> OutboxEmail:
     """The shopper's word that the order was canceled, and what became of the money: once per order."""
-    settings = current_app.config["SETTINGS"]
-    link = f"{settings.public_url.rstrip('/')}/orders/{order.public_id}" if settings.public_url else ""
     money = ("Your payment is being refunded to the card you paid with; your bank may take a few days to show it."
              if order.paid_at else "The hold on your card has been released: nothing was charged.")
-    body = (f"Your order {order.number} has been canceled and will not be sent.\n{money}\n"
-            + (f"\nYour order: {link}\n" if link else ""))
+    body = f"Your order {order.number} has been canceled and will not be sent.\n{money}\n" + _link(order)
     return OutboxEmail(order_id=order.id, kind="canceled", to=order.email or "",
                        subject=f"Order {order.number} has been canceled", body=body)
 

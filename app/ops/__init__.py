@@ -82,7 +82,7 @@ def metrics():
         return jsonify(error="metrics need the bearer token"), 401, {"WWW-Authenticate": "Bearer"}
     scraped = CollectorRegistry(auto_describe=True)
     scraped.register(Snapshot(collect_snapshot()))
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # noqa: the prometheus client's own switch
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # the prometheus client's own switch
         processes = CollectorRegistry()
         multiprocess.MultiProcessCollector(processes)
     else:

@@ -25,7 +25,7 @@ def process_identifier() -> str:
     return f"{HOST}-{os.getpid()}"
 
 
-if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # noqa: the prometheus client's own switch, read before any metric
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # the prometheus client's own switch, read before any metric
     os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
     values.ValueClass = values.MultiProcessValue(process_identifier)
 

@@ -1,6 +1,7 @@
 """The receipt and the confirmation page show what Stripe said about the card (brand and last four), the same order
-number everywhere, and a link back to the order; the mail is multipart with Date and Message-ID; the full email
-address is shown only to the browser that placed the order."""
+number everywhere, and a link back to the order (in every email to the shopper, once the shop knows its address);
+the mail is multipart with Date and Message-ID; the full email address is shown only to the browser that placed
+the order."""
 from __future__ import annotations
 
 from email import policy
@@ -65,3 +66,28 @@ def test_the_receipt_is_multipart_with_date_message_id_number_card_and_link(make
     link = f"https://shop.example/orders/{order.public_id}"
     for part in (plain, html):
         assert order.number in part and "Mastercard ending 4444" in part and link in part
+
+
+def test_every_email_to_the_shopper_links_to_the_order_page_when_the_shop_knows_its_address(make_app,
+                                                                                              stripe_settings,
+                                                                                              emulator):
+    from app.mail.outbox import (canceled_notice_for, failed_after_processing_for, processing_notice_for,
+                                 refund_failed_notice_for, refund_notice_for)
+    from app.models import Refund
+
+    builders = (receipt_for, canceled_notice_for, processing_notice_for, failed_after_processing_for,
+                lambda order: refund_notice_for(order, Refund(number=1, amount=500, currency=order.currency)),
+                lambda order: refund_failed_notice_for(order, Refund(number=1, amount=500, currency=order.currency)))
+    for public_url in ("https://shop.example/", ""):
+        app = make_app(stripe_settings.with_overrides(
+            public_url=public_url, allowed_hosts=("localhost", "shop.example") if public_url else ("localhost",)))
+        _, order = _paid_order(app, emulator)
+        with app.app_context(), app.test_request_context():
+            order = db.session.get(Order, order.id)
+            for build in builders:
+                body = build(order).body
+                if public_url:  # one link, to this order's page, without a doubled slash
+                    assert body.endswith(f"\nYour order: https://shop.example/orders/{order.public_id}\n"), body
+                    assert body.count("Your order:") == 1
+                else:
+                    assert "Your order:" not in body and "/orders/" not in body, body
