@@ -1,5 +1,6 @@
 #!/bin/bash
-# Lighthouse (its default mobile preset) over the shop's pages, /checkout with one item in the cart.
+# Lighthouse (its default mobile preset) over the shop's pages, /checkout with one item in the cart, and a paid
+# order's page (bench/_lighthouse_order.py buys one as another shopper).
 #   make run                     # in another terminal: the shop on http://127.0.0.1:5000
 #   bench/lighthouse.sh [BASE]   # installs Lighthouse under .lighthouse/ the first time (npm)
 # Chromium: Playwright's, or CHROME_PATH (Debian's is /usr/bin/chromium). Prints each page's four scores.
@@ -16,11 +17,11 @@ product=$(grep -o 'href="/products/[^"]*"' <<<"$home" | head -1 | sed 's/href="/
 curl -sf -o /dev/null -c "$jar" -b "$jar" -X POST "$BASE/cart/add" \
   -d "csrf_token=$csrf&product_id=${product#/products/}&quantity=1"
 cookie=$(sed 's/^#HttpOnly_//' "$jar" | awk '!/^#/ && NF >= 7 {printf "%s=%s; ", $6, $7}')
-for path in / "$product" /cart /checkout /terms /privacy /shipping-returns /contact; do
+measure() {  # PATH COOKIE
   report="$out/page.json"
-  "$LH" "$BASE$path" --quiet --output=json --output-path="$report" \
-    --chrome-flags="--headless=new --no-sandbox --disable-gpu" --extra-headers="{\"Cookie\": \"$cookie\"}"
-  python3 - "$report" "$path" <<'PY'
+  "$LH" "$BASE$1" --quiet --output=json --output-path="$report" \
+    --chrome-flags="--headless=new --no-sandbox --disable-gpu" --extra-headers="{\"Cookie\": \"$2\"}"
+  python3 - "$report" "$1" <<'PY'
 import json, sys
 report = json.load(open(sys.argv[1]))
 scores = {name: round(c["score"] * 100) for name, c in report["categories"].items()}
@@ -28,4 +29,9 @@ audits = report["audits"]
 print(f'{sys.argv[2]:<28} {scores}  TBT {audits["total-blocking-time"]["displayValue"]}'
       f'  LCP {audits["largest-contentful-paint"]["displayValue"]}'.replace("\xa0", " "))
 PY
+}
+for path in / "$product" /cart /checkout /terms /privacy /shipping-returns /contact; do
+  measure "$path" "$cookie"
 done
+IFS=$'\t' read -r buyer order < <(python3 "$ROOT/bench/_lighthouse_order.py" "$BASE")
+measure "$order" "$buyer"
