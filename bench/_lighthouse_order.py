@@ -1,72 +1,29 @@
-"""A paid order for bench/lighthouse.sh to measure its page: a new shopper of `make run` buys one product as the
-checkout page does (quote, ConfirmationToken, confirm), with Stripe's test card and the test helper that makes a
+"""A paid order for bench/lighthouse.sh to measure its page: a new shopper of `make run` buys a mug as the checkout
+page does (quote, ConfirmationToken, confirm), with Stripe's test card and the emulator's test helper that makes a
 ConfirmationToken server-side. Prints the shopper's Cookie header and the order page's path, tab-separated.
-Standard library only: it runs before the venv's packages are needed.
 
-    python3 bench/_lighthouse_order.py [BASE]     # BASE: http://127.0.0.1:5000
-The secret key is STRIPE_SECRET_KEY, else the emulator's (`make run`'s default)."""
+    .venv/bin/python -m bench._lighthouse_order [BASE] [STRIPE_API]   # http://127.0.0.1:5000 http://127.0.0.1:12111
+"""
 from __future__ import annotations
 
-import http.cookiejar
-import json
-import os
-import re
 import sys
-import urllib.parse
-import urllib.request
-from base64 import b64encode
+from types import SimpleNamespace
+from urllib.parse import urlsplit
 
-EMULATOR_SECRET_KEY = "sk_test_emulator"  # app/devserver.py
-SHIPPING = {"shipping[name]": "Jenny Rosen", "shipping[address][line1]": "1 Market St",
-            "shipping[address][city]": "San Francisco", "shipping[address][state]": "CA",
-            "shipping[address][postal_code]": "94105", "shipping[address][country]": "US"}
-ADDRESS = {"name": "Jenny Rosen", "phone": "", "address": {"line1": "1 Market St", "line2": "", "city": "San Francisco",
-                                                         "state": "CA", "postal_code": "94105", "country": "US"}}
+from tests.support.shopper import Shopper
 
 
-def _attribute(page: str, name: str) -> str:
-    """The value of the first `name="..."` on the page."""
-    found = re.search(rf'{name}="([^"]+)"', page)
-    if not found:
-        raise SystemExit(f"the page has no {name}")
-    return found.group(1)
-
-
-def buy(base: str) -> tuple[str, str]:
-    jar = http.cookiejar.CookieJar()
-    browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
-
-    def send(path, data=None, headers=None, json_body=None):
-        if json_body is not None:
-            data, headers = json.dumps(json_body).encode(), {"Content-Type": "application/json", **(headers or {})}
-        elif data is not None:
-            data = urllib.parse.urlencode(data).encode()
-        with browser.open(urllib.request.Request(base + path, data=data, headers=headers or {}), timeout=30) as answer:
-            return answer.read().decode()
-
-    home = send("/")
-    product = re.search(r'href="/products/([^"]+)"', home).group(1)
-    send("/cart/add", {"csrf_token": _attribute(home, 'name="csrf_token" value'), "product_id": product, "quantity": 1})
-    checkout = send("/checkout")
-    csrf, attempt = _attribute(checkout, "data-csrf-token"), _attribute(checkout, "data-attempt-id")
-    quote = json.loads(send(_attribute(checkout, "data-quote-url"), headers={"X-CSRFToken": csrf}, json_body={
-        "attempt_id": attempt, "shipping": ADDRESS, "shipping_method": "standard"}))
-    stripe_api = _attribute(checkout, "data-stripe-js-url").removesuffix("/").removesuffix("/v3")
-    key = os.environ.get("STRIPE_SECRET_KEY", EMULATOR_SECRET_KEY)
-    token_request = urllib.request.Request(
-        f"{stripe_api}/v1/test_helpers/confirmation_tokens",
-        data=urllib.parse.urlencode({"payment_method": "pm_card_visa", **SHIPPING}).encode(),
-        headers={"Authorization": "Basic " + b64encode(f"{key}:".encode()).decode()})
-    with urllib.request.urlopen(token_request, timeout=30) as answer:
-        token = json.loads(answer.read())["id"]
-    paid = json.loads(send(_attribute(checkout, "data-confirm-url"), headers={"X-CSRFToken": csrf}, json_body={
-        "confirmation_token": token, "attempt_id": quote["attempt_id"], "email": "lighthouse@example.com",
-        "quote": quote["quote"]}))
-    if paid.get("status") != "succeeded":
-        raise SystemExit(f"the purchase did not succeed: {paid}")
-    cookie = "; ".join(f"{c.name}={c.value}" for c in jar)
-    return cookie, urllib.parse.urlsplit(paid["order_url"]).path
+def buy(base: str, stripe_api: str) -> tuple[str, str]:
+    shop = SimpleNamespace(url=base, payments_url=base, emulator=SimpleNamespace(api=stripe_api))
+    shopper = Shopper(shop)
+    status, answer = shopper.buy()
+    if answer.get("status") != "succeeded":
+        raise SystemExit(f"the purchase did not succeed ({status}): {answer}")
+    cookie = "; ".join(f"{cookie.name}={cookie.value}" for cookie in shopper.http.cookies)
+    return cookie, urlsplit(answer["order_url"]).path
 
 
 if __name__ == "__main__":
-    print("\t".join(buy(sys.argv[1] if len(sys.argv) > 1 else "http://127.0.0.1:5000")))
+    base = sys.argv[1] if len(sys.argv) > 1 else "http://127.0.0.1:5000"
+    stripe_api = sys.argv[2] if len(sys.argv) > 2 else "http://127.0.0.1:12111"  # make run's emulator
+    print("\t".join(buy(base, stripe_api)))

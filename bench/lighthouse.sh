@@ -33,5 +33,5 @@ PY
 for path in / "$product" /cart /checkout /terms /privacy /shipping-returns /contact; do
   measure "$path" "$cookie"
 done
-IFS=$'\t' read -r buyer order < <(python3 "$ROOT/bench/_lighthouse_order.py" "$BASE")
+IFS=$'\t' read -r buyer order < <(cd "$ROOT" && .venv/bin/python -m bench._lighthouse_order "$BASE")
 measure "$order" "$buyer"
