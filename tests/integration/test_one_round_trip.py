@@ -333,7 +333,7 @@ def test_a_retry_whose_own_payment_was_applied_meanwhile_is_told_it_paid(stripe_
         engine = db.engine
     with _LockedOnce(engine, 'UPDATE "ORDER" SET'):
         assert shopper.confirm(token, quote=quote).status_code == 503
-    [intent] = stripe.StripeClient(EMULATOR_SECRET_KEY, base_addresses={"api": emulator.api}).payment_intents.list()
+    [intent] = stripe.StripeClient(EMULATOR_SECRET_KEY, base_addresses={"api": emulator.api}).v1.payment_intents.list()
     with _PaidBetweenTheReads(stripe_app, shopper.attempt_id, intent.id) as webhook:
         again = shopper.confirm(token, quote=quote)
     assert webhook.fired == 1
