@@ -18,6 +18,9 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
+# where the benches that need PostgreSQL find its server unless told (each creates a database of its own beside it)
+DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+
 
 def figure(name: str, value: float | None, unit: str, goal: float | None = None, goal_op: str = "<=") -> dict:
     """One figure; `goal_op` is ">=" or "<=" (the value must be at least / at most `goal`). A value that could

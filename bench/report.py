@@ -23,6 +23,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from bench import _plots
+from bench._figures import DEFAULT_POSTGRES
 from bench._document import (KEPT_BELOW, BenchResult, Machine, Run, checkout_table, current_table, curve_table,
                              ingest_table, kept_part, summary_line, with_entry)
 from bench.event_to_fulfilled import P99_GOAL_MS
@@ -31,7 +32,6 @@ from bench.webhook_ingest import BARE, FLASK_BARE, RATIO_GOAL, SAMPLES, WEBHOOK
 ROOT = Path(__file__).resolve().parents[1]
 DOCUMENT = ROOT / "docs" / "benchmarks.md"
 IMAGES = ROOT / "docs" / "img" / "bench"
-DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 BENCH_TIMEOUT = 3600  # seconds: a bench that hangs fails its rows instead of the whole report
 
 BOTH, POSTGRES_ONLY, NO_DATABASE = ("SQLite", "PostgreSQL"), ("PostgreSQL",), (None,)

@@ -20,7 +20,7 @@ import platform
 import tempfile
 from pathlib import Path
 
-from bench._figures import figure, write_json
+from bench._figures import DEFAULT_POSTGRES, figure, write_json
 from bench._loadgen import Result, closed_loop
 
 from tests.support.events import event_payload, sign
@@ -28,13 +28,13 @@ from tests.support.stack import Stack
 
 ROUNDS = 3
 BODIES_PER_SECOND = 2000  # signed bodies made ahead per second of load (more than the shop answers here)
-DEFAULT_POSTGRES = os.environ.get("BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 ONE, ONE_TWO, TWO = "one host, one process", "one host, two processes", "two hosts, one process each"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--postgres", default=DEFAULT_POSTGRES, help="the PostgreSQL server's URL")
+    parser.add_argument("--postgres", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_POSTGRES),
+                        help="the PostgreSQL server's URL")
     parser.add_argument("--seconds", type=float, default=10, help="per shape, over all rounds")
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--threads", type=int, default=8)

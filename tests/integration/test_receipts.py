@@ -82,7 +82,7 @@ def test_every_email_to_the_shopper_links_to_the_order_page_when_the_shop_knows_
         app = make_app(stripe_settings.with_overrides(
             public_url=public_url, allowed_hosts=("localhost", "shop.example") if public_url else ("localhost",)))
         _, order = _paid_order(app, emulator)
-        with app.app_context(), app.test_request_context():
+        with app.app_context():
             order = db.session.get(Order, order.id)
             for build in builders:
                 body = build(order).body

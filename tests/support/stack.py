@@ -199,26 +199,24 @@ class Stack:
             pin_process_tree(process.pid, background_cpus)
         return pages_cpus
 
-    def _gunicorn(self, port: int, role: str, nice: int = 0) -> subprocess.Popen:
+    def _gunicorn(self, port: int, role: str, nice: int = 0, workers: int | None = None,
+                  threads: int | None = None) -> subprocess.Popen:
         """The pages' pool runs `web_threads` threads; the payments pool is sized as in production, by
         gunicorn.conf.py from the bulkhead (GUNICORN_POOL=payments)."""
         env = {**self.env, "DB_APPLICATION_NAME": role}
-        threads = ["--threads", str(self.web_threads)]
+        threads_args = ["--threads", str(threads or self.web_threads)]
         if role == PAYMENTS_ROLE:
-            env["GUNICORN_POOL"], threads = "payments", []
+            env["GUNICORN_POOL"], threads_args = "payments", []
         return subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", str(self.web_workers),
-             *threads, "--timeout", "60", "app:create_app()"],
+            [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers",
+             str(workers or self.web_workers), *threads_args, "--timeout", "60", "app:create_app()"],
             env=env, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT, preexec_fn=_niced(nice))
 
     def add_server(self, workers: int, threads: int = 8) -> str:
         """Another gunicorn on the stack's database and Redis, as a second host behind the same load balancer,
         stopped with the stack. Returns its URL."""
         port = free_port()
-        self.processes.append(subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
-             "--threads", str(threads), "--timeout", "60", "app:create_app()"],
-            env=self.env, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT))
+        self.processes.append(self._gunicorn(port, WEB_ROLE, workers=workers, threads=threads))
         url = f"http://127.0.0.1:{port}"
         wait_for_http(f"{url}/healthz")
         return url
